@@ -1,0 +1,41 @@
+//! Server configuration: the choices a deployment makes.
+
+/// Configuration of one server (one XMPP domain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    /// The XMPP domain this server hosts.
+    pub domain: String,
+    /// Create an account on first authentication (Prosody's test setup).
+    pub auto_create_accounts: bool,
+    /// Check passwords against the store; when false any password is accepted
+    /// (Prosody's `insecure` authentication in its test setup).
+    pub check_passwords: bool,
+    /// Unix time (seconds) of virtual time zero, for `urn:xmpp:delay` stamps.
+    pub epoch_unix_secs: i64,
+    /// Keep chat/normal messages for accounts with no available resource.
+    pub offline_storage: bool,
+    /// Offline messages kept per account; more are bounced.
+    pub max_offline_messages: usize,
+    /// Treat every presence priority as 0 (Prosody's `ignore_presence_priority`).
+    pub ignore_presence_priority: bool,
+    /// Route stanzas for other domains to peers (`Output::ToPeer`); when false
+    /// they are bounced with `remote-server-not-found`, as with s2s disabled.
+    pub federation: bool,
+}
+
+impl ServerConfig {
+    /// A configuration like Prosody's scansion test setup for `domain`.
+    pub fn new(domain: impl Into<String>) -> ServerConfig {
+        ServerConfig {
+            domain: domain.into(),
+            auto_create_accounts: true,
+            check_passwords: false,
+            // 2026-01-01T00:00:00Z
+            epoch_unix_secs: 1_767_225_600,
+            offline_storage: true,
+            max_offline_messages: 1000,
+            ignore_presence_priority: false,
+            federation: false,
+        }
+    }
+}

@@ -1,0 +1,514 @@
+//! Presence (RFC 6121 §4) and subscription stanzas (RFC 6121 §3).
+//!
+//! - broadcast of a session's presence: echo, the account's other available
+//!   resources, contacts with a `from`/`both` subscription (§4.2, §4.4);
+//! - initial presence: probes, other resources' presence, replay of pending
+//!   inbound requests, re-sent outbound requests, offline messages (§4.2);
+//! - directed presence and the unavailable sent to its recipients (§4.6);
+//! - probes and their answers with the stored presence (§4.3);
+//! - subscription stanzas in both directions, driving
+//!   [`crate::subscription`] and turning its transitions into roster pushes
+//!   and routed stanzas.
+//!
+//! Order of fan-out is the order of the roster (by JID) and of resources (by
+//! name), so the same inputs always give the same outputs.
+
+use jid::{BareJid, Jid};
+use minidom::Element;
+use std::sync::Arc;
+
+use crate::server::{ConnId, DropReason, Event, Server};
+use crate::stanza::{Stanza, StanzaError};
+use crate::subscription::{self, Approval, SubscribeAction, Transition};
+use crate::xml::{self, NS_CLIENT};
+
+const SUBSCRIPTION_TYPES: [&str; 4] = ["subscribe", "subscribed", "unsubscribe", "unsubscribed"];
+
+fn presence_element(type_: Option<&str>) -> Element {
+    match type_ {
+        Some(t) => xml::element("presence", NS_CLIENT, &[("type", t)]),
+        None => Element::bare("presence", NS_CLIENT),
+    }
+}
+
+/// A bare presence stanza of the given type.
+pub(crate) fn presence(from: &BareJid, to: &Jid, type_: Option<&str>) -> Stanza {
+    Stanza::new(Some(Jid::from(from.clone())), Some(to.clone()), presence_element(type_))
+}
+
+/// The `<priority/>` of a presence (RFC 6121 §4.7.2.3), clamped to an i8;
+/// missing or invalid counts as 0.
+pub(crate) fn parse_priority(stanza: &Stanza) -> i8 {
+    stanza
+        .child("priority", NS_CLIENT)
+        .and_then(|p| p.text().trim().parse::<i64>().ok())
+        .map(|p| p.clamp(-128, 127) as i8)
+        .unwrap_or(0)
+}
+
+impl Server {
+    /// Presence sent by a bound session.
+    pub(crate) fn client_presence(&mut self, conn: ConnId, mut stanza: Stanza) {
+        let bare = self.session(conn).expect("bound").bare.clone();
+        let type_ = stanza.type_().map(str::to_string);
+        let to_self = stanza.to.as_ref().is_none_or(|to| to.is_bare() && to.to_bare() == bare);
+        if to_self {
+            stanza.to = None;
+            return match type_.as_deref() {
+                None | Some("unavailable") => self.normal_presence(conn, stanza),
+                _ => self.reply_error(conn, &stanza, StanzaError::bad_request("Invalid presence type")),
+            };
+        }
+        match type_.as_deref() {
+            Some(t) if SUBSCRIPTION_TYPES.contains(&t) => self.outbound_subscription(conn, stanza),
+            Some("probe") => self.route(stanza),
+            None | Some("unavailable") | Some("error") => {
+                self.track_directed(conn, &stanza);
+                self.route(stanza);
+            }
+            _ => self.reply_error(conn, &stanza, StanzaError::bad_request("Invalid presence type")),
+        }
+    }
+
+    /// Sends an error reply straight to the session that sent `stanza`.
+    pub(crate) fn reply_error(&mut self, conn: ConnId, stanza: &Stanza, error: StanzaError) {
+        if stanza.is_error_or_result() {
+            return self.dropped(stanza.clone(), DropReason::UndeliverableError);
+        }
+        self.to_client(conn, stanza.error_reply(&error));
+    }
+
+    /// Directed presence bookkeeping (RFC 6121 §4.6): available presence to
+    /// an entity that is not a `from`/`both` contact adds it to the list;
+    /// unavailable or error removes it.
+    fn track_directed(&mut self, conn: ConnId, stanza: &Stanza) {
+        let Some(to) = stanza.to.clone() else { return };
+        let session = self.session(conn).expect("bound");
+        let node = session.node.clone();
+        let subscribed = self
+            .store
+            .account(&node)
+            .is_some_and(|a| a.roster.contact_subscribed(&to.to_bare()));
+        if subscribed {
+            return;
+        }
+        let available = stanza.type_().is_none();
+        let session = self.session_mut(conn).expect("bound");
+        if available {
+            session.directed.insert(to);
+        } else {
+            session.directed.remove(&to);
+        }
+    }
+
+    /// Undirected available or unavailable presence from a session
+    /// (Prosody's handle_normal_presence).
+    fn normal_presence(&mut self, conn: ConnId, stanza: Stanza) {
+        let priority = if self.config.ignore_presence_priority { 0 } else { parse_priority(&stanza) };
+        let session = self.session_mut(conn).expect("bound");
+        let (full, node, initial) = (session.full.clone(), session.node.clone(), !session.available());
+        let unavailable = stanza.type_() == Some("unavailable");
+        self.to_client(conn, stanza.readdressed(Some(full.clone()), None));
+        self.broadcast_presence(conn, &node, &full, &stanza);
+        if unavailable {
+            let session = self.session_mut(conn).expect("bound");
+            session.presence = None;
+            session.priority = 0;
+            let directed = std::mem::take(&mut session.directed);
+            self.presence_to_directed(&full, &stanza, directed);
+            return;
+        }
+        let session = self.session_mut(conn).expect("bound");
+        session.priority = priority;
+        if initial {
+            // Marked available before the initial-presence work, as Prosody does.
+            session.presence = Some(Arc::clone(&stanza.payload));
+            self.initial_presence(conn, &node, &full, priority);
+        }
+        let mut stored = (*stanza.payload).clone();
+        stored.append_child(self.delay_element(self.domain.as_str()));
+        if let Some(session) = self.session_mut(conn) {
+            session.presence = Some(Arc::new(stored));
+        }
+    }
+
+    /// Sends a presence to the account's other available resources and to
+    /// every contact with a `from`/`both` subscription (RFC 6121 §4.2.2, §4.4.2).
+    pub(crate) fn broadcast_presence(&mut self, exclude: ConnId, node: &str, full: &Jid, stanza: &Stanza) {
+        for other in self.account_conns(node) {
+            if other == exclude {
+                continue;
+            }
+            if let Some(s) = self.session(other).filter(|s| s.available()) {
+                let to = s.full.clone();
+                self.route(stanza.readdressed(Some(full.clone()), Some(to)));
+            }
+        }
+        for contact in self.contacts_where(node, |s| s.has_from()) {
+            self.route(stanza.readdressed(Some(full.clone()), Some(contact)));
+        }
+    }
+
+    /// Roster contacts whose subscription satisfies `pred`, in roster order.
+    pub(crate) fn contacts_where(
+        &self,
+        node: &str,
+        pred: impl Fn(crate::roster::Subscription) -> bool,
+    ) -> Vec<Jid> {
+        self.store
+            .account(node)
+            .map(|a| {
+                a.roster
+                    .items
+                    .iter()
+                    .filter(|(_, item)| pred(item.subscription))
+                    .map(|(jid, _)| Jid::from(jid.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Sends an unavailable presence to each directed-presence recipient.
+    pub(crate) fn presence_to_directed(
+        &mut self,
+        full: &Jid,
+        stanza: &Stanza,
+        directed: std::collections::BTreeSet<Jid>,
+    ) {
+        for target in directed {
+            self.route(stanza.readdressed(Some(full.clone()), Some(target)));
+        }
+    }
+
+    /// The work done on a session's first available presence (RFC 6121 §4.2).
+    fn initial_presence(&mut self, conn: ConnId, node: &str, full: &Jid, priority: i8) {
+        let probe = Stanza::new(Some(full.clone()), None, presence_element(Some("probe")));
+        for contact in self.contacts_where(node, |s| s.has_to()) {
+            self.route(probe.readdressed(Some(full.clone()), Some(contact)));
+        }
+        for other in self.account_conns(node) {
+            let Some(s) = self.session(other).filter(|s| other != conn && s.available()) else {
+                continue;
+            };
+            let copy = Stanza {
+                from: Some(s.full.clone()),
+                to: Some(full.clone()),
+                payload: Arc::clone(s.presence.as_ref().expect("available")),
+            };
+            self.to_client(conn, copy);
+        }
+        let bare = full.to_bare();
+        let (pending, asked) = match self.store.account(node) {
+            Some(a) => (
+                a.roster.pending_in.iter().map(|(j, p)| (j.clone(), Arc::clone(p))).collect(),
+                a.roster.items.iter().filter(|(_, i)| i.ask).map(|(j, _)| j.clone()).collect(),
+            ),
+            None => (Vec::new(), Vec::<BareJid>::new()),
+        };
+        for (contact, request) in pending {
+            let replay = Stanza {
+                from: Some(Jid::from(contact)),
+                to: Some(Jid::from(bare.clone())),
+                payload: request,
+            };
+            self.to_client(conn, replay);
+        }
+        for contact in asked {
+            self.route(presence(&bare, &Jid::from(contact), Some("subscribe")));
+        }
+        if priority >= 0 {
+            self.deliver_offline(conn, node);
+        }
+    }
+
+    /// Sends the stored presence of each available resource of `node` to
+    /// `to`, or `template` from each if given. Returns how many were sent.
+    pub(crate) fn send_available_presences(&mut self, node: &str, to: &Jid, template: Option<&Stanza>) -> usize {
+        let mut sent = 0;
+        for conn in self.account_conns(node) {
+            let Some(s) = self.session(conn).filter(|s| s.available()) else { continue };
+            let payload = match template {
+                Some(t) => Arc::clone(&t.payload),
+                None => Arc::clone(s.presence.as_ref().expect("available")),
+            };
+            let stanza = Stanza { from: Some(s.full.clone()), to: Some(to.clone()), payload };
+            self.route(stanza);
+            sent += 1;
+        }
+        sent
+    }
+
+    /// Presence arriving for a local account.
+    pub(crate) fn inbound_presence(&mut self, stanza: Stanza, to: &Jid) {
+        match stanza.type_() {
+            Some(t) if SUBSCRIPTION_TYPES.contains(&t) || t == "probe" => {
+                self.inbound_subscription(stanza, to)
+            }
+            None | Some("unavailable") | Some("error") => self.deliver_presence(stanza, to),
+            _ => self.bounce(&stanza, StanzaError::bad_request("Invalid presence type")),
+        }
+    }
+
+    /// Available/unavailable/error presence: to every available resource for
+    /// a bare JID, to the session for a full JID (RFC 6121 §4.3–§4.5, §8.5).
+    fn deliver_presence(&mut self, stanza: Stanza, to: &Jid) {
+        if to.is_full() {
+            return match self.conn_for_full(to) {
+                Some(conn) => self.to_client(conn, stanza),
+                None => self.dropped(stanza, DropReason::SessionNotFound),
+            };
+        }
+        let node = to.node().map(|n| n.as_str()).unwrap_or_default().to_string();
+        let mut delivered = false;
+        for conn in self.account_conns(&node) {
+            if self.session(conn).is_some_and(|s| s.available()) {
+                self.to_client(conn, stanza.clone());
+                delivered = true;
+            }
+        }
+        if !delivered {
+            let reason = if self.account_exists(&node) {
+                DropReason::NoAvailableResource
+            } else {
+                DropReason::NoSuchUser
+            };
+            self.dropped(stanza, reason);
+        }
+    }
+
+    /// Presence addressed to the server's domain: probes are answered with
+    /// the server's own availability, subscriptions are approved (Prosody's
+    /// presence/host handler).
+    pub(crate) fn host_presence(&mut self, stanza: Stanza) {
+        let Some(from) = stanza.from.as_ref().map(|f| Jid::from(f.to_bare())) else {
+            return self.dropped(stanza, DropReason::Unhandled);
+        };
+        let reply = |type_: Option<&str>| {
+            let mut el = presence_element(type_);
+            if let Some(id) = stanza.id() {
+                xml::set_attr(&mut el, "id", id);
+            }
+            Stanza::new(Some(self.domain_jid.clone()), Some(from.clone()), el)
+        };
+        match stanza.type_() {
+            Some("probe") => self.route(reply(None)),
+            Some("subscribe") => {
+                let (subscribed, available) = (reply(Some("subscribed")), reply(None));
+                self.route(subscribed);
+                self.route(available);
+            }
+            _ => self.dropped(stanza, DropReason::Unhandled),
+        }
+    }
+
+    fn record(&mut self, user: &BareJid, contact: &BareJid, t: Transition) {
+        if t.changed() {
+            self.event(Event::SubscriptionChanged {
+                user: user.clone(),
+                contact: contact.clone(),
+                before: t.before,
+                after: t.after,
+            });
+        }
+    }
+
+    /// Subscription stanzas sent by a local user (RFC 6121 §3, outbound).
+    fn outbound_subscription(&mut self, conn: ConnId, stanza: Stanza) {
+        let session = self.session(conn).expect("bound");
+        let (node, user) = (session.node.clone(), session.bare.clone());
+        let contact = stanza.to.as_ref().expect("directed").to_bare();
+        let stanza = stanza.readdressed(Some(Jid::from(user.clone())), Some(Jid::from(contact.clone())));
+        let roster = &mut self.store.create(&node, "").roster;
+        match stanza.type_() {
+            Some("subscribe") => {
+                let t = subscription::outbound_subscribe(roster, &contact);
+                self.record(&user, &contact, t);
+                self.push_item(&node, &contact);
+                self.route(stanza);
+            }
+            Some("unsubscribe") => {
+                let t = subscription::outbound_unsubscribe(roster, &contact);
+                self.record(&user, &contact, t);
+                self.push_item(&node, &contact);
+                self.route(stanza);
+            }
+            Some("subscribed") => self.approve(&node, &user, &contact, stanza),
+            _ => self.deny(&node, &user, &contact, stanza),
+        }
+    }
+
+    /// The user sends (or the server sends on the user's behalf) `subscribed`.
+    fn approve(&mut self, node: &str, user: &BareJid, contact: &BareJid, stanza: Stanza) {
+        let roster = &mut self.store.create(node, "").roster;
+        let (t, approval) = subscription::outbound_subscribed(roster, contact);
+        self.record(user, contact, t);
+        if t.saved {
+            self.push_item(node, contact);
+        }
+        match approval {
+            Approval::Approved => {
+                let contact_jid = Jid::from(contact.clone());
+                self.route(stanza);
+                self.send_available_presences(node, &contact_jid, None);
+                let user_subscribed = self.store.account(node).is_some_and(|a| a.roster.user_subscribed(contact));
+                if user_subscribed {
+                    self.route(presence(user, &contact_jid, Some("probe")));
+                }
+            }
+            Approval::PreApproved => self.dropped(stanza, DropReason::PreApproved),
+            Approval::Unchanged => self.dropped(stanza, DropReason::NoStateChange),
+        }
+    }
+
+    /// The user sends `unsubscribed`: denies a request or cancels the
+    /// contact's subscription, then sends unavailable presence (RFC 6121 §3.2.2).
+    fn deny(&mut self, node: &str, user: &BareJid, contact: &BareJid, stanza: Stanza) {
+        let roster = &mut self.store.create(node, "").roster;
+        let (t, c) = subscription::outbound_unsubscribed(roster, contact);
+        self.record(user, contact, t);
+        if c.was_subscribed {
+            self.push_item(node, contact);
+            self.route(stanza);
+            let unavailable = presence(user, &Jid::from(contact.clone()), Some("unavailable"));
+            self.send_available_presences(node, &Jid::from(contact.clone()), Some(&unavailable));
+        } else if c.was_pending {
+            self.route(stanza);
+        } else if t.saved {
+            self.push_item(node, contact);
+            self.dropped(stanza, DropReason::PreApproved);
+        } else {
+            self.dropped(stanza, DropReason::NoStateChange);
+        }
+    }
+
+    /// Subscription stanzas and probes arriving for a local user (RFC 6121
+    /// §3 inbound, §4.3 probes). Addresses are reduced to bare JIDs.
+    fn inbound_subscription(&mut self, stanza: Stanza, to: &Jid) {
+        let Some(original_from) = stanza.from.clone() else {
+            return self.dropped(stanza, DropReason::Unhandled);
+        };
+        let contact = original_from.to_bare();
+        let user = to.to_bare();
+        let node = user.node().map(|n| n.as_str().to_string()).unwrap_or_default();
+        let contact_jid = Jid::from(contact.clone());
+        if !self.account_exists(&node) {
+            // RFC 6121 §3.1.3 and §4.3.2: no such account.
+            if matches!(stanza.type_(), Some("subscribe") | Some("probe")) {
+                self.route(presence(&user, &contact_jid, Some("unsubscribed")));
+            }
+            return self.dropped(stanza, DropReason::NoSuchUser);
+        }
+        let stanza = stanza.readdressed(Some(contact_jid.clone()), Some(Jid::from(user.clone())));
+        let roster = &mut self.store.create(&node, "").roster;
+        match stanza.type_() {
+            Some("probe") => {
+                if roster.contact_subscribed(&contact) {
+                    if self.send_available_presences(&node, &original_from, None) == 0 {
+                        self.route(presence(&user, &original_from, Some("unavailable")));
+                    }
+                } else {
+                    self.route(presence(&user, &contact_jid, Some("unsubscribed")));
+                }
+            }
+            Some("subscribe") => {
+                let (t, action) = subscription::inbound_subscribe(roster, &contact, Arc::clone(&stanza.payload));
+                self.record(&user, &contact, t);
+                self.on_subscribe(&node, &user, &contact, stanza, action);
+            }
+            Some("unsubscribe") => {
+                let had_from = roster.contact_subscribed(&contact);
+                let t = subscription::inbound_unsubscribe(roster, &contact);
+                self.record(&user, &contact, t);
+                self.notify_change(&node, &contact, stanza, t);
+                if had_from {
+                    let unavailable = presence(&user, &contact_jid, Some("unavailable"));
+                    self.send_available_presences(&node, &contact_jid, Some(&unavailable));
+                }
+            }
+            Some("subscribed") => {
+                let t = subscription::inbound_subscribed(roster, &contact);
+                self.record(&user, &contact, t);
+                self.notify_change(&node, &contact, stanza, t);
+            }
+            _ => {
+                let t = subscription::inbound_unsubscribed(roster, &contact);
+                self.record(&user, &contact, t);
+                self.notify_change(&node, &contact, stanza, t);
+            }
+        }
+    }
+
+    fn on_subscribe(&mut self, node: &str, user: &BareJid, contact: &BareJid, stanza: Stanza, action: SubscribeAction) {
+        let contact_jid = Jid::from(contact.clone());
+        match action {
+            SubscribeAction::AlreadySubscribed => {
+                self.route(presence(user, &contact_jid, Some("subscribed")));
+                if self.send_available_presences(node, &contact_jid, None) == 0 {
+                    self.route(presence(user, &contact_jid, Some("unavailable")));
+                }
+                self.dropped(stanza, DropReason::NoStateChange);
+            }
+            SubscribeAction::AutoApprove => {
+                let approval = presence(user, &contact_jid, Some("subscribed"));
+                self.approve(node, user, contact, approval);
+            }
+            SubscribeAction::AlreadyPendingApproved => self.dropped(stanza, DropReason::NoStateChange),
+            SubscribeAction::Deliver => {
+                // Prosody acknowledges receipt with an unavailable presence.
+                self.route(presence(user, &contact_jid, Some("unavailable")));
+                self.deliver_presence(stanza, &Jid::from(user.clone()));
+            }
+            SubscribeAction::Duplicate => {
+                self.route(presence(user, &contact_jid, Some("unavailable")));
+                self.dropped(stanza, DropReason::NoStateChange);
+            }
+        }
+    }
+
+    /// Delivers a subscription notification to interested resources and
+    /// pushes the item, if the stanza changed the state (RFC 3921 §9.3).
+    fn notify_change(&mut self, node: &str, contact: &BareJid, stanza: Stanza, t: Transition) {
+        if !t.saved {
+            return self.dropped(stanza, DropReason::NoStateChange);
+        }
+        let mut delivered = false;
+        for conn in self.account_conns(node) {
+            if self.session(conn).is_some_and(|s| s.interested) {
+                self.to_client(conn, stanza.clone());
+                delivered = true;
+            }
+        }
+        if !delivered {
+            self.dropped(stanza, DropReason::NoInterestedResource);
+        }
+        self.push_item(node, contact);
+    }
+
+    /// Roster removal (RFC 6121 §2.5.2): cancel both directions before the
+    /// item is deleted, with unavailable presence to the contact (Prosody's
+    /// fix for its issue 1121, extended to every contact that could see the
+    /// user so that no contact keeps a stale available view).
+    pub(crate) fn cancel_subscriptions_on_removal(&mut self, conn: ConnId, node: &str, contact: &BareJid) {
+        let full = self.session(conn).expect("bound").full.clone();
+        let user = full.to_bare();
+        let Some(roster) = self.store.account(node).map(|a| &a.roster) else { return };
+        let sub = roster.subscription(contact);
+        let ask = roster.items.get(contact).is_some_and(|i| i.ask);
+        let pending = roster.pending_in.contains_key(contact);
+        let contact_jid = Jid::from(contact.clone());
+        if sub.has_from() || pending {
+            let mut s = presence(&user, &contact_jid, Some("unsubscribed"));
+            s.from = Some(full.clone());
+            self.route(s);
+        }
+        if sub.has_from() || sub.has_to() || ask {
+            let unavailable = presence(&user, &contact_jid, Some("unavailable"));
+            self.send_available_presences(node, &contact_jid, Some(&unavailable));
+        }
+        if sub.has_to() || ask {
+            let mut s = presence(&user, &contact_jid, Some("unsubscribe"));
+            s.from = Some(full);
+            self.route(s);
+        }
+    }
+}

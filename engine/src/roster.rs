@@ -1,0 +1,379 @@
+//! The roster of one account (RFC 6121 §2): items with their subscription
+//! state, pending inbound subscription requests, and the roster version.
+//!
+//! The version is a save counter (as Prosody keeps it): every change to an
+//! item or to the pending requests is a save and increments it. A roster that
+//! was never saved reports version 1, and so does its first push.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use jid::BareJid;
+use minidom::Element;
+
+use crate::xml::{self, NS_ROSTER};
+
+/// The `subscription` attribute of a roster item (RFC 6121 §2.1.2.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub enum Subscription {
+    #[default]
+    None,
+    To,
+    From,
+    Both,
+}
+
+impl Subscription {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Subscription::None => "none",
+            Subscription::To => "to",
+            Subscription::From => "from",
+            Subscription::Both => "both",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Subscription> {
+        Some(match s {
+            "none" => Subscription::None,
+            "to" => Subscription::To,
+            "from" => Subscription::From,
+            "both" => Subscription::Both,
+            _ => return None,
+        })
+    }
+
+    /// The user receives the contact's presence.
+    pub fn has_to(self) -> bool {
+        matches!(self, Subscription::To | Subscription::Both)
+    }
+
+    /// The contact receives the user's presence.
+    pub fn has_from(self) -> bool {
+        matches!(self, Subscription::From | Subscription::Both)
+    }
+
+    pub fn from_parts(to: bool, from: bool) -> Subscription {
+        match (to, from) {
+            (false, false) => Subscription::None,
+            (true, false) => Subscription::To,
+            (false, true) => Subscription::From,
+            (true, true) => Subscription::Both,
+        }
+    }
+
+    pub fn with_to(self, to: bool) -> Subscription {
+        Subscription::from_parts(to, self.has_from())
+    }
+
+    pub fn with_from(self, from: bool) -> Subscription {
+        Subscription::from_parts(self.has_to(), from)
+    }
+}
+
+/// One roster item.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RosterItem {
+    pub subscription: Subscription,
+    /// An outbound subscription request is pending ("ask='subscribe'").
+    pub ask: bool,
+    /// The user pre-approved the contact's subscription (RFC 6121 §3.4).
+    /// Never shown to clients, as in Prosody.
+    pub approved: bool,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+}
+
+/// The nine subscription states of RFC 3921 §9.1, from the user's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SubState {
+    pub subscription: Subscription,
+    pub pending_out: bool,
+    pub pending_in: bool,
+}
+
+impl std::fmt::Display for SubState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let base = match self.subscription {
+            Subscription::None => "None",
+            Subscription::To => "To",
+            Subscription::From => "From",
+            Subscription::Both => "Both",
+        };
+        match (self.pending_out, self.pending_in) {
+            (false, false) => f.write_str(base),
+            (true, false) => write!(f, "{base} + Pending Out"),
+            (false, true) => write!(f, "{base} + Pending In"),
+            (true, true) => write!(f, "{base} + Pending Out/In"),
+        }
+    }
+}
+
+/// A pending inbound subscription request: the full stanza as received
+/// (Prosody #689), so its extension children can be replayed.
+pub type PendingRequest = Arc<Element>;
+
+/// The roster of one account.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Roster {
+    saves: u64,
+    pub items: BTreeMap<BareJid, RosterItem>,
+    pub pending_in: BTreeMap<BareJid, PendingRequest>,
+}
+
+impl Roster {
+    /// The current version string.
+    pub fn version(&self) -> u64 {
+        self.saves.max(1)
+    }
+
+    /// Records a save: any change to items or pending requests.
+    pub fn save(&mut self) {
+        self.saves += 1;
+    }
+
+    /// The RFC 3921 §9.1 state of the relation with `contact`.
+    pub fn state(&self, contact: &BareJid) -> SubState {
+        let item = self.items.get(contact);
+        SubState {
+            subscription: item.map(|i| i.subscription).unwrap_or_default(),
+            pending_out: item.is_some_and(|i| i.ask),
+            pending_in: self.pending_in.contains_key(contact),
+        }
+    }
+
+    pub fn subscription(&self, contact: &BareJid) -> Subscription {
+        self.items
+            .get(contact)
+            .map(|i| i.subscription)
+            .unwrap_or_default()
+    }
+
+    /// The contact is subscribed to the user's presence (`from` or `both`).
+    pub fn contact_subscribed(&self, contact: &BareJid) -> bool {
+        self.subscription(contact).has_from()
+    }
+
+    /// The user is subscribed to the contact's presence (`to` or `both`).
+    pub fn user_subscribed(&self, contact: &BareJid) -> bool {
+        self.subscription(contact).has_to()
+    }
+
+    pub fn item_mut_or_new(&mut self, contact: &BareJid) -> &mut RosterItem {
+        self.items.entry(contact.clone()).or_default()
+    }
+}
+
+/// The `<item/>` element of a roster result or push (RFC 6121 §2.1.2).
+pub fn item_element(jid: &BareJid, item: Option<&RosterItem>) -> Element {
+    let Some(item) = item else {
+        return xml::element(
+            "item",
+            NS_ROSTER,
+            &[("jid", jid.as_str()), ("subscription", "remove")],
+        );
+    };
+    let mut el = xml::element(
+        "item",
+        NS_ROSTER,
+        &[
+            ("jid", jid.as_str()),
+            ("subscription", item.subscription.as_str()),
+        ],
+    );
+    if let Some(name) = &item.name {
+        xml::set_attr(&mut el, "name", name.as_str());
+    }
+    if item.ask {
+        xml::set_attr(&mut el, "ask", "subscribe");
+    }
+    for group in &item.groups {
+        el.append_child(xml::text_element("group", NS_ROSTER, group));
+    }
+    el
+}
+
+/// `<query xmlns='jabber:iq:roster' ver='N'/>` holding the given items.
+pub fn query_element(version: u64, items: impl IntoIterator<Item = Element>) -> Element {
+    let mut q = xml::element("query", NS_ROSTER, &[("ver", &version.to_string())]);
+    for item in items {
+        q.append_child(item);
+    }
+    q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_starts_at_one_and_counts_saves() {
+        let mut r = Roster::default();
+        assert_eq!(r.version(), 1);
+        r.save();
+        assert_eq!(r.version(), 1);
+        r.save();
+        assert_eq!(r.version(), 2);
+    }
+
+    #[test]
+    fn item_element_hides_approval_and_shows_ask() {
+        let jid = BareJid::new("juliet@example.com").unwrap();
+        let item = RosterItem {
+            ask: true,
+            approved: true,
+            name: Some("J".into()),
+            groups: vec!["Friends".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            xml::to_string(&item_element(&jid, Some(&item))),
+            "<item xmlns='jabber:iq:roster' ask='subscribe' jid='juliet@example.com' \
+             name='J' subscription='none'><group>Friends</group></item>"
+        );
+    }
+
+    #[test]
+    fn state_names_follow_rfc3921() {
+        let s = SubState {
+            subscription: Subscription::None,
+            pending_out: true,
+            pending_in: true,
+        };
+        assert_eq!(s.to_string(), "None + Pending Out/In");
+    }
+}
+
+// ----- jabber:iq:roster requests and pushes (RFC 6121 §2) -----
+
+use crate::server::{ConnId, Event, Server};
+use crate::stanza::{ErrorType, Stanza, StanzaError};
+
+/// What a roster set asks for, once validated.
+enum RosterSet {
+    Update { jid: BareJid, name: Option<String>, groups: Vec<String> },
+    Remove { jid: BareJid },
+}
+
+/// Validates a roster set's `<query/>` (RFC 6121 §2.3.3, §2.5.3).
+fn parse_roster_set(query: &Element, own: &BareJid) -> Result<RosterSet, StanzaError> {
+    let mut items = query.children().filter(|c| c.is("item", NS_ROSTER));
+    let (Some(item), None) = (items.next(), items.next()) else {
+        return Err(StanzaError::new(ErrorType::Modify, "bad-request"));
+    };
+    if query.children().count() != 1 {
+        return Err(StanzaError::new(ErrorType::Modify, "bad-request"));
+    }
+    let jid = item
+        .attr("jid")
+        .and_then(|j| jid::Jid::new(j).ok())
+        .filter(|j| j.is_bare())
+        .map(|j| j.to_bare())
+        .ok_or_else(|| StanzaError::new(ErrorType::Modify, "bad-request"))?;
+    if &jid == own {
+        return Err(StanzaError::new(ErrorType::Cancel, "not-allowed"));
+    }
+    if item.attr("subscription") == Some("remove") {
+        return Ok(RosterSet::Remove { jid });
+    }
+    let mut groups: Vec<String> = Vec::new();
+    for group in item.children().filter(|c| c.is("group", NS_ROSTER)) {
+        let name = group.text();
+        if name.is_empty() {
+            return Err(StanzaError::new(ErrorType::Modify, "not-acceptable").with_text("Empty group name"));
+        }
+        if groups.contains(&name) {
+            return Err(StanzaError::new(ErrorType::Modify, "bad-request").with_text("Duplicate group"));
+        }
+        groups.push(name);
+    }
+    let name = item.attr("name").filter(|n| !n.is_empty()).map(str::to_string);
+    Ok(RosterSet::Update { jid, name, groups })
+}
+
+impl Server {
+    /// A roster get or set from the account's own session.
+    pub(crate) fn roster_iq(&mut self, conn: ConnId, stanza: Stanza) {
+        let session = self.session(conn).expect("bound");
+        let (node, bare) = (session.node.clone(), session.bare.clone());
+        if stanza.type_() == Some("get") {
+            return self.roster_get(conn, &node, &stanza);
+        }
+        let query = stanza.payload.children().next().expect("validated");
+        match parse_roster_set(query, &bare) {
+            Err(error) => self.reply_error(conn, &stanza, error),
+            Ok(RosterSet::Remove { jid }) => self.roster_remove(conn, &node, &stanza, &jid),
+            Ok(RosterSet::Update { jid, name, groups }) => {
+                let roster = &mut self.store.create(&node, "").roster;
+                let item = roster.item_mut_or_new(&jid);
+                item.name = name;
+                item.groups = groups;
+                roster.save();
+                self.to_client(conn, crate::iq::result(&stanza, None, None));
+                self.push_item(&node, &jid);
+            }
+        }
+    }
+
+    /// Roster get with versioning (RFC 6121 §2.6): an unchanged version gets
+    /// an empty result. Marks the session interested in pushes.
+    fn roster_get(&mut self, conn: ConnId, node: &str, stanza: &Stanza) {
+        if let Some(session) = self.session_mut(conn) {
+            session.interested = true;
+        }
+        let roster = &self.store.create(node, "").roster;
+        let version = roster.version();
+        let client_ver = stanza.payload.children().next().and_then(|q| q.attr("ver"));
+        let query = if client_ver == Some(version.to_string().as_str()) {
+            None
+        } else {
+            let items = roster.items.iter().map(|(jid, item)| item_element(jid, Some(item)));
+            Some(query_element(version, items))
+        };
+        self.to_client(conn, crate::iq::result(stanza, None, query));
+    }
+
+    /// Roster remove (RFC 6121 §2.5): cancels subscriptions, deletes the
+    /// item, answers, then pushes the removal.
+    fn roster_remove(&mut self, conn: ConnId, node: &str, stanza: &Stanza, jid: &BareJid) {
+        let exists = self.store.account(node).is_some_and(|a| a.roster.items.contains_key(jid));
+        if !exists {
+            return self.reply_error(conn, stanza, StanzaError::new(ErrorType::Modify, "item-not-found"));
+        }
+        self.cancel_subscriptions_on_removal(conn, node, jid);
+        let roster = &mut self.store.create(node, "").roster;
+        let before = roster.state(jid);
+        roster.items.remove(jid);
+        roster.pending_in.remove(jid);
+        roster.save();
+        let after = roster.state(jid);
+        let user = self.session(conn).expect("bound").bare.clone();
+        if before != after {
+            self.event(Event::SubscriptionChanged { user, contact: jid.clone(), before, after });
+        }
+        self.to_client(conn, crate::iq::result(stanza, None, None));
+        self.push_item(node, jid);
+    }
+
+    /// Sends a roster push for one item to the account's interested
+    /// sessions (RFC 6121 §2.1.6).
+    pub(crate) fn push_item(&mut self, node: &str, jid: &BareJid) {
+        let Some(roster) = self.store.account(node).map(|a| &a.roster) else { return };
+        let query = query_element(roster.version(), [item_element(jid, roster.items.get(jid))]);
+        let interested: Vec<ConnId> = self
+            .account_conns(node)
+            .into_iter()
+            .filter(|c| self.session(*c).is_some_and(|s| s.interested))
+            .collect();
+        if interested.is_empty() {
+            return;
+        }
+        let mut iq = xml::element("iq", crate::xml::NS_CLIENT, &[("type", "set")]);
+        xml::set_attr(&mut iq, "id", format!("push{}", self.next_id()));
+        iq.append_child(query);
+        let push = Stanza::new(None, None, iq);
+        for conn in interested {
+            self.to_client(conn, push.clone());
+        }
+    }
+}

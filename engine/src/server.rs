@@ -1,0 +1,360 @@
+//! The server value: inputs, outputs, events, and stanza routing
+//! (RFC 6120 §10, RFC 6121 §8).
+//!
+//! A [`Server`] changes only inside [`Server::handle`]. It never reads a
+//! clock, performs I/O or draws random numbers; every effect is an
+//! [`Output`] for the driver to act on, in a defined order.
+
+use std::collections::BTreeMap;
+
+use jid::{BareJid, Jid};
+use minidom::Element;
+
+use crate::config::ServerConfig;
+use crate::roster::SubState;
+use crate::session::{Conn, Session};
+use crate::stanza::{Kind, Stanza, StanzaError, StreamError};
+use crate::store::Store;
+use crate::time::{xep0082_datetime, Time};
+use crate::xml::{self, NS_DELAY};
+
+/// Identifies one client connection; chosen by the driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(pub u64);
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// Something that happened to the server.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A client opened a stream (or restarted it after authentication).
+    ClientOpened { conn: ConnId },
+    /// A top-level element arrived on a client stream.
+    ClientElement { conn: ConnId, element: Element },
+    /// The client closed its stream cleanly (`</stream>`).
+    ClientClosed { conn: ConnId },
+    /// The server detected that the client connection broke.
+    ClientBroken { conn: ConnId, reason: String },
+    /// A stanza arrived from a peer server.
+    PeerStanza { stanza: Stanza },
+}
+
+/// Something the server wants done, or wants recorded.
+#[derive(Debug, Clone)]
+pub enum Output {
+    /// Write an element to a client stream.
+    ToClient { conn: ConnId, stanza: Stanza },
+    /// Close a client stream, with a stream error if given.
+    CloseClient {
+        conn: ConnId,
+        error: Option<StreamError>,
+    },
+    /// Send a stanza to the server of another domain.
+    ToPeer { domain: String, stanza: Stanza },
+    /// A typed record for the trace.
+    Event(Event),
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    /// The client closed its stream.
+    Closed,
+    /// The connection broke (detected by the driver).
+    Broken(String),
+    /// Another connection bound the same resource.
+    Replaced,
+    /// The server closed the stream with a stream error.
+    StreamError(&'static str),
+}
+
+/// Why a stanza went nowhere. Every such stanza is reported with one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Presence or headline for an account with no available resource.
+    NoAvailableResource,
+    /// Presence or an iq result/error for a full JID that is not online.
+    SessionNotFound,
+    /// An error or result that could not be delivered; RFC 6120 §8.3.1
+    /// forbids answering an error with an error.
+    UndeliverableError,
+    /// A subscription stanza that changes no state (RFC 3921 §9 tables).
+    NoStateChange,
+    /// Presence for an account that does not exist.
+    NoSuchUser,
+    /// Input for a connection the server does not know.
+    UnknownConnection,
+    /// A stanza addressed to the server that it has no use for.
+    Unhandled,
+    /// A subscription notification for an account none of whose sessions
+    /// has fetched the roster; the roster push carries the change.
+    NoInterestedResource,
+    /// An outbound `subscribed` with no request pending: stored as a
+    /// pre-approval (RFC 6121 §3.4) instead of being routed.
+    PreApproved,
+}
+
+impl DropReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DropReason::NoAvailableResource => "no-available-resource",
+            DropReason::SessionNotFound => "session-not-found",
+            DropReason::UndeliverableError => "undeliverable-error",
+            DropReason::NoStateChange => "no-state-change",
+            DropReason::NoSuchUser => "no-such-user",
+            DropReason::UnknownConnection => "unknown-connection",
+            DropReason::Unhandled => "unhandled",
+            DropReason::NoInterestedResource => "no-interested-resource",
+            DropReason::PreApproved => "pre-approved",
+        }
+    }
+}
+
+/// A typed record of what the server did, for the trace.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Authenticated { conn: ConnId, user: BareJid },
+    AuthFailed { conn: ConnId, condition: &'static str },
+    SessionBound { conn: ConnId, jid: Jid },
+    SessionEnded { conn: ConnId, jid: Jid, reason: EndReason },
+    SubscriptionChanged { user: BareJid, contact: BareJid, before: SubState, after: SubState },
+    OfflineStored { user: BareJid, stanza: Stanza },
+    Dropped { stanza: Stanza, reason: DropReason },
+}
+
+/// One XMPP server: the domain's sessions, rosters and routing.
+pub struct Server {
+    pub(crate) config: ServerConfig,
+    pub(crate) domain: BareJid,
+    pub(crate) domain_jid: Jid,
+    pub(crate) store: Store,
+    pub(crate) conns: BTreeMap<ConnId, Conn>,
+    /// Bound sessions by account localpart, then resource.
+    pub(crate) online: BTreeMap<String, BTreeMap<String, ConnId>>,
+    pub(crate) now: Time,
+    pub(crate) out: Vec<Output>,
+    next_id: u64,
+}
+
+impl Server {
+    /// A server with an empty store. Panics if `config.domain` is not a valid
+    /// XMPP domain (configuration is validated by the caller).
+    pub fn new(config: ServerConfig) -> Server {
+        Server::with_store(config, Store::default())
+    }
+
+    /// A server starting from an existing store (e.g. after a crash).
+    pub fn with_store(config: ServerConfig, store: Store) -> Server {
+        let domain = BareJid::new(&config.domain).expect("server domain must be a valid JID");
+        assert!(domain.node().is_none(), "server domain must not have a localpart");
+        Server {
+            domain_jid: Jid::from(domain.clone()),
+            domain,
+            config,
+            store,
+            conns: BTreeMap::new(),
+            online: BTreeMap::new(),
+            now: Time::ZERO,
+            out: Vec::new(),
+            next_id: 0,
+        }
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    pub fn domain(&self) -> &str {
+        self.domain.as_str()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The durable store, for provisioning accounts and rosters.
+    pub fn store_mut(&mut self) -> &mut Store {
+        &mut self.store
+    }
+
+    /// Consumes the server, keeping only what a crash would keep.
+    pub fn into_store(self) -> Store {
+        self.store
+    }
+
+    /// Full JIDs of the bound sessions, in a defined order.
+    pub fn sessions(&self) -> impl Iterator<Item = (ConnId, &Jid)> {
+        self.conns
+            .iter()
+            .filter_map(|(c, conn)| conn.session.as_ref().map(|s| (*c, &s.full)))
+    }
+
+    /// Handles one input and returns the outputs it caused, in order.
+    pub fn handle(&mut self, now: Time, input: Input) -> Vec<Output> {
+        let mut out = Vec::new();
+        self.handle_into(now, input, &mut out);
+        out
+    }
+
+    /// Like [`Server::handle`], appending to a buffer the caller reuses.
+    pub fn handle_into(&mut self, now: Time, input: Input, out: &mut Vec<Output>) {
+        self.now = now;
+        std::mem::swap(&mut self.out, out);
+        match input {
+            Input::ClientOpened { conn } => self.client_opened(conn),
+            Input::ClientElement { conn, element } => self.client_element(conn, element),
+            Input::ClientClosed { conn } => self.client_closed(conn),
+            Input::ClientBroken { conn, reason } => {
+                self.end_session(conn, EndReason::Broken(reason))
+            }
+            Input::PeerStanza { stanza } => self.peer_stanza(stanza),
+        }
+        std::mem::swap(&mut self.out, out);
+    }
+
+    // ----- helpers shared by the protocol modules -----
+
+    pub(crate) fn emit(&mut self, output: Output) {
+        self.out.push(output);
+    }
+
+    pub(crate) fn event(&mut self, event: Event) {
+        self.out.push(Output::Event(event));
+    }
+
+    pub(crate) fn dropped(&mut self, stanza: Stanza, reason: DropReason) {
+        self.event(Event::Dropped { stanza, reason });
+    }
+
+    pub(crate) fn to_client(&mut self, conn: ConnId, stanza: Stanza) {
+        self.out.push(Output::ToClient { conn, stanza });
+    }
+
+    /// A fresh id for server-generated stanzas; deterministic per server.
+    pub(crate) fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub(crate) fn session(&self, conn: ConnId) -> Option<&Session> {
+        self.conns.get(&conn).and_then(|c| c.session.as_ref())
+    }
+
+    pub(crate) fn session_mut(&mut self, conn: ConnId) -> Option<&mut Session> {
+        self.conns.get_mut(&conn).and_then(|c| c.session.as_mut())
+    }
+
+    /// Connections of the account's bound sessions, by resource.
+    pub(crate) fn account_conns(&self, node: &str) -> Vec<ConnId> {
+        self.online
+            .get(node)
+            .map(|r| r.values().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The session bound to this full JID on this server.
+    pub(crate) fn conn_for_full(&self, jid: &Jid) -> Option<ConnId> {
+        let node = jid.node()?;
+        let resource = jid.resource()?;
+        self.online.get(node.as_str())?.get(resource.as_str()).copied()
+    }
+
+    pub(crate) fn is_local(&self, jid: &Jid) -> bool {
+        jid.domain() == self.domain.domain()
+    }
+
+    /// Whether the account exists or would be created on demand.
+    pub(crate) fn account_exists(&self, node: &str) -> bool {
+        self.store.exists(node) || self.online.contains_key(node)
+    }
+
+    /// `<delay xmlns='urn:xmpp:delay' from=… stamp=…/>` (XEP-0203) for now.
+    pub(crate) fn delay_element(&self, from: &str) -> Element {
+        let stamp = xep0082_datetime(self.config.epoch_unix_secs, self.now);
+        xml::element("delay", NS_DELAY, &[("from", from), ("stamp", &stamp)])
+    }
+
+    /// Answers a stanza with an error, unless it is itself an error or result.
+    pub(crate) fn bounce(&mut self, stanza: &Stanza, error: StanzaError) {
+        if stanza.is_error_or_result() {
+            self.dropped(stanza.clone(), DropReason::UndeliverableError);
+            return;
+        }
+        let reply = stanza.error_reply(&error);
+        self.route(reply);
+    }
+
+    /// Routes a stanza to its `to` address: a local account, this server, or
+    /// another domain.
+    pub(crate) fn route(&mut self, stanza: Stanza) {
+        let Some(to) = stanza.to.clone() else {
+            self.dropped(stanza, DropReason::Unhandled);
+            return;
+        };
+        if !self.is_local(&to) {
+            self.route_remote(stanza, &to);
+        } else if to.node().is_none() {
+            self.deliver_to_host(stanza);
+        } else {
+            self.deliver_local(stanza, &to);
+        }
+    }
+
+    fn route_remote(&mut self, stanza: Stanza, to: &Jid) {
+        if self.config.federation {
+            let domain = to.domain().as_str().to_string();
+            self.emit(Output::ToPeer { domain, stanza });
+        } else {
+            let error = StanzaError::new(
+                crate::stanza::ErrorType::Cancel,
+                "remote-server-not-found",
+            )
+            .with_text("Server-to-server connections are disabled");
+            if stanza.from.as_ref().is_some_and(|f| self.is_local(f)) {
+                self.bounce(&stanza, error);
+            } else {
+                self.dropped(stanza, DropReason::UndeliverableError);
+            }
+        }
+    }
+
+    /// A stanza for a local account (bare or full JID).
+    fn deliver_local(&mut self, stanza: Stanza, to: &Jid) {
+        match stanza.kind() {
+            Kind::Presence => self.inbound_presence(stanza, to),
+            Kind::Message => self.inbound_message(stanza, to),
+            Kind::Iq => self.inbound_iq(stanza, to),
+            Kind::Other => self.dropped(stanza, DropReason::Unhandled),
+        }
+    }
+
+    /// A stanza addressed to the server's own domain.
+    fn deliver_to_host(&mut self, stanza: Stanza) {
+        match stanza.kind() {
+            Kind::Presence => self.host_presence(stanza),
+            Kind::Iq => self.host_iq(stanza),
+            Kind::Message => {
+                // RFC 6120 §10.5.3.1 leaves messages to the server to the
+                // server's discretion; this server has no use for them.
+                self.dropped(stanza, DropReason::Unhandled)
+            }
+            Kind::Other => self.dropped(stanza, DropReason::Unhandled),
+        }
+    }
+
+    /// A stanza from a peer server. Its `from` must be of another domain and
+    /// its `to` of this one.
+    fn peer_stanza(&mut self, stanza: Stanza) {
+        let from_ok = stanza.from.as_ref().is_some_and(|f| !self.is_local(f));
+        let to_ok = stanza.to.as_ref().is_some_and(|t| self.is_local(t));
+        if !(from_ok && to_ok) {
+            self.dropped(stanza, DropReason::Unhandled);
+            return;
+        }
+        self.route(stanza);
+    }
+}

@@ -1,0 +1,315 @@
+//! Client sessions (RFC 6120 §4–§7): stream negotiation with SASL PLAIN
+//! (RFC 4616), resource binding, stanza intake with RFC 6120 validation, and
+//! the end of a session (clean close, broken connection, resource conflict).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use jid::{BareJid, FullJid, Jid};
+use minidom::Element;
+
+use crate::server::{ConnId, DropReason, EndReason, Event, Output, Server};
+use crate::stanza::{Kind, Stanza, StanzaError, StreamError};
+use crate::xml::{self, NS_BIND, NS_CLIENT, NS_PREAPPROVAL, NS_ROSTERVER, NS_SASL, NS_SESSION};
+
+/// A client connection: negotiating, authenticated, or bound to a session.
+#[derive(Debug, Default)]
+pub(crate) struct Conn {
+    /// The authenticated account, once SASL succeeded.
+    pub node: Option<String>,
+    pub session: Option<Session>,
+}
+
+/// A bound resource of an account (RFC 6120 §7).
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub full: Jid,
+    pub bare: BareJid,
+    pub node: String,
+    pub resource: String,
+    /// The stored available presence (with its delay element), once the
+    /// session has sent initial presence (RFC 6121 §4.2).
+    pub presence: Option<Arc<Element>>,
+    pub priority: i8,
+    /// Fetched the roster, so gets roster pushes (RFC 6121 §2.1.6).
+    pub interested: bool,
+    /// Entities that received directed presence (RFC 6121 §4.6).
+    pub directed: BTreeSet<Jid>,
+}
+
+impl Session {
+    pub fn available(&self) -> bool {
+        self.presence.is_some()
+    }
+}
+
+impl Server {
+    pub(crate) fn client_opened(&mut self, conn: ConnId) {
+        let state = self.conns.entry(conn).or_default();
+        if state.session.is_some() {
+            self.stream_error(conn, StreamError::new("invalid-xml").with_text("Stream already open"));
+            return;
+        }
+        let authenticated = state.node.is_some();
+        let mut features = Element::bare("features", xml::NS_STREAMS);
+        if authenticated {
+            features.append_child(Element::bare("bind", NS_BIND));
+            let mut session = Element::bare("session", NS_SESSION);
+            session.append_child(Element::bare("optional", NS_SESSION));
+            features.append_child(session);
+            features.append_child(Element::bare("ver", NS_ROSTERVER));
+            features.append_child(Element::bare("sub", NS_PREAPPROVAL));
+        } else {
+            let mut mechs = Element::bare("mechanisms", NS_SASL);
+            mechs.append_child(xml::text_element("mechanism", NS_SASL, "PLAIN"));
+            features.append_child(mechs);
+        }
+        self.to_client(conn, Stanza::new(None, None, features));
+    }
+
+    pub(crate) fn client_element(&mut self, conn: ConnId, element: Element) {
+        let Some(state) = self.conns.get(&conn) else {
+            let stanza = Stanza::new(None, None, element);
+            self.dropped(stanza, DropReason::UnknownConnection);
+            return;
+        };
+        if state.session.is_some() {
+            self.session_element(conn, element);
+        } else if state.node.is_some() {
+            self.bind_element(conn, element);
+        } else if element.is("auth", NS_SASL) {
+            self.sasl_auth(conn, &element);
+        } else {
+            self.stream_error(conn, StreamError::new("not-authorized"));
+        }
+    }
+
+    pub(crate) fn client_closed(&mut self, conn: ConnId) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
+        self.end_session(conn, EndReason::Closed);
+        self.emit(Output::CloseClient { conn, error: None });
+    }
+
+    /// Closes a client stream with a stream error and ends its session.
+    pub(crate) fn stream_error(&mut self, conn: ConnId, error: StreamError) {
+        let condition = error.condition;
+        self.emit(Output::CloseClient {
+            conn,
+            error: Some(error),
+        });
+        self.end_session(conn, EndReason::StreamError(condition));
+    }
+
+    fn sasl_auth(&mut self, conn: ConnId, auth: &Element) {
+        if auth.attr("mechanism") != Some("PLAIN") {
+            return self.sasl_failure(conn, "invalid-mechanism");
+        }
+        let Some((node, password)) = decode_plain(&auth.text()) else {
+            return self.sasl_failure(conn, "malformed-request");
+        };
+        let Ok(user) = BareJid::new(&format!("{node}@{}", self.domain)) else {
+            return self.sasl_failure(conn, "not-authorized");
+        };
+        let Some(node) = user.node().map(|n| n.as_str().to_string()) else {
+            return self.sasl_failure(conn, "not-authorized");
+        };
+        let accepted = match self.store.account(&node) {
+            Some(account) => !self.config.check_passwords || account.password == password,
+            None if self.config.auto_create_accounts => {
+                self.store.create(&node, &password);
+                true
+            }
+            None => false,
+        };
+        if !accepted {
+            return self.sasl_failure(conn, "not-authorized");
+        }
+        if let Some(state) = self.conns.get_mut(&conn) {
+            state.node = Some(node);
+        }
+        self.event(Event::Authenticated { conn, user });
+        self.to_client(conn, Stanza::new(None, None, Element::bare("success", NS_SASL)));
+    }
+
+    fn sasl_failure(&mut self, conn: ConnId, condition: &'static str) {
+        let mut failure = Element::bare("failure", NS_SASL);
+        failure.append_child(Element::bare(condition, NS_SASL));
+        self.event(Event::AuthFailed { conn, condition });
+        self.to_client(conn, Stanza::new(None, None, failure));
+    }
+
+    /// Resource binding (RFC 6120 §7) on an authenticated stream.
+    fn bind_element(&mut self, conn: ConnId, element: Element) {
+        let is_bind_iq = element.is("iq", NS_CLIENT)
+            && element.attr("type") == Some("set")
+            && xml::child(&element, "bind", NS_BIND).is_some();
+        if !is_bind_iq {
+            return self.stream_error(conn, StreamError::new("not-authorized"));
+        }
+        let id = element.attr("id").unwrap_or_default().to_string();
+        let requested = xml::child(&element, "bind", NS_BIND)
+            .and_then(|b| xml::child(b, "resource", NS_BIND))
+            .map(|r| r.text())
+            .filter(|r| !r.trim().is_empty());
+        let resource = match requested {
+            Some(r) => r,
+            None => format!("presim-{}", self.next_id()),
+        };
+        let node = self.conns[&conn].node.clone().expect("bind only after auth");
+        let Ok(full) = FullJid::new(&format!("{node}@{}/{resource}", self.domain)) else {
+            let iq = Stanza::from_element(element).unwrap_or_else(|(el, _)| Stanza::new(None, None, el));
+            let reply = iq.error_reply(&StanzaError::bad_request("Invalid resource"));
+            return self.to_client(conn, reply.readdressed(None, None));
+        };
+        let resource = full.resource().as_str().to_string();
+        if let Some(old) = self.online.get(&node).and_then(|r| r.get(&resource)).copied() {
+            self.emit(Output::CloseClient {
+                conn: old,
+                error: Some(StreamError::new("conflict").with_text("Replaced by new connection")),
+            });
+            self.end_session(old, EndReason::Replaced);
+        }
+        let full = Jid::from(full);
+        let session = Session {
+            bare: full.to_bare(),
+            full: full.clone(),
+            node: node.clone(),
+            resource: resource.clone(),
+            presence: None,
+            priority: 0,
+            interested: false,
+            directed: BTreeSet::new(),
+        };
+        if let Some(state) = self.conns.get_mut(&conn) {
+            state.session = Some(session);
+        }
+        self.online.entry(node).or_default().insert(resource, conn);
+        let mut result = xml::element("iq", NS_CLIENT, &[("type", "result"), ("id", &id)]);
+        let mut bind = Element::bare("bind", NS_BIND);
+        bind.append_child(xml::text_element("jid", NS_BIND, full.as_str()));
+        result.append_child(bind);
+        self.event(Event::SessionBound { conn, jid: full });
+        self.to_client(conn, Stanza::new(None, None, result));
+    }
+
+    /// An element on a bound stream: a stanza, checked and dispatched.
+    fn session_element(&mut self, conn: ConnId, element: Element) {
+        if element.ns() != NS_CLIENT || !matches!(element.name(), "message" | "presence" | "iq") {
+            return self.stream_error(conn, StreamError::new("unsupported-stanza-type"));
+        }
+        let full = self.session(conn).expect("bound").full.clone();
+        let stanza = match Stanza::from_element(element) {
+            Ok(mut s) => {
+                s.from = Some(full);
+                s
+            }
+            Err((el, attr)) => return self.bad_address(conn, el, attr, full),
+        };
+        match stanza.kind() {
+            Kind::Presence => self.client_presence(conn, stanza),
+            Kind::Message => self.client_message(conn, stanza),
+            Kind::Iq => self.client_iq(conn, stanza),
+            Kind::Other => unreachable!("checked above"),
+        }
+    }
+
+    /// A stanza whose `to` (or `from`) is not a valid JID: `jid-malformed`
+    /// (RFC 6120 §8.3.3.8), with Prosody's text for a bad destination.
+    fn bad_address(&mut self, conn: ConnId, mut el: Element, attr: &str, full: Jid) {
+        let value = el.attr(attr).unwrap_or_default().to_string();
+        xml::remove_attr(&mut el, "from");
+        xml::remove_attr(&mut el, "to");
+        let stanza = Stanza::new(Some(full), None, el);
+        if stanza.is_error_or_result() {
+            return self.dropped(stanza, DropReason::UndeliverableError);
+        }
+        let text = if attr == "to" {
+            format!("The destination address is invalid: {value}")
+        } else {
+            format!("The source address is invalid: {value}")
+        };
+        let error = StanzaError::new(crate::stanza::ErrorType::Modify, "jid-malformed").with_text(text);
+        self.to_client(conn, stanza.error_reply(&error));
+    }
+
+    /// Ends a session: removes it from routing first (so it gets no echo),
+    /// then sends unavailable presence where its presence went (RFC 6121
+    /// §4.5.2 and §4.6.3, Prosody's resource-unbind handling).
+    pub(crate) fn end_session(&mut self, conn: ConnId, reason: EndReason) {
+        let Some(state) = self.conns.remove(&conn) else {
+            return;
+        };
+        let Some(mut session) = state.session else {
+            return;
+        };
+        if let Some(resources) = self.online.get_mut(&session.node) {
+            resources.remove(&session.resource);
+            if resources.is_empty() {
+                self.online.remove(&session.node);
+            }
+        }
+        let status = match &reason {
+            EndReason::Closed => None,
+            EndReason::Broken(why) => Some(format!("Disconnected: {why}")),
+            EndReason::Replaced => Some("Disconnected: Replaced by new connection".to_string()),
+            EndReason::StreamError(condition) => Some(format!("Disconnected: {condition}")),
+        };
+        let mut unavailable = xml::element("presence", NS_CLIENT, &[("type", "unavailable")]);
+        if let Some(status) = status {
+            unavailable.append_child(xml::text_element("status", NS_CLIENT, &status));
+        }
+        let jid = session.full.clone();
+        if session.available() {
+            let stanza = Stanza::new(Some(jid.clone()), None, unavailable);
+            self.broadcast_presence(conn, &session.node, &jid, &stanza);
+            let directed = std::mem::take(&mut session.directed);
+            self.presence_to_directed(&jid, &stanza, directed);
+        } else if !session.directed.is_empty() {
+            let stanza = Stanza::new(Some(jid.clone()), None, unavailable);
+            for target in std::mem::take(&mut session.directed) {
+                self.route(stanza.readdressed(Some(jid.clone()), Some(target)));
+            }
+        }
+        self.event(Event::SessionEnded { conn, jid, reason });
+    }
+}
+
+/// Decodes a SASL PLAIN message (RFC 4616): `[authzid] NUL authcid NUL passwd`.
+fn decode_plain(text: &str) -> Option<(String, String)> {
+    let text = text.trim();
+    let bytes = if text == "=" {
+        Vec::new()
+    } else {
+        base64::engine::general_purpose::STANDARD.decode(text).ok()?
+    };
+    let message = String::from_utf8(bytes).ok()?;
+    let mut parts = message.split('\0');
+    let _authzid = parts.next()?;
+    let authcid = parts.next()?;
+    let password = parts.next()?;
+    if parts.next().is_some() || authcid.is_empty() {
+        return None;
+    }
+    Some((authcid.to_string(), password.to_string()))
+}
+
+/// Encodes a SASL PLAIN message for `user` and `password` (for drivers).
+pub fn encode_plain(user: &str, password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_round_trip() {
+        let text = encode_plain("juliet", "secret");
+        assert_eq!(decode_plain(&text), Some(("juliet".into(), "secret".into())));
+        assert_eq!(decode_plain("not base64!"), None);
+        assert_eq!(decode_plain("="), None);
+    }
+}

@@ -1,0 +1,54 @@
+//! Durable state: what a server keeps in its database and what survives a
+//! crash. Accounts with their password, roster (items, pending requests,
+//! pre-approvals) and offline messages.
+//!
+//! The in-memory [`Store`] is the default; a server crash drops the
+//! [`Server`](crate::Server) value's sessions and keeps its store.
+
+use std::collections::BTreeMap;
+
+use crate::roster::Roster;
+use crate::stanza::Stanza;
+
+/// One account's durable data.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Account {
+    pub password: String,
+    pub roster: Roster,
+    /// Messages stored while no resource was available, with their delay stamp.
+    pub offline: Vec<Stanza>,
+}
+
+/// All durable data of one server, keyed by account localpart.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Store {
+    accounts: BTreeMap<String, Account>,
+}
+
+impl Store {
+    pub fn account(&self, node: &str) -> Option<&Account> {
+        self.accounts.get(node)
+    }
+
+    pub fn account_mut(&mut self, node: &str) -> Option<&mut Account> {
+        self.accounts.get_mut(node)
+    }
+
+    pub fn exists(&self, node: &str) -> bool {
+        self.accounts.contains_key(node)
+    }
+
+    /// Creates the account if missing and returns it.
+    pub fn create(&mut self, node: &str, password: &str) -> &mut Account {
+        self.accounts
+            .entry(node.to_string())
+            .or_insert_with(|| Account {
+                password: password.to_string(),
+                ..Default::default()
+            })
+    }
+
+    pub fn accounts(&self) -> impl Iterator<Item = (&str, &Account)> {
+        self.accounts.iter().map(|(k, v)| (k.as_str(), v))
+    }
+}

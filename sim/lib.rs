@@ -1,0 +1,1 @@
+pub use presim_engine as engine;

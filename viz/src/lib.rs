@@ -1,0 +1,1 @@
+//! Charts for presim: draws intervals, marks, bands and distributions.
