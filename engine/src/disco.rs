@@ -20,7 +20,11 @@ pub const ACCOUNT_FEATURES: &[&str] = &[NS_DISCO_INFO, NS_DISCO_ITEMS];
 
 fn info(category: &str, type_: &str, name: Option<&str>, features: &[&str]) -> Element {
     let mut q = Element::bare("query", NS_DISCO_INFO);
-    let mut identity = xml::element("identity", NS_DISCO_INFO, &[("category", category), ("type", type_)]);
+    let mut identity = xml::element(
+        "identity",
+        NS_DISCO_INFO,
+        &[("category", category), ("type", type_)],
+    );
     if let Some(name) = name {
         xml::set_attr(&mut identity, "name", name);
     }

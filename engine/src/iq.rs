@@ -36,7 +36,11 @@ impl Server {
             return self.reply_error(conn, &stanza, StanzaError::bad_request("Invalid IQ type"));
         }
         if stanza.id().is_none() {
-            return self.reply_error(conn, &stanza, StanzaError::bad_request("Missing required 'id' attribute"));
+            return self.reply_error(
+                conn,
+                &stanza,
+                StanzaError::bad_request("Missing required 'id' attribute"),
+            );
         }
         let is_request = matches!(type_, Some("get" | "set"));
         if is_request && stanza.payload.children().count() != 1 {
@@ -44,7 +48,10 @@ impl Server {
             return self.reply_error(conn, &stanza, error);
         }
         let bare = self.session(conn).expect("bound").bare.clone();
-        let to_self = stanza.to.as_ref().is_none_or(|to| to.is_bare() && to.to_bare() == bare);
+        let to_self = stanza
+            .to
+            .as_ref()
+            .is_none_or(|to| to.is_bare() && to.to_bare() == bare);
         if to_self {
             self.self_iq(conn, stanza);
         } else {
@@ -90,21 +97,31 @@ impl Server {
         if !is_request {
             return self.dropped(stanza, DropReason::Unhandled);
         }
-        let node = to.node().map(|n| n.as_str().to_string()).unwrap_or_default();
+        let node = to
+            .node()
+            .map(|n| n.as_str().to_string())
+            .unwrap_or_default();
         if !self.account_exists(&node) {
             return self.bounce(&stanza, StanzaError::service_unavailable());
         }
         let Some(child) = payload(&stanza) else {
-            return self.bounce(&stanza, StanzaError::bad_request("Incorrect number of children for IQ stanza"));
+            return self.bounce(
+                &stanza,
+                StanzaError::bad_request("Incorrect number of children for IQ stanza"),
+            );
         };
         let (name, ns) = (child.name().to_string(), child.ns());
         let requester = stanza.from.as_ref().map(|f| f.to_bare());
         let subscribed = requester.is_some_and(|r| {
-            self.store.account(&node).is_some_and(|a| a.roster.contact_subscribed(&r))
+            self.store
+                .account(&node)
+                .is_some_and(|a| a.roster.contact_subscribed(&r))
         });
         match (name.as_str(), ns.as_str(), stanza.type_()) {
             // RFC 6121 §2.1.5: only the user may touch the roster.
-            ("query", NS_ROSTER, _) => self.bounce(&stanza, StanzaError::new(ErrorType::Auth, "forbidden")),
+            ("query", NS_ROSTER, _) => {
+                self.bounce(&stanza, StanzaError::new(ErrorType::Auth, "forbidden"))
+            }
             ("query", NS_DISCO_INFO, Some("get")) if subscribed => {
                 let reply = result(&stanza, Some(to.clone()), Some(disco::account_info()));
                 self.route(reply);
@@ -123,15 +140,29 @@ impl Server {
             return self.dropped(stanza, DropReason::Unhandled);
         }
         let Some(child) = payload(&stanza) else {
-            return self.bounce(&stanza, StanzaError::bad_request("Incorrect number of children for IQ stanza"));
+            return self.bounce(
+                &stanza,
+                StanzaError::bad_request("Incorrect number of children for IQ stanza"),
+            );
         };
-        let (name, ns, node) = (child.name().to_string(), child.ns(), child.attr("node").is_some());
+        let (name, ns, node) = (
+            child.name().to_string(),
+            child.ns(),
+            child.attr("node").is_some(),
+        );
         let from = Some(self.domain_jid.clone());
         let reply = match (name.as_str(), ns.as_str(), stanza.type_()) {
-            ("query", NS_DISCO_INFO, Some("get")) if !node => result(&stanza, from, Some(disco::server_info())),
-            ("query", NS_DISCO_ITEMS, Some("get")) if !node => result(&stanza, from, Some(disco::no_items())),
+            ("query", NS_DISCO_INFO, Some("get")) if !node => {
+                result(&stanza, from, Some(disco::server_info()))
+            }
+            ("query", NS_DISCO_ITEMS, Some("get")) if !node => {
+                result(&stanza, from, Some(disco::no_items()))
+            }
             ("query", NS_DISCO_INFO | NS_DISCO_ITEMS, Some("get")) => {
-                return self.bounce(&stanza, StanzaError::new(ErrorType::Cancel, "item-not-found"));
+                return self.bounce(
+                    &stanza,
+                    StanzaError::new(ErrorType::Cancel, "item-not-found"),
+                );
             }
             ("ping", NS_PING, Some("get")) => result(&stanza, from, None),
             _ => return self.bounce(&stanza, StanzaError::service_unavailable()),

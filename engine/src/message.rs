@@ -30,12 +30,19 @@ impl Server {
 
     /// RFC 6121 §8.5.2 (and §8.5.3.2 for an unavailable full JID).
     fn message_to_bare(&mut self, stanza: Stanza, to: &Jid) {
-        let node = to.node().map(|n| n.as_str().to_string()).unwrap_or_default();
+        let node = to
+            .node()
+            .map(|n| n.as_str().to_string())
+            .unwrap_or_default();
         match stanza.type_().unwrap_or("normal") {
             "error" => self.dropped(stanza, DropReason::UndeliverableError),
             "groupchat" => self.bounce(&stanza, StanzaError::service_unavailable()),
             "headline" => {
-                let recipients = if to.is_bare() { self.available_conns(&node, 0) } else { Vec::new() };
+                let recipients = if to.is_bare() {
+                    self.available_conns(&node, 0)
+                } else {
+                    Vec::new()
+                };
                 if recipients.is_empty() {
                     return self.dropped(stanza, DropReason::NoAvailableResource);
                 }
@@ -59,14 +66,21 @@ impl Server {
     fn available_conns(&self, node: &str, min: i8) -> Vec<ConnId> {
         self.account_conns(node)
             .into_iter()
-            .filter(|c| self.session(*c).is_some_and(|s| s.available() && s.priority >= min))
+            .filter(|c| {
+                self.session(*c)
+                    .is_some_and(|s| s.available() && s.priority >= min)
+            })
             .collect()
     }
 
     /// The available sessions sharing the highest non-negative priority.
     pub(crate) fn top_resources(&self, node: &str) -> Vec<ConnId> {
         let candidates = self.available_conns(node, 0);
-        let best = candidates.iter().filter_map(|c| self.session(*c)).map(|s| s.priority).max();
+        let best = candidates
+            .iter()
+            .filter_map(|c| self.session(*c))
+            .map(|s| s.priority)
+            .max();
         candidates
             .into_iter()
             .filter(|c| self.session(*c).map(|s| s.priority) == best)

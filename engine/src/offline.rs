@@ -19,12 +19,19 @@ impl Server {
         }
         let mut payload = (*stanza.payload).clone();
         payload.append_child(self.delay_element(self.domain.as_str()));
-        let stored = Stanza { from: stanza.from.clone(), to: stanza.to.clone(), payload: Arc::new(payload) };
+        let stored = Stanza {
+            from: stanza.from.clone(),
+            to: stanza.to.clone(),
+            payload: Arc::new(payload),
+        };
         let user = stanza.to.as_ref().expect("routed").to_bare();
         if let Some(account) = self.store.account_mut(node) {
             account.offline.push(stored.clone());
         }
-        self.event(Event::OfflineStored { user, stanza: stored });
+        self.event(Event::OfflineStored {
+            user,
+            stanza: stored,
+        });
     }
 
     pub(crate) fn deliver_offline(&mut self, conn: ConnId, node: &str) {

@@ -33,7 +33,11 @@ fn presence_element(type_: Option<&str>) -> Element {
 
 /// A bare presence stanza of the given type.
 pub(crate) fn presence(from: &BareJid, to: &Jid, type_: Option<&str>) -> Stanza {
-    Stanza::new(Some(Jid::from(from.clone())), Some(to.clone()), presence_element(type_))
+    Stanza::new(
+        Some(Jid::from(from.clone())),
+        Some(to.clone()),
+        presence_element(type_),
+    )
 }
 
 /// The `<priority/>` of a presence (RFC 6121 §4.7.2.3), clamped to an i8;
@@ -51,12 +55,19 @@ impl Server {
     pub(crate) fn client_presence(&mut self, conn: ConnId, mut stanza: Stanza) {
         let bare = self.session(conn).expect("bound").bare.clone();
         let type_ = stanza.type_().map(str::to_string);
-        let to_self = stanza.to.as_ref().is_none_or(|to| to.is_bare() && to.to_bare() == bare);
+        let to_self = stanza
+            .to
+            .as_ref()
+            .is_none_or(|to| to.is_bare() && to.to_bare() == bare);
         if to_self {
             stanza.to = None;
             return match type_.as_deref() {
                 None | Some("unavailable") => self.normal_presence(conn, stanza),
-                _ => self.reply_error(conn, &stanza, StanzaError::bad_request("Invalid presence type")),
+                _ => self.reply_error(
+                    conn,
+                    &stanza,
+                    StanzaError::bad_request("Invalid presence type"),
+                ),
             };
         }
         match type_.as_deref() {
@@ -66,7 +77,11 @@ impl Server {
                 self.track_directed(conn, &stanza);
                 self.route(stanza);
             }
-            _ => self.reply_error(conn, &stanza, StanzaError::bad_request("Invalid presence type")),
+            _ => self.reply_error(
+                conn,
+                &stanza,
+                StanzaError::bad_request("Invalid presence type"),
+            ),
         }
     }
 
@@ -104,9 +119,17 @@ impl Server {
     /// Undirected available or unavailable presence from a session
     /// (Prosody's handle_normal_presence).
     fn normal_presence(&mut self, conn: ConnId, stanza: Stanza) {
-        let priority = if self.config.ignore_presence_priority { 0 } else { parse_priority(&stanza) };
+        let priority = if self.config.ignore_presence_priority {
+            0
+        } else {
+            parse_priority(&stanza)
+        };
         let session = self.session_mut(conn).expect("bound");
-        let (full, node, initial) = (session.full.clone(), session.node.clone(), !session.available());
+        let (full, node, initial) = (
+            session.full.clone(),
+            session.node.clone(),
+            !session.available(),
+        );
         let unavailable = stanza.type_() == Some("unavailable");
         self.to_client(conn, stanza.readdressed(Some(full.clone()), None));
         self.broadcast_presence(conn, &node, &full, &stanza);
@@ -134,7 +157,13 @@ impl Server {
 
     /// Sends a presence to the account's other available resources and to
     /// every contact with a `from`/`both` subscription (RFC 6121 §4.2.2, §4.4.2).
-    pub(crate) fn broadcast_presence(&mut self, exclude: ConnId, node: &str, full: &Jid, stanza: &Stanza) {
+    pub(crate) fn broadcast_presence(
+        &mut self,
+        exclude: ConnId,
+        node: &str,
+        full: &Jid,
+        stanza: &Stanza,
+    ) {
         for other in self.account_conns(node) {
             if other == exclude {
                 continue;
@@ -187,7 +216,10 @@ impl Server {
             self.route(probe.readdressed(Some(full.clone()), Some(contact)));
         }
         for other in self.account_conns(node) {
-            let Some(s) = self.session(other).filter(|s| other != conn && s.available()) else {
+            let Some(s) = self
+                .session(other)
+                .filter(|s| other != conn && s.available())
+            else {
                 continue;
             };
             let copy = Stanza {
@@ -200,8 +232,17 @@ impl Server {
         let bare = full.to_bare();
         let (pending, asked) = match self.store.account(node) {
             Some(a) => (
-                a.roster.pending_in.iter().map(|(j, p)| (j.clone(), Arc::clone(p))).collect(),
-                a.roster.items.iter().filter(|(_, i)| i.ask).map(|(j, _)| j.clone()).collect(),
+                a.roster
+                    .pending_in
+                    .iter()
+                    .map(|(j, p)| (j.clone(), Arc::clone(p)))
+                    .collect(),
+                a.roster
+                    .items
+                    .iter()
+                    .filter(|(_, i)| i.ask)
+                    .map(|(j, _)| j.clone())
+                    .collect(),
             ),
             None => (Vec::new(), Vec::<BareJid>::new()),
         };
@@ -223,15 +264,26 @@ impl Server {
 
     /// Sends the stored presence of each available resource of `node` to
     /// `to`, or `template` from each if given. Returns how many were sent.
-    pub(crate) fn send_available_presences(&mut self, node: &str, to: &Jid, template: Option<&Stanza>) -> usize {
+    pub(crate) fn send_available_presences(
+        &mut self,
+        node: &str,
+        to: &Jid,
+        template: Option<&Stanza>,
+    ) -> usize {
         let mut sent = 0;
         for conn in self.account_conns(node) {
-            let Some(s) = self.session(conn).filter(|s| s.available()) else { continue };
+            let Some(s) = self.session(conn).filter(|s| s.available()) else {
+                continue;
+            };
             let payload = match template {
                 Some(t) => Arc::clone(&t.payload),
                 None => Arc::clone(s.presence.as_ref().expect("available")),
             };
-            let stanza = Stanza { from: Some(s.full.clone()), to: Some(to.clone()), payload };
+            let stanza = Stanza {
+                from: Some(s.full.clone()),
+                to: Some(to.clone()),
+                payload,
+            };
             self.route(stanza);
             sent += 1;
         }
@@ -258,7 +310,11 @@ impl Server {
                 None => self.dropped(stanza, DropReason::SessionNotFound),
             };
         }
-        let node = to.node().map(|n| n.as_str()).unwrap_or_default().to_string();
+        let node = to
+            .node()
+            .map(|n| n.as_str())
+            .unwrap_or_default()
+            .to_string();
         let mut delivered = false;
         for conn in self.account_conns(&node) {
             if self.session(conn).is_some_and(|s| s.available()) {
@@ -317,7 +373,10 @@ impl Server {
         let session = self.session(conn).expect("bound");
         let (node, user) = (session.node.clone(), session.bare.clone());
         let contact = stanza.to.as_ref().expect("directed").to_bare();
-        let stanza = stanza.readdressed(Some(Jid::from(user.clone())), Some(Jid::from(contact.clone())));
+        let stanza = stanza.readdressed(
+            Some(Jid::from(user.clone())),
+            Some(Jid::from(contact.clone())),
+        );
         let roster = &mut self.store.create(&node, "").roster;
         match stanza.type_() {
             Some("subscribe") => {
@@ -350,7 +409,10 @@ impl Server {
                 let contact_jid = Jid::from(contact.clone());
                 self.route(stanza);
                 self.send_available_presences(node, &contact_jid, None);
-                let user_subscribed = self.store.account(node).is_some_and(|a| a.roster.user_subscribed(contact));
+                let user_subscribed = self
+                    .store
+                    .account(node)
+                    .is_some_and(|a| a.roster.user_subscribed(contact));
                 if user_subscribed {
                     self.route(presence(user, &contact_jid, Some("probe")));
                 }
@@ -389,7 +451,10 @@ impl Server {
         };
         let contact = original_from.to_bare();
         let user = to.to_bare();
-        let node = user.node().map(|n| n.as_str().to_string()).unwrap_or_default();
+        let node = user
+            .node()
+            .map(|n| n.as_str().to_string())
+            .unwrap_or_default();
         let contact_jid = Jid::from(contact.clone());
         if !self.account_exists(&node) {
             // RFC 6121 §3.1.3 and §4.3.2: no such account.
@@ -411,19 +476,17 @@ impl Server {
                 }
             }
             Some("subscribe") => {
-                let (t, action) = subscription::inbound_subscribe(roster, &contact, Arc::clone(&stanza.payload));
+                let (t, action) =
+                    subscription::inbound_subscribe(roster, &contact, Arc::clone(&stanza.payload));
                 self.record(&user, &contact, t);
                 self.on_subscribe(&node, &user, &contact, stanza, action);
             }
             Some("unsubscribe") => {
-                let had_from = roster.contact_subscribed(&contact);
+                // As Prosody: no unavailable presence goes back; the contact
+                // unsubscribed itself and knows the presence stops.
                 let t = subscription::inbound_unsubscribe(roster, &contact);
                 self.record(&user, &contact, t);
                 self.notify_change(&node, &contact, stanza, t);
-                if had_from {
-                    let unavailable = presence(&user, &contact_jid, Some("unavailable"));
-                    self.send_available_presences(&node, &contact_jid, Some(&unavailable));
-                }
             }
             Some("subscribed") => {
                 let t = subscription::inbound_subscribed(roster, &contact);
@@ -438,7 +501,14 @@ impl Server {
         }
     }
 
-    fn on_subscribe(&mut self, node: &str, user: &BareJid, contact: &BareJid, stanza: Stanza, action: SubscribeAction) {
+    fn on_subscribe(
+        &mut self,
+        node: &str,
+        user: &BareJid,
+        contact: &BareJid,
+        stanza: Stanza,
+        action: SubscribeAction,
+    ) {
         let contact_jid = Jid::from(contact.clone());
         match action {
             SubscribeAction::AlreadySubscribed => {
@@ -452,7 +522,9 @@ impl Server {
                 let approval = presence(user, &contact_jid, Some("subscribed"));
                 self.approve(node, user, contact, approval);
             }
-            SubscribeAction::AlreadyPendingApproved => self.dropped(stanza, DropReason::NoStateChange),
+            SubscribeAction::AlreadyPendingApproved => {
+                self.dropped(stanza, DropReason::NoStateChange)
+            }
             SubscribeAction::Deliver => {
                 // Prosody acknowledges receipt with an unavailable presence.
                 self.route(presence(user, &contact_jid, Some("unavailable")));
@@ -488,10 +560,17 @@ impl Server {
     /// item is deleted, with unavailable presence to the contact (Prosody's
     /// fix for its issue 1121, extended to every contact that could see the
     /// user so that no contact keeps a stale available view).
-    pub(crate) fn cancel_subscriptions_on_removal(&mut self, conn: ConnId, node: &str, contact: &BareJid) {
+    pub(crate) fn cancel_subscriptions_on_removal(
+        &mut self,
+        conn: ConnId,
+        node: &str,
+        contact: &BareJid,
+    ) {
         let full = self.session(conn).expect("bound").full.clone();
         let user = full.to_bare();
-        let Some(roster) = self.store.account(node).map(|a| &a.roster) else { return };
+        let Some(roster) = self.store.account(node).map(|a| &a.roster) else {
+            return;
+        };
         let sub = roster.subscription(contact);
         let ask = roster.items.get(contact).is_some_and(|i| i.ask);
         let pending = roster.pending_in.contains_key(contact);

@@ -251,8 +251,14 @@ use crate::stanza::{ErrorType, Stanza, StanzaError};
 
 /// What a roster set asks for, once validated.
 enum RosterSet {
-    Update { jid: BareJid, name: Option<String>, groups: Vec<String> },
-    Remove { jid: BareJid },
+    Update {
+        jid: BareJid,
+        name: Option<String>,
+        groups: Vec<String>,
+    },
+    Remove {
+        jid: BareJid,
+    },
 }
 
 /// Validates a roster set's `<query/>` (RFC 6121 §2.3.3, §2.5.3).
@@ -280,14 +286,21 @@ fn parse_roster_set(query: &Element, own: &BareJid) -> Result<RosterSet, StanzaE
     for group in item.children().filter(|c| c.is("group", NS_ROSTER)) {
         let name = group.text();
         if name.is_empty() {
-            return Err(StanzaError::new(ErrorType::Modify, "not-acceptable").with_text("Empty group name"));
+            return Err(
+                StanzaError::new(ErrorType::Modify, "not-acceptable").with_text("Empty group name")
+            );
         }
         if groups.contains(&name) {
-            return Err(StanzaError::new(ErrorType::Modify, "bad-request").with_text("Duplicate group"));
+            return Err(
+                StanzaError::new(ErrorType::Modify, "bad-request").with_text("Duplicate group")
+            );
         }
         groups.push(name);
     }
-    let name = item.attr("name").filter(|n| !n.is_empty()).map(str::to_string);
+    let name = item
+        .attr("name")
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
     Ok(RosterSet::Update { jid, name, groups })
 }
 
@@ -327,7 +340,10 @@ impl Server {
         let query = if client_ver == Some(version.to_string().as_str()) {
             None
         } else {
-            let items = roster.items.iter().map(|(jid, item)| item_element(jid, Some(item)));
+            let items = roster
+                .items
+                .iter()
+                .map(|(jid, item)| item_element(jid, Some(item)));
             Some(query_element(version, items))
         };
         self.to_client(conn, crate::iq::result(stanza, None, query));
@@ -336,9 +352,16 @@ impl Server {
     /// Roster remove (RFC 6121 §2.5): cancels subscriptions, deletes the
     /// item, answers, then pushes the removal.
     fn roster_remove(&mut self, conn: ConnId, node: &str, stanza: &Stanza, jid: &BareJid) {
-        let exists = self.store.account(node).is_some_and(|a| a.roster.items.contains_key(jid));
+        let exists = self
+            .store
+            .account(node)
+            .is_some_and(|a| a.roster.items.contains_key(jid));
         if !exists {
-            return self.reply_error(conn, stanza, StanzaError::new(ErrorType::Modify, "item-not-found"));
+            return self.reply_error(
+                conn,
+                stanza,
+                StanzaError::new(ErrorType::Modify, "item-not-found"),
+            );
         }
         self.cancel_subscriptions_on_removal(conn, node, jid);
         let roster = &mut self.store.create(node, "").roster;
@@ -349,7 +372,12 @@ impl Server {
         let after = roster.state(jid);
         let user = self.session(conn).expect("bound").bare.clone();
         if before != after {
-            self.event(Event::SubscriptionChanged { user, contact: jid.clone(), before, after });
+            self.event(Event::SubscriptionChanged {
+                user,
+                contact: jid.clone(),
+                before,
+                after,
+            });
         }
         self.to_client(conn, crate::iq::result(stanza, None, None));
         self.push_item(node, jid);
@@ -358,7 +386,9 @@ impl Server {
     /// Sends a roster push for one item to the account's interested
     /// sessions (RFC 6121 §2.1.6).
     pub(crate) fn push_item(&mut self, node: &str, jid: &BareJid) {
-        let Some(roster) = self.store.account(node).map(|a| &a.roster) else { return };
+        let Some(roster) = self.store.account(node).map(|a| &a.roster) else {
+            return;
+        };
         let query = query_element(roster.version(), [item_element(jid, roster.items.get(jid))]);
         let interested: Vec<ConnId> = self
             .account_conns(node)

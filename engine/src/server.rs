@@ -117,13 +117,37 @@ impl DropReason {
 /// A typed record of what the server did, for the trace.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Authenticated { conn: ConnId, user: BareJid },
-    AuthFailed { conn: ConnId, condition: &'static str },
-    SessionBound { conn: ConnId, jid: Jid },
-    SessionEnded { conn: ConnId, jid: Jid, reason: EndReason },
-    SubscriptionChanged { user: BareJid, contact: BareJid, before: SubState, after: SubState },
-    OfflineStored { user: BareJid, stanza: Stanza },
-    Dropped { stanza: Stanza, reason: DropReason },
+    Authenticated {
+        conn: ConnId,
+        user: BareJid,
+    },
+    AuthFailed {
+        conn: ConnId,
+        condition: &'static str,
+    },
+    SessionBound {
+        conn: ConnId,
+        jid: Jid,
+    },
+    SessionEnded {
+        conn: ConnId,
+        jid: Jid,
+        reason: EndReason,
+    },
+    SubscriptionChanged {
+        user: BareJid,
+        contact: BareJid,
+        before: SubState,
+        after: SubState,
+    },
+    OfflineStored {
+        user: BareJid,
+        stanza: Stanza,
+    },
+    Dropped {
+        stanza: Stanza,
+        reason: DropReason,
+    },
 }
 
 /// One XMPP server: the domain's sessions, rosters and routing.
@@ -150,7 +174,10 @@ impl Server {
     /// A server starting from an existing store (e.g. after a crash).
     pub fn with_store(config: ServerConfig, store: Store) -> Server {
         let domain = BareJid::new(&config.domain).expect("server domain must be a valid JID");
-        assert!(domain.node().is_none(), "server domain must not have a localpart");
+        assert!(
+            domain.node().is_none(),
+            "server domain must not have a localpart"
+        );
         Server {
             domain_jid: Jid::from(domain.clone()),
             domain,
@@ -260,7 +287,10 @@ impl Server {
     pub(crate) fn conn_for_full(&self, jid: &Jid) -> Option<ConnId> {
         let node = jid.node()?;
         let resource = jid.resource()?;
-        self.online.get(node.as_str())?.get(resource.as_str()).copied()
+        self.online
+            .get(node.as_str())?
+            .get(resource.as_str())
+            .copied()
     }
 
     pub(crate) fn is_local(&self, jid: &Jid) -> bool {
@@ -309,11 +339,9 @@ impl Server {
             let domain = to.domain().as_str().to_string();
             self.emit(Output::ToPeer { domain, stanza });
         } else {
-            let error = StanzaError::new(
-                crate::stanza::ErrorType::Cancel,
-                "remote-server-not-found",
-            )
-            .with_text("Server-to-server connections are disabled");
+            let error =
+                StanzaError::new(crate::stanza::ErrorType::Cancel, "remote-server-not-found")
+                    .with_text("Server-to-server connections are disabled");
             if stanza.from.as_ref().is_some_and(|f| self.is_local(f)) {
                 self.bounce(&stanza, error);
             } else {

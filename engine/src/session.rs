@@ -48,7 +48,10 @@ impl Server {
     pub(crate) fn client_opened(&mut self, conn: ConnId) {
         let state = self.conns.entry(conn).or_default();
         if state.session.is_some() {
-            self.stream_error(conn, StreamError::new("invalid-xml").with_text("Stream already open"));
+            self.stream_error(
+                conn,
+                StreamError::new("invalid-xml").with_text("Stream already open"),
+            );
             return;
         }
         let authenticated = state.node.is_some();
@@ -131,7 +134,10 @@ impl Server {
             state.node = Some(node);
         }
         self.event(Event::Authenticated { conn, user });
-        self.to_client(conn, Stanza::new(None, None, Element::bare("success", NS_SASL)));
+        self.to_client(
+            conn,
+            Stanza::new(None, None, Element::bare("success", NS_SASL)),
+        );
     }
 
     fn sasl_failure(&mut self, conn: ConnId, condition: &'static str) {
@@ -158,14 +164,23 @@ impl Server {
             Some(r) => r,
             None => format!("presim-{}", self.next_id()),
         };
-        let node = self.conns[&conn].node.clone().expect("bind only after auth");
+        let node = self.conns[&conn]
+            .node
+            .clone()
+            .expect("bind only after auth");
         let Ok(full) = FullJid::new(&format!("{node}@{}/{resource}", self.domain)) else {
-            let iq = Stanza::from_element(element).unwrap_or_else(|(el, _)| Stanza::new(None, None, el));
+            let iq =
+                Stanza::from_element(element).unwrap_or_else(|(el, _)| Stanza::new(None, None, el));
             let reply = iq.error_reply(&StanzaError::bad_request("Invalid resource"));
             return self.to_client(conn, reply.readdressed(None, None));
         };
         let resource = full.resource().as_str().to_string();
-        if let Some(old) = self.online.get(&node).and_then(|r| r.get(&resource)).copied() {
+        if let Some(old) = self
+            .online
+            .get(&node)
+            .and_then(|r| r.get(&resource))
+            .copied()
+        {
             self.emit(Output::CloseClient {
                 conn: old,
                 error: Some(StreamError::new("conflict").with_text("Replaced by new connection")),
@@ -231,7 +246,8 @@ impl Server {
         } else {
             format!("The source address is invalid: {value}")
         };
-        let error = StanzaError::new(crate::stanza::ErrorType::Modify, "jid-malformed").with_text(text);
+        let error =
+            StanzaError::new(crate::stanza::ErrorType::Modify, "jid-malformed").with_text(text);
         self.to_client(conn, stanza.error_reply(&error));
     }
 
@@ -283,7 +299,9 @@ fn decode_plain(text: &str) -> Option<(String, String)> {
     let bytes = if text == "=" {
         Vec::new()
     } else {
-        base64::engine::general_purpose::STANDARD.decode(text).ok()?
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?
     };
     let message = String::from_utf8(bytes).ok()?;
     let mut parts = message.split('\0');
@@ -308,7 +326,10 @@ mod tests {
     #[test]
     fn plain_round_trip() {
         let text = encode_plain("juliet", "secret");
-        assert_eq!(decode_plain(&text), Some(("juliet".into(), "secret".into())));
+        assert_eq!(
+            decode_plain(&text),
+            Some(("juliet".into(), "secret".into()))
+        );
         assert_eq!(decode_plain("not base64!"), None);
         assert_eq!(decode_plain("="), None);
     }

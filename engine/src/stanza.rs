@@ -255,14 +255,18 @@ mod tests {
 
     #[test]
     fn addressing_is_kept_apart_from_payload() {
-        let el = parse_client_xml("<message to='a@b' from='c@d/r' type='chat'><body>x</body></message>")
-            .unwrap();
+        let el =
+            parse_client_xml("<message to='a@b' from='c@d/r' type='chat'><body>x</body></message>")
+                .unwrap();
         let s = Stanza::from_element(el).unwrap();
         assert_eq!(s.to.as_ref().unwrap().as_str(), "a@b");
         assert_eq!(s.payload.attr("to"), None);
         let copy = s.readdressed(None, Some(Jid::new("e@f").unwrap()));
         assert!(Arc::ptr_eq(&s.payload, &copy.payload));
-        assert_eq!(copy.to_xml(), "<message to='e@f' type='chat'><body>x</body></message>");
+        assert_eq!(
+            copy.to_xml(),
+            "<message to='e@f' type='chat'><body>x</body></message>"
+        );
     }
 
     #[test]
@@ -273,7 +277,8 @@ mod tests {
 
     #[test]
     fn error_reply_swaps_addresses_and_holds_only_the_error() {
-        let el = parse_client_xml("<iq id='1' type='get' to='a@b'><query xmlns='q'/></iq>").unwrap();
+        let el =
+            parse_client_xml("<iq id='1' type='get' to='a@b'><query xmlns='q'/></iq>").unwrap();
         let mut s = Stanza::from_element(el).unwrap();
         s.from = Some(Jid::new("c@d/r").unwrap());
         let e = s.error_reply(&StanzaError::service_unavailable());

@@ -99,7 +99,10 @@ pub fn outbound_subscribed(roster: &mut Roster, contact: &BareJid) -> (Transitio
     let item = roster.item_mut_or_new(contact);
     let saved = !item.approved;
     item.approved = true;
-    (finish(roster, contact, before, saved), Approval::PreApproved)
+    (
+        finish(roster, contact, before, saved),
+        Approval::PreApproved,
+    )
 }
 
 /// What an outbound `unsubscribed` did.

@@ -85,6 +85,9 @@ mod tests {
             "2026-01-01T00:00:01.500000Z"
         );
         // leap day
-        assert_eq!(xep0082_datetime(951_782_400, Time::ZERO), "2000-02-29T00:00:00Z");
+        assert_eq!(
+            xep0082_datetime(951_782_400, Time::ZERO),
+            "2000-02-29T00:00:00Z"
+        );
     }
 }

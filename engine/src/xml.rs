@@ -140,8 +140,8 @@ mod tests {
 
     #[test]
     fn serialization_omits_implied_client_namespace() {
-        let el = parse_client_xml("<presence type='unavailable'><x xmlns='urn:x'/></presence>")
-            .unwrap();
+        let el =
+            parse_client_xml("<presence type='unavailable'><x xmlns='urn:x'/></presence>").unwrap();
         assert_eq!(
             to_string(&el),
             "<presence type='unavailable'><x xmlns='urn:x'/></presence>"
