@@ -70,15 +70,15 @@ impl Server {
             ("query", NS_ROSTER) => self.roster_iq(conn, stanza),
             ("query", NS_DISCO_INFO) if stanza.type_() == Some("get") => {
                 let reply = result(&stanza, None, Some(disco::account_info()));
-                self.to_client(conn, reply);
+                self.send_to_client(conn, reply);
             }
             ("query", NS_DISCO_ITEMS) if stanza.type_() == Some("get") => {
                 let reply = result(&stanza, None, Some(disco::no_items()));
-                self.to_client(conn, reply);
+                self.send_to_client(conn, reply);
             }
             ("session", NS_SESSION) if stanza.type_() == Some("set") => {
                 let reply = result(&stanza, None, None);
-                self.to_client(conn, reply);
+                self.send_to_client(conn, reply);
             }
             _ => self.reply_error(conn, &stanza, StanzaError::service_unavailable()),
         }
@@ -89,7 +89,7 @@ impl Server {
         let is_request = matches!(stanza.type_(), Some("get" | "set"));
         if to.is_full() {
             return match self.conn_for_full(to) {
-                Some(conn) => self.to_client(conn, stanza),
+                Some(conn) => self.send_to_client(conn, stanza),
                 None if is_request => self.bounce(&stanza, StanzaError::service_unavailable()),
                 None => self.dropped(stanza, DropReason::SessionNotFound),
             };

@@ -22,7 +22,7 @@ impl Server {
     pub(crate) fn inbound_message(&mut self, stanza: Stanza, to: &Jid) {
         if to.is_full() {
             if let Some(conn) = self.conn_for_full(to) {
-                return self.to_client(conn, stanza);
+                return self.send_to_client(conn, stanza);
             }
         }
         self.message_to_bare(stanza, to)
@@ -47,7 +47,7 @@ impl Server {
                     return self.dropped(stanza, DropReason::NoAvailableResource);
                 }
                 for conn in recipients {
-                    self.to_client(conn, stanza.clone());
+                    self.send_to_client(conn, stanza.clone());
                 }
             }
             _ => {
@@ -56,7 +56,7 @@ impl Server {
                     return self.store_offline_or_bounce(&node, stanza);
                 }
                 for conn in recipients {
-                    self.to_client(conn, stanza.clone());
+                    self.send_to_client(conn, stanza.clone());
                 }
             }
         }

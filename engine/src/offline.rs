@@ -40,7 +40,7 @@ impl Server {
             None => return,
         };
         for message in messages {
-            self.to_client(conn, message);
+            self.send_to_client(conn, message);
         }
     }
 }

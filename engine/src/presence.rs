@@ -90,7 +90,7 @@ impl Server {
         if stanza.is_error_or_result() {
             return self.dropped(stanza.clone(), DropReason::UndeliverableError);
         }
-        self.to_client(conn, stanza.error_reply(&error));
+        self.send_to_client(conn, stanza.error_reply(&error));
     }
 
     /// Directed presence bookkeeping (RFC 6121 §4.6): available presence to
@@ -131,7 +131,7 @@ impl Server {
             !session.available(),
         );
         let unavailable = stanza.type_() == Some("unavailable");
-        self.to_client(conn, stanza.readdressed(Some(full.clone()), None));
+        self.send_to_client(conn, stanza.readdressed(Some(full.clone()), None));
         self.broadcast_presence(conn, &node, &full, &stanza);
         if unavailable {
             let session = self.session_mut(conn).expect("bound");
@@ -227,7 +227,7 @@ impl Server {
                 to: Some(full.clone()),
                 payload: Arc::clone(s.presence.as_ref().expect("available")),
             };
-            self.to_client(conn, copy);
+            self.send_to_client(conn, copy);
         }
         let bare = full.to_bare();
         let (pending, asked) = match self.store.account(node) {
@@ -252,7 +252,7 @@ impl Server {
                 to: Some(Jid::from(bare.clone())),
                 payload: request,
             };
-            self.to_client(conn, replay);
+            self.send_to_client(conn, replay);
         }
         for contact in asked {
             self.route(presence(&bare, &Jid::from(contact), Some("subscribe")));
@@ -306,7 +306,7 @@ impl Server {
     fn deliver_presence(&mut self, stanza: Stanza, to: &Jid) {
         if to.is_full() {
             return match self.conn_for_full(to) {
-                Some(conn) => self.to_client(conn, stanza),
+                Some(conn) => self.send_to_client(conn, stanza),
                 None => self.dropped(stanza, DropReason::SessionNotFound),
             };
         }
@@ -318,7 +318,7 @@ impl Server {
         let mut delivered = false;
         for conn in self.account_conns(&node) {
             if self.session(conn).is_some_and(|s| s.available()) {
-                self.to_client(conn, stanza.clone());
+                self.send_to_client(conn, stanza.clone());
                 delivered = true;
             }
         }
@@ -546,7 +546,7 @@ impl Server {
         let mut delivered = false;
         for conn in self.account_conns(node) {
             if self.session(conn).is_some_and(|s| s.interested) {
-                self.to_client(conn, stanza.clone());
+                self.send_to_client(conn, stanza.clone());
                 delivered = true;
             }
         }

@@ -322,7 +322,7 @@ impl Server {
                 item.name = name;
                 item.groups = groups;
                 roster.save();
-                self.to_client(conn, crate::iq::result(&stanza, None, None));
+                self.send_to_client(conn, crate::iq::result(&stanza, None, None));
                 self.push_item(&node, &jid);
             }
         }
@@ -346,7 +346,7 @@ impl Server {
                 .map(|(jid, item)| item_element(jid, Some(item)));
             Some(query_element(version, items))
         };
-        self.to_client(conn, crate::iq::result(stanza, None, query));
+        self.send_to_client(conn, crate::iq::result(stanza, None, query));
     }
 
     /// Roster remove (RFC 6121 §2.5): cancels subscriptions, deletes the
@@ -379,7 +379,7 @@ impl Server {
                 after,
             });
         }
-        self.to_client(conn, crate::iq::result(stanza, None, None));
+        self.send_to_client(conn, crate::iq::result(stanza, None, None));
         self.push_item(node, jid);
     }
 
@@ -403,7 +403,7 @@ impl Server {
         iq.append_child(query);
         let push = Stanza::new(None, None, iq);
         for conn in interested {
-            self.to_client(conn, push.clone());
+            self.send_to_client(conn, push.clone());
         }
     }
 }

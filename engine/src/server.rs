@@ -257,7 +257,7 @@ impl Server {
         self.event(Event::Dropped { stanza, reason });
     }
 
-    pub(crate) fn to_client(&mut self, conn: ConnId, stanza: Stanza) {
+    pub(crate) fn send_to_client(&mut self, conn: ConnId, stanza: Stanza) {
         self.out.push(Output::ToClient { conn, stanza });
     }
 

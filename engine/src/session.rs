@@ -68,7 +68,7 @@ impl Server {
             mechs.append_child(xml::text_element("mechanism", NS_SASL, "PLAIN"));
             features.append_child(mechs);
         }
-        self.to_client(conn, Stanza::new(None, None, features));
+        self.send_to_client(conn, Stanza::new(None, None, features));
     }
 
     pub(crate) fn client_element(&mut self, conn: ConnId, element: Element) {
@@ -134,7 +134,7 @@ impl Server {
             state.node = Some(node);
         }
         self.event(Event::Authenticated { conn, user });
-        self.to_client(
+        self.send_to_client(
             conn,
             Stanza::new(None, None, Element::bare("success", NS_SASL)),
         );
@@ -144,7 +144,7 @@ impl Server {
         let mut failure = Element::bare("failure", NS_SASL);
         failure.append_child(Element::bare(condition, NS_SASL));
         self.event(Event::AuthFailed { conn, condition });
-        self.to_client(conn, Stanza::new(None, None, failure));
+        self.send_to_client(conn, Stanza::new(None, None, failure));
     }
 
     /// Resource binding (RFC 6120 §7) on an authenticated stream.
@@ -170,9 +170,9 @@ impl Server {
             .expect("bind only after auth");
         let Ok(full) = FullJid::new(&format!("{node}@{}/{resource}", self.domain)) else {
             let iq =
-                Stanza::from_element(element).unwrap_or_else(|(el, _)| Stanza::new(None, None, el));
+                Stanza::from_element(element).unwrap_or_else(|bad| Stanza::new(None, None, bad.0));
             let reply = iq.error_reply(&StanzaError::bad_request("Invalid resource"));
-            return self.to_client(conn, reply.readdressed(None, None));
+            return self.send_to_client(conn, reply.readdressed(None, None));
         };
         let resource = full.resource().as_str().to_string();
         if let Some(old) = self
@@ -207,7 +207,7 @@ impl Server {
         bind.append_child(xml::text_element("jid", NS_BIND, full.as_str()));
         result.append_child(bind);
         self.event(Event::SessionBound { conn, jid: full });
-        self.to_client(conn, Stanza::new(None, None, result));
+        self.send_to_client(conn, Stanza::new(None, None, result));
     }
 
     /// An element on a bound stream: a stanza, checked and dispatched.
@@ -221,7 +221,10 @@ impl Server {
                 s.from = Some(full);
                 s
             }
-            Err((el, attr)) => return self.bad_address(conn, el, attr, full),
+            Err(bad) => {
+                let (el, attr) = *bad;
+                return self.bad_address(conn, el, attr, full);
+            }
         };
         match stanza.kind() {
             Kind::Presence => self.client_presence(conn, stanza),
@@ -248,7 +251,7 @@ impl Server {
         };
         let error =
             StanzaError::new(crate::stanza::ErrorType::Modify, "jid-malformed").with_text(text);
-        self.to_client(conn, stanza.error_reply(&error));
+        self.send_to_client(conn, stanza.error_reply(&error));
     }
 
     /// Ends a session: removes it from routing first (so it gets no echo),

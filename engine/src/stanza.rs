@@ -42,14 +42,14 @@ impl std::fmt::Debug for Stanza {
 impl Stanza {
     /// Wraps an element, moving its `from`/`to` attributes into the addressing.
     /// Invalid addresses are returned as an error with the attribute's name.
-    pub fn from_element(mut el: Element) -> Result<Stanza, (Element, &'static str)> {
+    pub fn from_element(mut el: Element) -> Result<Stanza, Box<(Element, &'static str)>> {
         let from = match el.attr("from").map(Jid::new) {
-            Some(Err(_)) => return Err((el, "from")),
+            Some(Err(_)) => return Err(Box::new((el, "from"))),
             Some(Ok(j)) => Some(j),
             None => None,
         };
         let to = match el.attr("to").map(Jid::new) {
-            Some(Err(_)) => return Err((el, "to")),
+            Some(Err(_)) => return Err(Box::new((el, "to"))),
             Some(Ok(j)) => Some(j),
             None => None,
         };
@@ -178,7 +178,7 @@ pub struct StanzaError {
     pub type_: ErrorType,
     pub condition: &'static str,
     pub text: Option<String>,
-    pub app: Option<Element>,
+    pub app: Option<Box<Element>>,
 }
 
 impl StanzaError {
@@ -211,7 +211,7 @@ impl StanzaError {
             err.append_child(xml::text_element("text", NS_STANZAS, text));
         }
         if let Some(app) = &self.app {
-            err.append_child(app.clone());
+            err.append_child((**app).clone());
         }
         err
     }

@@ -136,7 +136,7 @@ pub fn run(script: &Script, options: Options) -> Result<Outcome, ScriptError> {
             run.last_stimulus = i;
         }
         if let Err(failure) = run.action(action)? {
-            return Ok(Outcome::Failed(Box::new(failure)));
+            return Ok(Outcome::Failed(failure));
         }
     }
     Ok(Outcome::Passed {
@@ -168,12 +168,12 @@ fn domain_of(script: &Script) -> Result<String, ScriptError> {
     Ok(first)
 }
 
-type StepResult = Result<Result<(), Failure>, ScriptError>;
+type StepResult = Result<Result<(), Box<Failure>>, ScriptError>;
 
 impl Run<'_> {
-    fn failure(&self, client: usize, message: impl Into<String>) -> Failure {
+    fn failure(&self, client: usize, message: impl Into<String>) -> Box<Failure> {
         let action = &self.script.actions[self.step];
-        Failure {
+        Box::new(Failure {
             file: self.script.file.clone(),
             line: action.line,
             client: self.script.clients[client].name.clone(),
@@ -181,7 +181,7 @@ impl Run<'_> {
             expected: None,
             received: None,
             skipped: Vec::new(),
-        }
+        })
     }
 
     fn script_error(&self, message: impl Into<String>) -> ScriptError {
@@ -269,7 +269,12 @@ impl Run<'_> {
         }
     }
 
-    fn next_negotiation(&mut self, c: usize, name: &str, ns: &str) -> Result<Element, Failure> {
+    fn next_negotiation(
+        &mut self,
+        c: usize,
+        name: &str,
+        ns: &str,
+    ) -> Result<Element, Box<Failure>> {
         match self.negotiation[c].pop_front() {
             Some(el) if el.name() == name && el.ns() == ns => Ok(el),
             Some(el) => Err(self.failure(
@@ -287,7 +292,7 @@ impl Run<'_> {
     }
 
     /// Opens a stream, authenticates with SASL PLAIN and binds a resource.
-    fn connect(&mut self, c: usize) -> Result<(), Failure> {
+    fn connect(&mut self, c: usize) -> Result<(), Box<Failure>> {
         let client = &self.script.clients[c];
         if self.clients[c].connected {
             return Err(self.failure(c, "connects while already connected"));
@@ -342,7 +347,7 @@ impl Run<'_> {
         }
     }
 
-    fn receive(&mut self, c: usize, expected: &Element) -> Result<(), Failure> {
+    fn receive(&mut self, c: usize, expected: &Element) -> Result<(), Box<Failure>> {
         let mut skipped = Vec::new();
         let mut last = None;
         while let Some(received) = self.clients[c].buffer.pop_front() {
@@ -376,7 +381,7 @@ impl Run<'_> {
         Err(failure)
     }
 
-    fn receive_nothing(&mut self, c: usize) -> Result<(), Failure> {
+    fn receive_nothing(&mut self, c: usize) -> Result<(), Box<Failure>> {
         match self.clients[c].buffer.pop_front() {
             None => Ok(()),
             Some(received) => {

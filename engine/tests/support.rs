@@ -1,0 +1,97 @@
+//! Helpers for driving one engine server through its public inputs.
+
+#![allow(dead_code)]
+
+use presim_engine::session::encode_plain;
+use presim_engine::xml::{self, NS_BIND, NS_CLIENT, NS_ROSTER, NS_SASL};
+use presim_engine::{ConnId, Input, Output, Server, ServerConfig, Stanza, Time};
+
+pub struct Harness {
+    pub server: Server,
+    pub now: Time,
+}
+
+impl Harness {
+    pub fn new(domain: &str, federation: bool) -> Harness {
+        let mut config = ServerConfig::new(domain);
+        config.federation = federation;
+        Harness {
+            server: Server::new(config),
+            now: Time::from_secs(1),
+        }
+    }
+
+    pub fn input(&mut self, input: Input) -> Vec<Output> {
+        self.server.handle(self.now, input)
+    }
+
+    pub fn send(&mut self, conn: ConnId, xml_text: &str) -> Vec<Output> {
+        let element = xml::parse_client_xml(xml_text).expect("test XML");
+        self.input(Input::ClientElement { conn, element })
+    }
+
+    pub fn from_peer(&mut self, xml_text: &str) -> Vec<Output> {
+        let element = xml::parse_client_xml(xml_text).expect("test XML");
+        let stanza = Stanza::from_element(element).expect("test addresses");
+        self.input(Input::PeerStanza { stanza })
+    }
+
+    /// Connects, authenticates and binds `node@domain/resource`.
+    pub fn login(&mut self, conn: ConnId, node: &str, resource: &str) {
+        self.input(Input::ClientOpened { conn });
+        let mut auth = xml::element("auth", NS_SASL, &[("mechanism", "PLAIN")]);
+        auth.append_text(encode_plain(node, "pw"));
+        self.input(Input::ClientElement {
+            conn,
+            element: auth,
+        });
+        self.input(Input::ClientOpened { conn });
+        let bind = format!("<iq type='set' id='b'><bind xmlns='{NS_BIND}'><resource>{resource}</resource></bind></iq>");
+        let out = self.send(conn, &bind);
+        assert!(
+            render(&out).iter().any(|l| l.contains("<jid>")),
+            "bind failed: {:?}",
+            render(&out)
+        );
+    }
+
+    /// Logs in, fetches the roster (interested) and sends initial presence.
+    pub fn online(&mut self, conn: ConnId, node: &str, resource: &str) {
+        self.login(conn, node, resource);
+        self.send(
+            conn,
+            &format!("<iq type='get' id='r'><query xmlns='{NS_ROSTER}'/></iq>"),
+        );
+        self.send(conn, "<presence/>");
+    }
+}
+
+/// Renders outputs as lines: `client cN <xml>`, `push cN <item/>`,
+/// `peer DOMAIN <xml>`, `close cN <condition>`; events are left out.
+pub fn render(outputs: &[Output]) -> Vec<String> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::ToClient { conn, stanza } => {
+                let is_push = stanza.type_() == Some("set")
+                    && stanza.payload.is("iq", NS_CLIENT)
+                    && stanza.child("query", NS_ROSTER).is_some();
+                if is_push {
+                    let item = stanza
+                        .child("query", NS_ROSTER)
+                        .and_then(|q| q.children().next())
+                        .expect("push item");
+                    Some(format!("push {conn} {}", xml::to_string(item)))
+                } else {
+                    Some(format!("client {conn} {}", stanza.to_xml()))
+                }
+            }
+            Output::ToPeer { domain, stanza } => Some(format!("peer {domain} {}", stanza.to_xml())),
+            Output::CloseClient { conn, error } => Some(format!(
+                "close {conn} {}",
+                error.as_ref().map(|e| e.condition).unwrap_or("-")
+            )),
+            Output::Event(_) => None,
+        })
+        .collect()
+}
