@@ -63,7 +63,7 @@ fn apply(initial: SubState, inbound: bool, type_: &str) -> (Vec<String>, SubStat
     }
     h.now = Time::from_secs(2);
     let out = if inbound {
-        h.from_peer(&format!(
+        h.peer_sends(&format!(
             "<presence from='juliet@b.example/balcony' to='romeo@a.example' type='{type_}'/>"
         ))
     } else {

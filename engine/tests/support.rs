@@ -30,7 +30,7 @@ impl Harness {
         self.input(Input::ClientElement { conn, element })
     }
 
-    pub fn from_peer(&mut self, xml_text: &str) -> Vec<Output> {
+    pub fn peer_sends(&mut self, xml_text: &str) -> Vec<Output> {
         let element = xml::parse_client_xml(xml_text).expect("test XML");
         let stanza = Stanza::from_element(element).expect("test addresses");
         self.input(Input::PeerStanza { stanza })
