@@ -11,6 +11,8 @@ use std::sync::Arc;
 use jid::BareJid;
 use minidom::Element;
 
+use crate::server::{ConnId, Event, Server};
+use crate::stanza::{ErrorType, Stanza, StanzaError};
 use crate::xml::{self, NS_ROSTER};
 
 /// The `subscription` attribute of a roster item (RFC 6121 §2.1.2.5).
@@ -202,52 +204,7 @@ pub fn query_element(version: u64, items: impl IntoIterator<Item = Element>) -> 
     q
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn version_starts_at_one_and_counts_saves() {
-        let mut r = Roster::default();
-        assert_eq!(r.version(), 1);
-        r.save();
-        assert_eq!(r.version(), 1);
-        r.save();
-        assert_eq!(r.version(), 2);
-    }
-
-    #[test]
-    fn item_element_hides_approval_and_shows_ask() {
-        let jid = BareJid::new("juliet@example.com").unwrap();
-        let item = RosterItem {
-            ask: true,
-            approved: true,
-            name: Some("J".into()),
-            groups: vec!["Friends".into()],
-            ..Default::default()
-        };
-        assert_eq!(
-            xml::to_string(&item_element(&jid, Some(&item))),
-            "<item xmlns='jabber:iq:roster' ask='subscribe' jid='juliet@example.com' \
-             name='J' subscription='none'><group>Friends</group></item>"
-        );
-    }
-
-    #[test]
-    fn state_names_follow_rfc3921() {
-        let s = SubState {
-            subscription: Subscription::None,
-            pending_out: true,
-            pending_in: true,
-        };
-        assert_eq!(s.to_string(), "None + Pending Out/In");
-    }
-}
-
 // ----- jabber:iq:roster requests and pushes (RFC 6121 §2) -----
-
-use crate::server::{ConnId, Event, Server};
-use crate::stanza::{ErrorType, Stanza, StanzaError};
 
 /// What a roster set asks for, once validated.
 enum RosterSet {
@@ -405,5 +362,47 @@ impl Server {
         for conn in interested {
             self.send_to_client(conn, push.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_starts_at_one_and_counts_saves() {
+        let mut r = Roster::default();
+        assert_eq!(r.version(), 1);
+        r.save();
+        assert_eq!(r.version(), 1);
+        r.save();
+        assert_eq!(r.version(), 2);
+    }
+
+    #[test]
+    fn item_element_hides_approval_and_shows_ask() {
+        let jid = BareJid::new("juliet@example.com").unwrap();
+        let item = RosterItem {
+            ask: true,
+            approved: true,
+            name: Some("J".into()),
+            groups: vec!["Friends".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            xml::to_string(&item_element(&jid, Some(&item))),
+            "<item xmlns='jabber:iq:roster' ask='subscribe' jid='juliet@example.com' \
+             name='J' subscription='none'><group>Friends</group></item>"
+        );
+    }
+
+    #[test]
+    fn state_names_follow_rfc3921() {
+        let s = SubState {
+            subscription: Subscription::None,
+            pending_out: true,
+            pending_in: true,
+        };
+        assert_eq!(s.to_string(), "None + Pending Out/In");
     }
 }
