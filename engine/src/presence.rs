@@ -291,45 +291,51 @@ impl Server {
     }
 
     /// Presence arriving for a local account.
-    pub(crate) fn inbound_presence(&mut self, stanza: Stanza, to: &Jid) {
+    pub(crate) fn inbound_presence(&mut self, stanza: Stanza) {
         match stanza.type_() {
             Some(t) if SUBSCRIPTION_TYPES.contains(&t) || t == "probe" => {
-                self.inbound_subscription(stanza, to)
+                let to = stanza.to.clone().expect("routed");
+                self.inbound_subscription(stanza, &to)
             }
-            None | Some("unavailable") | Some("error") => self.deliver_presence(stanza, to),
+            None | Some("unavailable") | Some("error") => self.deliver_presence(stanza),
             _ => self.bounce(&stanza, StanzaError::bad_request("Invalid presence type")),
         }
     }
 
     /// Available/unavailable/error presence: to every available resource for
     /// a bare JID, to the session for a full JID (RFC 6121 §4.3–§4.5, §8.5).
-    fn deliver_presence(&mut self, stanza: Stanza, to: &Jid) {
+    /// This is the hot path of a broadcast: it allocates nothing but the
+    /// copies for accounts with several available resources.
+    fn deliver_presence(&mut self, stanza: Stanza) {
+        let to = stanza.to.as_ref().expect("routed");
         if to.is_full() {
             return match self.conn_for_full(to) {
                 Some(conn) => self.send_to_client(conn, stanza),
                 None => self.dropped(stanza, DropReason::SessionNotFound),
             };
         }
-        let node = to
-            .node()
-            .map(|n| n.as_str())
-            .unwrap_or_default()
-            .to_string();
-        let mut delivered = false;
-        for conn in self.account_conns(&node) {
-            if self.session(conn).is_some_and(|s| s.available()) {
-                self.send_to_client(conn, stanza.clone());
-                delivered = true;
-            }
+        let node = to.node().map(|n| n.as_str()).unwrap_or_default();
+        let mut targets = std::mem::take(&mut self.scratch);
+        targets.clear();
+        if let Some(resources) = self.online.get(node) {
+            targets.extend(resources.values().filter(|c| {
+                self.conns
+                    .get(c)
+                    .and_then(|c| c.session.as_ref())
+                    .is_some_and(|s| s.available())
+            }));
         }
-        if !delivered {
-            let reason = if self.account_exists(&node) {
+        if targets.is_empty() {
+            let reason = if self.account_exists(node) {
                 DropReason::NoAvailableResource
             } else {
                 DropReason::NoSuchUser
             };
             self.dropped(stanza, reason);
+        } else {
+            self.send_to_each(&targets, stanza);
         }
+        self.scratch = targets;
     }
 
     /// Presence addressed to the server's domain: probes are answered with
@@ -528,7 +534,7 @@ impl Server {
             SubscribeAction::Deliver => {
                 // Prosody acknowledges receipt with an unavailable presence.
                 self.route(presence(user, &contact_jid, Some("unavailable")));
-                self.deliver_presence(stanza, &Jid::from(user.clone()));
+                self.deliver_presence(stanza);
             }
             SubscribeAction::Duplicate => {
                 self.route(presence(user, &contact_jid, Some("unavailable")));

@@ -161,6 +161,8 @@ pub struct Server {
     pub(crate) online: BTreeMap<String, BTreeMap<String, ConnId>>,
     pub(crate) now: Time,
     pub(crate) out: Vec<Output>,
+    /// Reused buffer for recipient lists on the delivery path.
+    pub(crate) scratch: Vec<ConnId>,
     next_id: u64,
 }
 
@@ -187,6 +189,7 @@ impl Server {
             online: BTreeMap::new(),
             now: Time::ZERO,
             out: Vec::new(),
+            scratch: Vec::new(),
             next_id: 0,
         }
     }
@@ -321,22 +324,28 @@ impl Server {
     /// Routes a stanza to its `to` address: a local account, this server, or
     /// another domain.
     pub(crate) fn route(&mut self, stanza: Stanza) {
-        let Some(to) = stanza.to.clone() else {
+        let Some(to) = stanza.to.as_ref() else {
             self.dropped(stanza, DropReason::Unhandled);
             return;
         };
-        if !self.is_local(&to) {
-            self.route_remote(stanza, &to);
+        if !self.is_local(to) {
+            self.route_remote(stanza);
         } else if to.node().is_none() {
             self.deliver_to_host(stanza);
         } else {
-            self.deliver_local(stanza, &to);
+            self.deliver_local(stanza);
         }
     }
 
-    fn route_remote(&mut self, stanza: Stanza, to: &Jid) {
+    fn route_remote(&mut self, stanza: Stanza) {
         if self.config.federation {
-            let domain = to.domain().as_str().to_string();
+            let domain = stanza
+                .to
+                .as_ref()
+                .expect("routed")
+                .domain()
+                .as_str()
+                .to_string();
             self.emit(Output::ToPeer { domain, stanza });
         } else {
             let error =
@@ -351,13 +360,31 @@ impl Server {
     }
 
     /// A stanza for a local account (bare or full JID).
-    fn deliver_local(&mut self, stanza: Stanza, to: &Jid) {
+    fn deliver_local(&mut self, stanza: Stanza) {
         match stanza.kind() {
-            Kind::Presence => self.inbound_presence(stanza, to),
-            Kind::Message => self.inbound_message(stanza, to),
-            Kind::Iq => self.inbound_iq(stanza, to),
+            Kind::Presence => self.inbound_presence(stanza),
+            Kind::Message => {
+                let to = stanza.to.clone().expect("routed");
+                self.inbound_message(stanza, &to)
+            }
+            Kind::Iq => {
+                let to = stanza.to.clone().expect("routed");
+                self.inbound_iq(stanza, &to)
+            }
             Kind::Other => self.dropped(stanza, DropReason::Unhandled),
         }
+    }
+
+    /// Sends `stanza` to each connection in `conns`: copies to all but the
+    /// last, which gets the stanza itself.
+    pub(crate) fn send_to_each(&mut self, conns: &[ConnId], stanza: Stanza) {
+        let Some((last, rest)) = conns.split_last() else {
+            return;
+        };
+        for conn in rest {
+            self.send_to_client(*conn, stanza.clone());
+        }
+        self.send_to_client(*last, stanza);
     }
 
     /// A stanza addressed to the server's own domain.
