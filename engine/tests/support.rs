@@ -66,6 +66,13 @@ impl Harness {
     }
 }
 
+/// A SASL `<auth/>` element with the given mechanism and payload.
+pub fn sasl_auth(mechanism: &str, payload: &str) -> presim_engine::minidom::Element {
+    let mut auth = xml::element("auth", NS_SASL, &[("mechanism", mechanism)]);
+    auth.append_text(payload);
+    auth
+}
+
 /// Renders outputs as lines: `client cN <xml>`, `push cN <item/>`,
 /// `peer DOMAIN <xml>`, `close cN <condition>`; events are left out.
 pub fn render(outputs: &[Output]) -> Vec<String> {
