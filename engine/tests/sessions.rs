@@ -5,16 +5,16 @@ mod support;
 
 use presim_engine::minidom::Element;
 use presim_engine::roster::{RosterItem, Subscription};
+use presim_engine::session::encode_plain;
 use presim_engine::{ConnId, Input, Time};
-use support::{render, Harness};
+use support::{render, sasl_auth, Harness};
 
 const C1: ConnId = ConnId(1);
 const C2: ConnId = ConnId(2);
 const C3: ConnId = ConnId(3);
 
-/// romeo (c1) and juliet (c2) on one server, subscribed both ways, online.
-fn lovers() -> Harness {
-    let mut h = Harness::new("localhost", false);
+/// Makes romeo and juliet `both` contacts of each other.
+fn befriend(h: &mut Harness) {
     for (node, contact) in [("romeo", "juliet@localhost"), ("juliet", "romeo@localhost")] {
         let account = h.server.store_mut().create(node, "pw");
         let item = RosterItem {
@@ -26,6 +26,12 @@ fn lovers() -> Harness {
             .items
             .insert(presim_engine::jid::BareJid::new(contact).unwrap(), item);
     }
+}
+
+/// romeo (c1) and juliet (c2) on one server, subscribed both ways, online.
+fn lovers() -> Harness {
+    let mut h = Harness::new("localhost", false);
+    befriend(&mut h);
     h.online(C1, "romeo", "home");
     h.online(C2, "juliet", "balcony");
     h.now = Time::from_secs(5);
@@ -35,17 +41,7 @@ fn lovers() -> Harness {
 #[test]
 fn initial_presence_probes_and_gets_answers_with_delay() {
     let mut h = Harness::new("localhost", false);
-    for (node, contact) in [("romeo", "juliet@localhost"), ("juliet", "romeo@localhost")] {
-        let account = h.server.store_mut().create(node, "pw");
-        let item = RosterItem {
-            subscription: Subscription::Both,
-            ..Default::default()
-        };
-        account
-            .roster
-            .items
-            .insert(presim_engine::jid::BareJid::new(contact).unwrap(), item);
-    }
+    befriend(&mut h);
     h.online(C1, "romeo", "home");
     h.now = Time::from_secs(3);
     h.login(C2, "juliet", "balcony");
@@ -94,12 +90,7 @@ fn clean_close_sends_plain_unavailable_and_no_echo() {
 fn resource_conflict_replaces_old_session() {
     let mut h = lovers();
     h.input(Input::ClientOpened { conn: C3 });
-    let mut auth = presim_engine::xml::element(
-        "auth",
-        presim_engine::xml::NS_SASL,
-        &[("mechanism", "PLAIN")],
-    );
-    auth.append_text(presim_engine::session::encode_plain("romeo", "pw"));
+    let auth = sasl_auth("PLAIN", &encode_plain("romeo", "pw"));
     h.input(Input::ClientElement {
         conn: C3,
         element: auth,
@@ -410,12 +401,7 @@ fn sasl_rejects_malformed_and_unknown_mechanisms() {
         ("PLAIN", "!!!", "malformed-request"),
         ("DIGEST-MD5", "", "invalid-mechanism"),
     ] {
-        let mut auth = presim_engine::xml::element(
-            "auth",
-            presim_engine::xml::NS_SASL,
-            &[("mechanism", mech)],
-        );
-        auth.append_text(text);
+        let auth = sasl_auth(mech, text);
         let out = render(&h.input(Input::ClientElement {
             conn: C1,
             element: auth,
@@ -438,23 +424,13 @@ fn passwords_are_checked_when_configured() {
     h.server = presim_engine::Server::new(config);
     h.server.store_mut().create("romeo", "secret");
     h.input(Input::ClientOpened { conn: C1 });
-    let mut auth = presim_engine::xml::element(
-        "auth",
-        presim_engine::xml::NS_SASL,
-        &[("mechanism", "PLAIN")],
-    );
-    auth.append_text(presim_engine::session::encode_plain("romeo", "wrong"));
+    let auth = sasl_auth("PLAIN", &encode_plain("romeo", "wrong"));
     let out = render(&h.input(Input::ClientElement {
         conn: C1,
         element: auth.clone(),
     }));
     assert_eq!(out, vec!["client c1 <failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><not-authorized/></failure>"]);
-    let mut auth = presim_engine::xml::element(
-        "auth",
-        presim_engine::xml::NS_SASL,
-        &[("mechanism", "PLAIN")],
-    );
-    auth.append_text(presim_engine::session::encode_plain("romeo", "secret"));
+    let auth = sasl_auth("PLAIN", &encode_plain("romeo", "secret"));
     let out = render(&h.input(Input::ClientElement {
         conn: C1,
         element: auth,
