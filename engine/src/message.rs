@@ -46,18 +46,14 @@ impl Server {
                 if recipients.is_empty() {
                     return self.dropped(stanza, DropReason::NoAvailableResource);
                 }
-                for conn in recipients {
-                    self.send_to_client(conn, stanza.clone());
-                }
+                self.send_to_each(&recipients, stanza);
             }
             _ => {
                 let recipients = self.top_resources(&node);
                 if recipients.is_empty() {
                     return self.store_offline_or_bounce(&node, stanza);
                 }
-                for conn in recipients {
-                    self.send_to_client(conn, stanza.clone());
-                }
+                self.send_to_each(&recipients, stanza);
             }
         }
     }
