@@ -1,9 +1,11 @@
 //! The `presim` command line.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use presim::scansion::{self, Options, Outcome};
+use presim::{duration, run, scenario};
 
 /// Deterministic simulator for XMPP presence under network faults.
 #[derive(Parser)]
@@ -15,6 +17,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a scenario file (.ron): writes trace.jsonl and summary.json,
+    /// prints the trace digest, checks the scenario's expectations.
+    Run {
+        /// The scenario file.
+        #[arg(value_name = "FILE.ron")]
+        file: String,
+        /// Seed to use instead of the scenario's.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Output directory.
+        #[arg(long, default_value = "presim-out")]
+        out: PathBuf,
+    },
     /// Run scansion test scripts (.scs) against the engine.
     Scansion {
         /// Script files to run.
@@ -26,19 +41,26 @@ enum Command {
     },
 }
 
-/// The script `presim` runs when called without a command.
+/// The scenario `presim` runs when called without a command.
 const QUICKSTART: (&str, &str) = (
-    "scenarios/quickstart.scs",
-    include_str!("../scenarios/quickstart.scs"),
+    "scenarios/quickstart.ron",
+    include_str!("../scenarios/quickstart.ron"),
 );
 
-/// Exit codes: all passed, a script failed, bad input.
+/// Exit codes: success, a check failed, bad input.
 const EXIT_FAILED: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Some(Command::Run { file, seed, out }) => match std::fs::read_to_string(&file) {
+            Ok(text) => run_scenario(&file, &text, seed, &out),
+            Err(e) => {
+                eprintln!("error: {file}: cannot read: {e}");
+                ExitCode::from(EXIT_BAD_INPUT)
+            }
+        },
         Some(Command::Scansion {
             files,
             strict_order,
@@ -53,13 +75,63 @@ fn main() -> ExitCode {
         }
         None => {
             println!(
-                "presim: no command given; running the built-in quickstart script {}",
+                "presim: no command given; running the built-in scenario {} (see `presim --help`)",
                 QUICKSTART.0
             );
-            println!("        (see `presim --help` for commands)");
-            let scripts = std::iter::once((QUICKSTART.0.to_string(), Ok(QUICKSTART.1.to_string())));
-            run_scripts(scripts, Options::default())
+            run_scenario(
+                QUICKSTART.0,
+                QUICKSTART.1,
+                None,
+                &PathBuf::from("presim-out"),
+            )
         }
+    }
+}
+
+fn run_scenario(file: &str, text: &str, seed: Option<u64>, out: &std::path::Path) -> ExitCode {
+    let model = match scenario::load_with_seed(file, text, seed) {
+        Ok(model) => model,
+        Err(e) => {
+            eprint!("{e}");
+            eprintln!("error: {file}: the scenario was not run");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let result = match run::run_to_dir(&model, file, out) {
+        Ok(result) => result,
+        Err(e) => {
+            eprintln!("error: cannot write to {}: {e}", out.display());
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let s = &result.stats;
+    println!(
+        "{}: seed {}, {} s simulated, {} events, {} stanzas sent, {} delivered, {} dropped, {} faults",
+        model.name,
+        model.seed,
+        duration::format_secs(model.duration),
+        s.events,
+        s.sent,
+        s.delivered,
+        s.dropped.values().sum::<u64>(),
+        s.faults
+    );
+    println!("wrote {}", out.join("trace.jsonl").display());
+    println!("wrote {}", out.join("summary.json").display());
+    println!("digest {}", result.trace.digest);
+    if result.failures.is_empty() {
+        println!("expectations: {} passed", result.expectations);
+        ExitCode::SUCCESS
+    } else {
+        println!(
+            "expectations: {} passed, {} failed",
+            result.expectations - result.failures.len(),
+            result.failures.len()
+        );
+        for f in &result.failures {
+            println!("  FAIL {f}");
+        }
+        ExitCode::from(EXIT_FAILED)
     }
 }
 

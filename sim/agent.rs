@@ -1,0 +1,482 @@
+//! Client agents: the simulated XMPP clients.
+//!
+//! An agent negotiates its stream (SASL PLAIN, resource binding), sends
+//! scripted stanzas, follows its behaviour model (presence changes as a
+//! Poisson process, session lengths, reconnects), answers disco#info with
+//! its configured features, and keeps its view of every contact's presence:
+//! the last presence it received from each full JID.
+//!
+//! Like the engine, an agent never touches the network or the clock: each
+//! call takes the virtual time and pushes [`Act`]s for the simulator.
+
+use std::collections::BTreeMap;
+
+use presim_engine::minidom::Element;
+use presim_engine::session::encode_plain;
+use presim_engine::xml::{self, NS_BIND, NS_CLIENT, NS_DISCO_INFO, NS_ROSTER, NS_SASL, NS_STREAMS};
+
+use crate::dist::Dist;
+use crate::rng::{Rng, Stream};
+use crate::trace::Shown;
+
+/// How a client behaves on its own.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    /// Fetch the roster and send initial presence after binding.
+    pub initial_presence: bool,
+    /// Gaps between presence changes (a Poisson process: exponential gaps).
+    pub presence_changes: Option<Dist>,
+    /// `show` values to pick from for a change ("" for none).
+    pub shows: Vec<String>,
+    /// `status` texts to pick from for a change (empty list: no status).
+    pub statuses: Vec<String>,
+    /// Session length before a clean logout; `None`: stays online.
+    pub session_length: Option<Dist>,
+    /// Delay before reconnecting after a session ends or a connection
+    /// fails; `None`: stays offline.
+    pub reconnect_after: Option<Dist>,
+    /// Answer iq requests (disco#info, roster pushes, others with an error).
+    pub answer_iq: bool,
+    /// Approve incoming subscription requests.
+    pub accept_subscriptions: bool,
+}
+
+impl Behaviour {
+    /// A client that does only what it is told: the scansion runner's.
+    pub fn scripted() -> Behaviour {
+        Behaviour {
+            initial_presence: false,
+            presence_changes: None,
+            shows: Vec::new(),
+            statuses: Vec::new(),
+            session_length: None,
+            reconnect_after: None,
+            answer_iq: false,
+            accept_subscriptions: false,
+        }
+    }
+}
+
+/// Timers an agent sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    Connect,
+    PresenceChange,
+    Logout,
+}
+
+/// What an agent wants the simulator to do.
+#[derive(Debug)]
+pub enum Act {
+    /// Open a connection to the server and a stream on it.
+    Connect,
+    /// Open (or restart) the stream on the current connection.
+    OpenStream,
+    /// Write an element to the server.
+    Send(Element),
+    /// Close the stream and the connection cleanly.
+    Close,
+    /// Fire `timer` after this many microseconds (for this session).
+    Timer(u64, Timer),
+    /// The presence this session publishes changed.
+    Truth(Shown),
+    /// The agent's view of a contact's full JID changed.
+    View(String, Shown),
+    /// The stream is bound to this full JID.
+    Bound(String),
+}
+
+/// Where the agent's stream stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Offline,
+    /// Waiting for stream features before authentication.
+    AwaitFeatures,
+    AwaitSuccess,
+    /// Waiting for stream features after authentication.
+    AwaitBindFeatures,
+    AwaitBind,
+    Online,
+}
+
+/// One simulated client.
+pub struct Agent {
+    pub name: String,
+    /// Account localpart and domain.
+    pub user: String,
+    pub domain: String,
+    pub password: String,
+    pub resource: Option<String>,
+    /// disco#info features this client advertises.
+    pub features: Vec<String>,
+    pub behaviour: Behaviour,
+    pub rng: Stream,
+    pub state: State,
+    /// Bumped at every new connection; timers of older sessions are void.
+    pub generation: u32,
+    pub full_jid: Option<String>,
+    pub crashed: bool,
+    /// Last presence received from each full JID.
+    pub view: BTreeMap<String, Shown>,
+    /// Stanzas received while online, with their arrival times, if kept.
+    pub log: Option<Vec<(u64, Element)>>,
+    /// View changes with their times, if kept.
+    pub view_log: Option<Vec<(u64, String, Shown)>>,
+    next_id: u64,
+}
+
+impl Agent {
+    pub fn new(
+        name: String,
+        user: String,
+        domain: String,
+        password: String,
+        resource: Option<String>,
+        behaviour: Behaviour,
+        rng: Stream,
+    ) -> Agent {
+        Agent {
+            name,
+            user,
+            domain,
+            password,
+            resource,
+            features: Vec::new(),
+            behaviour,
+            rng,
+            state: State::Offline,
+            generation: 0,
+            full_jid: None,
+            crashed: false,
+            view: BTreeMap::new(),
+            log: None,
+            view_log: None,
+            next_id: 0,
+        }
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.state == State::Online
+    }
+
+    fn id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}{}", self.next_id)
+    }
+
+    /// The connection is open: start the stream.
+    pub fn connected(&mut self, now: u64, out: &mut Vec<Act>) {
+        self.generation += 1;
+        self.state = State::AwaitFeatures;
+        self.full_jid = None;
+        // A new session starts with an empty view.
+        let old = std::mem::take(&mut self.view);
+        if let (Some(log), false) = (&mut self.view_log, old.is_empty()) {
+            for (contact, shown) in old {
+                if shown.available {
+                    log.push((now, contact, Shown::UNAVAILABLE));
+                }
+            }
+        }
+        out.push(Act::OpenStream);
+    }
+
+    /// The connection attempt failed; retry later if the behaviour says so.
+    pub fn connect_failed(&mut self, out: &mut Vec<Act>) {
+        self.schedule_reconnect(out);
+    }
+
+    /// The connection is gone (closed by the server, or detected broken).
+    pub fn disconnected(&mut self, out: &mut Vec<Act>) {
+        if self.state == State::Offline {
+            return;
+        }
+        let was_online = self.state == State::Online;
+        self.state = State::Offline;
+        self.generation += 1;
+        if was_online {
+            out.push(Act::Truth(Shown::UNAVAILABLE));
+        }
+        self.schedule_reconnect(out);
+    }
+
+    /// The client process died: no stream close, no reconnect.
+    pub fn crash(&mut self, out: &mut Vec<Act>) {
+        if self.state == State::Online {
+            out.push(Act::Truth(Shown::UNAVAILABLE));
+        }
+        self.state = State::Offline;
+        self.generation += 1;
+        self.crashed = true;
+    }
+
+    fn schedule_reconnect(&mut self, out: &mut Vec<Act>) {
+        if let Some(delay) = &self.behaviour.reconnect_after {
+            let delay = delay.sample(&mut self.rng);
+            out.push(Act::Timer(delay, Timer::Connect));
+        }
+    }
+
+    /// Closes the session cleanly, as a user logging out does.
+    pub fn logout(&mut self, out: &mut Vec<Act>) {
+        if self.state == State::Offline {
+            return;
+        }
+        if self.state == State::Online {
+            out.push(Act::Truth(Shown::UNAVAILABLE));
+        }
+        self.state = State::Offline;
+        self.generation += 1;
+        out.push(Act::Close);
+        self.schedule_reconnect(out);
+    }
+
+    /// A scripted or behavioural stanza. Undirected presence changes the
+    /// truth this session publishes.
+    pub fn send(&mut self, element: Element, out: &mut Vec<Act>) {
+        if element.name() == "presence" && element.attr("to").is_none() {
+            match element.attr("type") {
+                None => out.push(Act::Truth(shown_of(&element))),
+                Some("unavailable") => out.push(Act::Truth(Shown::UNAVAILABLE)),
+                Some(_) => {}
+            }
+        }
+        out.push(Act::Send(element));
+    }
+
+    /// A timer set by this agent fired.
+    pub fn timer(&mut self, timer: Timer, out: &mut Vec<Act>) {
+        match timer {
+            Timer::Connect => {
+                if self.state == State::Offline && !self.crashed {
+                    out.push(Act::Connect);
+                }
+            }
+            Timer::PresenceChange => {
+                if self.state == State::Online {
+                    let presence = self.random_presence();
+                    self.send(presence, out);
+                    self.schedule_presence_change(out);
+                }
+            }
+            Timer::Logout => self.logout(out),
+        }
+    }
+
+    fn schedule_presence_change(&mut self, out: &mut Vec<Act>) {
+        if let Some(gap) = &self.behaviour.presence_changes {
+            let gap = gap.sample(&mut self.rng);
+            out.push(Act::Timer(gap, Timer::PresenceChange));
+        }
+    }
+
+    fn random_presence(&mut self) -> Element {
+        let mut p = Element::bare("presence", NS_CLIENT);
+        let shows = &self.behaviour.shows;
+        if !shows.is_empty() {
+            let show = &shows[self.rng.random_range(0..shows.len())];
+            if !show.is_empty() {
+                p.append_child(xml::text_element("show", NS_CLIENT, show));
+            }
+        }
+        let statuses = &self.behaviour.statuses;
+        if !statuses.is_empty() {
+            let status = &statuses[self.rng.random_range(0..statuses.len())];
+            p.append_child(xml::text_element("status", NS_CLIENT, status));
+        }
+        p
+    }
+
+    /// An element arrived from the server.
+    pub fn receive(&mut self, now: u64, element: Element, out: &mut Vec<Act>) {
+        match self.state {
+            State::Offline => {}
+            State::AwaitFeatures => self.expect(
+                &element,
+                "features",
+                NS_STREAMS,
+                |a, out| {
+                    let mut auth = xml::element("auth", NS_SASL, &[("mechanism", "PLAIN")]);
+                    auth.append_text(encode_plain(&a.user, &a.password));
+                    a.state = State::AwaitSuccess;
+                    out.push(Act::Send(auth));
+                },
+                out,
+            ),
+            State::AwaitSuccess => self.expect(
+                &element,
+                "success",
+                NS_SASL,
+                |a, out| {
+                    a.state = State::AwaitBindFeatures;
+                    out.push(Act::OpenStream);
+                },
+                out,
+            ),
+            State::AwaitBindFeatures => self.expect(
+                &element,
+                "features",
+                NS_STREAMS,
+                |a, out| {
+                    let mut bind = Element::bare("bind", NS_BIND);
+                    if let Some(resource) = &a.resource {
+                        bind.append_child(xml::text_element("resource", NS_BIND, resource));
+                    }
+                    let mut iq = xml::element("iq", NS_CLIENT, &[("type", "set"), ("id", "bind")]);
+                    iq.append_child(bind);
+                    a.state = State::AwaitBind;
+                    out.push(Act::Send(iq));
+                },
+                out,
+            ),
+            State::AwaitBind => self.bind_result(&element, out),
+            State::Online => self.stanza(now, element, out),
+        }
+    }
+
+    /// Negotiation: the next element must be `name`; otherwise give up
+    /// this connection.
+    fn expect(
+        &mut self,
+        element: &Element,
+        name: &str,
+        ns: &str,
+        then: impl FnOnce(&mut Agent, &mut Vec<Act>),
+        out: &mut Vec<Act>,
+    ) {
+        if element.name() == name && element.ns() == ns {
+            then(self, out);
+        } else {
+            self.logout(out);
+        }
+    }
+
+    fn bind_result(&mut self, element: &Element, out: &mut Vec<Act>) {
+        let bound = xml::child(element, "bind", NS_BIND)
+            .and_then(|b| xml::child(b, "jid", NS_BIND))
+            .map(|j| j.text());
+        let Some(full) = bound else {
+            self.logout(out);
+            return;
+        };
+        self.state = State::Online;
+        self.full_jid = Some(full.clone());
+        out.push(Act::Bound(full));
+        if self.behaviour.initial_presence {
+            let id = self.id("roster");
+            let mut get = xml::element("iq", NS_CLIENT, &[("type", "get"), ("id", &id)]);
+            get.append_child(Element::bare("query", NS_ROSTER));
+            out.push(Act::Send(get));
+            self.send(Element::bare("presence", NS_CLIENT), out);
+        }
+        self.schedule_presence_change(out);
+        if let Some(length) = &self.behaviour.session_length {
+            let length = length.sample(&mut self.rng);
+            out.push(Act::Timer(length, Timer::Logout));
+        }
+    }
+
+    fn stanza(&mut self, now: u64, element: Element, out: &mut Vec<Act>) {
+        match element.name() {
+            "presence" => self.presence(now, &element, out),
+            "iq" if self.behaviour.answer_iq => self.answer_iq(&element, out),
+            _ => {}
+        }
+        if let Some(log) = &mut self.log {
+            log.push((now, element));
+        }
+    }
+
+    fn presence(&mut self, now: u64, element: &Element, out: &mut Vec<Act>) {
+        let Some(from) = element.attr("from") else {
+            return;
+        };
+        let shown = match element.attr("type") {
+            None => shown_of(element),
+            Some("unavailable") => Shown::UNAVAILABLE,
+            Some("subscribe") => {
+                if self.behaviour.accept_subscriptions {
+                    let reply = xml::element(
+                        "presence",
+                        NS_CLIENT,
+                        &[("to", from), ("type", "subscribed")],
+                    );
+                    out.push(Act::Send(reply));
+                }
+                return;
+            }
+            Some(_) => return,
+        };
+        if !from.contains('/') || Some(from) == self.full_jid.as_deref() {
+            return;
+        }
+        if self.view.get(from) == Some(&shown) {
+            return;
+        }
+        self.view.insert(from.to_string(), shown.clone());
+        if let Some(log) = &mut self.view_log {
+            log.push((now, from.to_string(), shown.clone()));
+        }
+        out.push(Act::View(from.to_string(), shown));
+    }
+
+    fn answer_iq(&mut self, iq: &Element, out: &mut Vec<Act>) {
+        let type_ = iq.attr("type").unwrap_or("");
+        if type_ != "get" && type_ != "set" {
+            return;
+        }
+        let mut reply = xml::element("iq", NS_CLIENT, &[("type", "result")]);
+        if let Some(id) = iq.attr("id") {
+            xml::set_attr(&mut reply, "id", id);
+        }
+        if let Some(from) = iq.attr("from") {
+            xml::set_attr(&mut reply, "to", from);
+        }
+        let query = iq.children().next();
+        match query.map(|q| (q.name(), q.ns())) {
+            Some(("query", ns)) if ns == NS_DISCO_INFO && type_ == "get" => {
+                reply.append_child(self.disco_info());
+            }
+            Some(("query", ns)) if ns == NS_ROSTER && type_ == "set" => {}
+            _ => {
+                xml::set_attr(&mut reply, "type", "error");
+                let mut error = xml::element("error", NS_CLIENT, &[("type", "cancel")]);
+                error.append_child(Element::bare("service-unavailable", xml::NS_STANZAS));
+                reply.append_child(error);
+            }
+        }
+        out.push(Act::Send(reply));
+    }
+
+    fn disco_info(&self) -> Element {
+        let mut query = Element::bare("query", NS_DISCO_INFO);
+        query.append_child(xml::element(
+            "identity",
+            NS_DISCO_INFO,
+            &[("category", "client"), ("type", "pc"), ("name", "presim")],
+        ));
+        let mut features: Vec<&str> = self.features.iter().map(String::as_str).collect();
+        features.push(NS_DISCO_INFO);
+        features.sort_unstable();
+        features.dedup();
+        for var in features {
+            query.append_child(xml::element("feature", NS_DISCO_INFO, &[("var", var)]));
+        }
+        query
+    }
+}
+
+/// The show and status of an available presence.
+pub fn shown_of(presence: &Element) -> Shown {
+    let text = |name| {
+        presence
+            .children()
+            .find(|c| c.name() == name)
+            .map(|c| c.text())
+    };
+    Shown {
+        available: true,
+        show: text("show"),
+        status: text("status"),
+    }
+}

@@ -1,0 +1,466 @@
+//! The network: a petgraph graph of nodes (clients, servers, MUC services)
+//! and links (c2s, s2s, component).
+//!
+//! A link carries one connection at a time: a TCP-like ordered stream in
+//! each direction. A stanza's arrival time is its send time plus the
+//! transmission time (if the link has a bandwidth) plus a latency drawn from
+//! the link's model, but never earlier than the previous arrival in the same
+//! direction, so a stream never reorders.
+//!
+//! Faults are operations on links: [`Network::down`] breaks the connection
+//! (what is in flight is lost with it) and [`Network::up`] lets a new one be
+//! opened. Neither endpoint is told: each learns of a break only through its
+//! own [`Detection`], which the simulator schedules.
+
+use std::collections::VecDeque;
+
+use petgraph::graph::{EdgeIndex, NodeIndex, UnGraph};
+
+use crate::dist::Dist;
+use crate::rng::Stream;
+
+pub type NodeId = NodeIndex<u32>;
+pub type LinkId = EdgeIndex<u32>;
+
+/// What a node is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    Client,
+    Server,
+    Muc,
+}
+
+impl NodeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeKind::Client => "client",
+            NodeKind::Server => "server",
+            NodeKind::Muc => "muc",
+        }
+    }
+}
+
+/// What a link connects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    C2s,
+    S2s,
+    Component,
+}
+
+impl LinkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkKind::C2s => "c2s",
+            LinkKind::S2s => "s2s",
+            LinkKind::Component => "component",
+        }
+    }
+}
+
+/// How one endpoint notices that its connection broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detection {
+    /// A write on a broken connection fails after this long.
+    pub write_timeout: u64,
+    /// The endpoint pings at every multiple of this interval (µs of virtual
+    /// time) while the connection is idle or not; `None`: no keepalive.
+    pub keepalive_interval: Option<u64>,
+    /// An unanswered ping counts as a break after this long.
+    pub keepalive_timeout: u64,
+}
+
+impl Detection {
+    /// When a keepalive notices a break that happened at `broke`: the first
+    /// ping sent after the break, plus the timeout.
+    pub fn keepalive_notices(&self, broke: u64) -> Option<u64> {
+        let interval = self.keepalive_interval?;
+        let ping = broke.div_ceil(interval) * interval;
+        let ping = if ping == broke { ping + interval } else { ping };
+        Some(ping + self.keepalive_timeout)
+    }
+}
+
+/// A link's latency, bandwidth and detection parameters.
+#[derive(Debug, Clone)]
+pub struct LinkModel {
+    pub latency: Dist,
+    /// Bits per second; `None` for unlimited.
+    pub bandwidth: Option<u64>,
+    /// Detection parameters of end 0 and end 1.
+    pub detection: [Detection; 2],
+}
+
+/// A node of the graph.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub name: String,
+    pub kind: NodeKind,
+}
+
+#[derive(Debug, Default)]
+struct Direction {
+    /// Arrival time of the latest stanza sent this way.
+    last_arrival: u64,
+    /// When the sender's end has finished transmitting (bandwidth).
+    busy_until: u64,
+    /// Messages on the wire, in order.
+    in_flight: VecDeque<u64>,
+}
+
+/// One link and the connection it carries.
+#[derive(Debug)]
+pub struct Link {
+    pub name: String,
+    pub kind: LinkKind,
+    pub ends: [NodeId; 2],
+    pub model: LinkModel,
+    /// Physical state.
+    pub up: bool,
+    /// Generation of the current connection; a message of an older one
+    /// never arrives.
+    pub epoch: u32,
+    /// Whether the current connection still carries data.
+    pub alive: bool,
+    /// Whether each end believes the connection is open.
+    pub believed: [bool; 2],
+    /// Extra latency of an ongoing latency spike.
+    pub extra_latency: u64,
+    dirs: [Direction; 2],
+    rng: Stream,
+}
+
+/// The result of writing a message to a link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transmit {
+    /// The message will arrive at the other end at this time.
+    Arrives { at: u64, epoch: u32 },
+    /// The connection is broken; the message is lost.
+    Lost,
+}
+
+/// The graph of nodes and links.
+#[derive(Default)]
+pub struct Network {
+    graph: UnGraph<Node, Link>,
+}
+
+impl Network {
+    pub fn add_node(&mut self, name: impl Into<String>, kind: NodeKind) -> NodeId {
+        self.graph.add_node(Node {
+            name: name.into(),
+            kind,
+        })
+    }
+
+    pub fn add_link(
+        &mut self,
+        name: impl Into<String>,
+        kind: LinkKind,
+        ends: [NodeId; 2],
+        model: LinkModel,
+        rng: Stream,
+    ) -> LinkId {
+        let link = Link {
+            name: name.into(),
+            kind,
+            ends,
+            model,
+            up: true,
+            epoch: 0,
+            alive: false,
+            believed: [false, false],
+            extra_latency: 0,
+            dirs: Default::default(),
+            rng,
+        };
+        self.graph.add_edge(ends[0], ends[1], link)
+    }
+
+    pub fn node(&self, id: NodeId) -> &Node {
+        &self.graph[id]
+    }
+
+    pub fn link(&self, id: LinkId) -> &Link {
+        &self.graph[id]
+    }
+
+    pub fn link_mut(&mut self, id: LinkId) -> &mut Link {
+        &mut self.graph[id]
+    }
+
+    pub fn links(&self) -> impl Iterator<Item = LinkId> {
+        self.graph.edge_indices()
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.graph.node_count()
+    }
+
+    pub fn link_count(&self) -> usize {
+        self.graph.edge_count()
+    }
+
+    /// The link between two nodes, if any (the first one added).
+    pub fn link_between(&self, a: NodeId, b: NodeId) -> Option<LinkId> {
+        self.graph
+            .edges_connecting(a, b)
+            .map(|e| petgraph::visit::EdgeRef::id(&e))
+            .min()
+    }
+
+    /// Links with exactly one end in `set`: those a partition of `set` cuts.
+    pub fn cut(&self, set: &[NodeId]) -> Vec<LinkId> {
+        self.graph
+            .edge_indices()
+            .filter(|&l| {
+                let [a, b] = self.graph[l].ends;
+                set.contains(&a) != set.contains(&b)
+            })
+            .collect()
+    }
+
+    /// Opens a new connection on an up link; both ends believe it open.
+    /// Returns false if the link is down.
+    pub fn open(&mut self, id: LinkId) -> bool {
+        let link = &mut self.graph[id];
+        if !link.up {
+            return false;
+        }
+        link.epoch += 1;
+        link.alive = true;
+        link.believed = [true, true];
+        for dir in &mut link.dirs {
+            dir.in_flight.clear();
+        }
+        true
+    }
+
+    /// Writes message `msg` of `bytes` bytes from end `side` at `now`.
+    #[inline]
+    pub fn transmit(
+        &mut self,
+        id: LinkId,
+        side: usize,
+        now: u64,
+        bytes: usize,
+        msg: u64,
+    ) -> Transmit {
+        let link = &mut self.graph[id];
+        if !link.alive {
+            return Transmit::Lost;
+        }
+        let latency = link.model.latency.sample(&mut link.rng) + link.extra_latency;
+        let dir = &mut link.dirs[side];
+        let start = now.max(dir.busy_until);
+        let sent = match link.model.bandwidth {
+            Some(bps) => start + (bytes as u64 * 8 * 1_000_000).div_ceil(bps),
+            None => start,
+        };
+        dir.busy_until = sent;
+        let at = (sent + latency).max(dir.last_arrival);
+        dir.last_arrival = at;
+        dir.in_flight.push_back(msg);
+        Transmit::Arrives {
+            at,
+            epoch: link.epoch,
+        }
+    }
+
+    /// A message sent by end `side` reached the other end. Returns false if
+    /// it was lost on the way (the connection broke after it was sent).
+    #[inline]
+    pub fn arrive(&mut self, id: LinkId, side: usize, epoch: u32) -> bool {
+        let link = &mut self.graph[id];
+        if link.epoch != epoch || !link.alive {
+            return false;
+        }
+        link.dirs[side].in_flight.pop_front();
+        true
+    }
+
+    /// Breaks the current connection without changing the link's state
+    /// (an endpoint crashed). Returns the lost in-flight messages, end 0's
+    /// first. Each end still believes the connection open.
+    pub fn break_connection(&mut self, id: LinkId) -> Vec<u64> {
+        let link = &mut self.graph[id];
+        if !link.alive {
+            return Vec::new();
+        }
+        link.alive = false;
+        link.dirs
+            .iter_mut()
+            .flat_map(|d| d.in_flight.drain(..))
+            .collect()
+    }
+
+    /// Takes the link down: the connection breaks. Returns the lost
+    /// messages, or `None` if the link was already down.
+    pub fn down(&mut self, id: LinkId) -> Option<Vec<u64>> {
+        if !self.graph[id].up {
+            return None;
+        }
+        let lost = self.break_connection(id);
+        self.graph[id].up = false;
+        Some(lost)
+    }
+
+    /// Brings the link back up. Returns false if it was up already.
+    pub fn up(&mut self, id: LinkId) -> bool {
+        let link = &mut self.graph[id];
+        let was_down = !link.up;
+        link.up = true;
+        was_down
+    }
+
+    /// The end of `link` at `node`: 0 or 1.
+    pub fn side_of(&self, id: LinkId, node: NodeId) -> usize {
+        usize::from(self.graph[id].ends[1] == node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::stream;
+
+    fn net(latency: Dist, bandwidth: Option<u64>) -> (Network, LinkId) {
+        let mut net = Network::default();
+        let a = net.add_node("a", NodeKind::Server);
+        let b = net.add_node("b", NodeKind::Server);
+        let det = Detection {
+            write_timeout: 30,
+            keepalive_interval: Some(60),
+            keepalive_timeout: 15,
+        };
+        let model = LinkModel {
+            latency,
+            bandwidth,
+            detection: [det, det],
+        };
+        let l = net.add_link("a--b", LinkKind::S2s, [a, b], model, stream(1, "l"));
+        (net, l)
+    }
+
+    #[test]
+    fn constant_latency_and_order() {
+        let (mut net, l) = net(Dist::Constant(100), None);
+        assert!(net.open(l));
+        assert_eq!(
+            net.transmit(l, 0, 10, 50, 1),
+            Transmit::Arrives { at: 110, epoch: 1 }
+        );
+        assert_eq!(
+            net.transmit(l, 1, 10, 50, 2),
+            Transmit::Arrives { at: 110, epoch: 1 }
+        );
+        assert!(net.arrive(l, 0, 1));
+    }
+
+    #[test]
+    fn streams_never_reorder() {
+        let (mut net, l) = net(Dist::uniform(0, 1000), None);
+        net.open(l);
+        let mut last = 0;
+        for i in 0..1000 {
+            let Transmit::Arrives { at, .. } = net.transmit(l, 0, i, 10, i) else {
+                panic!("lost")
+            };
+            assert!(at >= last);
+            last = at;
+        }
+    }
+
+    #[test]
+    fn bandwidth_serialises_transmissions() {
+        // 8000 bit/s: 100 bytes take 100 ms.
+        let (mut net, l) = net(Dist::Constant(0), Some(8_000));
+        net.open(l);
+        assert_eq!(
+            net.transmit(l, 0, 0, 100, 1),
+            Transmit::Arrives {
+                at: 100_000,
+                epoch: 1
+            }
+        );
+        assert_eq!(
+            net.transmit(l, 0, 0, 100, 2),
+            Transmit::Arrives {
+                at: 200_000,
+                epoch: 1
+            }
+        );
+        // The other direction has its own transmitter.
+        assert_eq!(
+            net.transmit(l, 1, 0, 100, 3),
+            Transmit::Arrives {
+                at: 100_000,
+                epoch: 1
+            }
+        );
+    }
+
+    #[test]
+    fn down_loses_in_flight_and_old_epochs_never_arrive() {
+        let (mut net, l) = net(Dist::Constant(100), None);
+        net.open(l);
+        net.transmit(l, 0, 0, 1, 7);
+        net.transmit(l, 1, 0, 1, 8);
+        assert_eq!(net.down(l), Some(vec![7, 8]));
+        assert_eq!(net.down(l), None);
+        assert!(!net.arrive(l, 0, 1));
+        assert_eq!(net.transmit(l, 0, 5, 1, 9), Transmit::Lost);
+        assert!(!net.open(l));
+        assert!(net.up(l));
+        assert!(net.open(l));
+        assert_eq!(net.link(l).epoch, 2);
+        assert!(!net.arrive(l, 0, 1));
+    }
+
+    #[test]
+    fn keepalive_detection_time() {
+        let det = Detection {
+            write_timeout: 30,
+            keepalive_interval: Some(60),
+            keepalive_timeout: 15,
+        };
+        assert_eq!(det.keepalive_notices(0), Some(75));
+        assert_eq!(det.keepalive_notices(59), Some(75));
+        assert_eq!(det.keepalive_notices(60), Some(135));
+        let none = Detection {
+            keepalive_interval: None,
+            ..det
+        };
+        assert_eq!(none.keepalive_notices(10), None);
+    }
+
+    #[test]
+    fn cuts_of_a_partition() {
+        let mut net = Network::default();
+        let n: Vec<_> = (0..3)
+            .map(|i| net.add_node(format!("n{i}"), NodeKind::Server))
+            .collect();
+        let det = Detection {
+            write_timeout: 1,
+            keepalive_interval: None,
+            keepalive_timeout: 1,
+        };
+        let model = LinkModel {
+            latency: Dist::Constant(1),
+            bandwidth: None,
+            detection: [det, det],
+        };
+        let l01 = net.add_link(
+            "01",
+            LinkKind::S2s,
+            [n[0], n[1]],
+            model.clone(),
+            stream(1, "a"),
+        );
+        let l12 = net.add_link("12", LinkKind::S2s, [n[1], n[2]], model, stream(1, "b"));
+        assert_eq!(net.cut(&[n[0]]), vec![l01]);
+        assert_eq!(net.cut(&[n[1]]), vec![l01, l12]);
+        assert_eq!(net.link_between(n[2], n[1]), Some(l12));
+        assert_eq!(net.side_of(l12, n[2]), 1);
+    }
+}

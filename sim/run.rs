@@ -1,0 +1,231 @@
+//! Running a scenario: build the world, run it to the end, check the
+//! expectations, and write the trace and the summary.
+
+use std::path::{Path, PathBuf};
+
+use presim_engine::xml;
+use serde::Serialize;
+
+use crate::model::{Check, Model, ViewExpect};
+use crate::scansion::matcher;
+use crate::trace::{Shown, Trace, TraceSummary};
+use crate::world::{ClientNode, Stats, World};
+
+/// Where a run writes its files.
+pub struct Outputs {
+    pub dir: PathBuf,
+}
+
+impl Outputs {
+    pub fn trace_path(&self) -> PathBuf {
+        self.dir.join("trace.jsonl")
+    }
+
+    pub fn summary_path(&self) -> PathBuf {
+        self.dir.join("summary.json")
+    }
+}
+
+/// The result of a run.
+pub struct RunResult {
+    pub trace: TraceSummary,
+    pub stats: Stats,
+    /// One line per failed expectation.
+    pub failures: Vec<String>,
+    pub expectations: usize,
+}
+
+/// Runs `model`, writing the trace to `trace_sink` (or only hashing it).
+pub fn run(model: &Model, trace_sink: Option<Box<dyn std::io::Write>>) -> RunResult {
+    let world = World::new(model, Trace::new(trace_sink));
+    let (trace, stats, clients) = world.finish();
+    let failures = check(model, &clients);
+    RunResult {
+        trace,
+        stats,
+        failures,
+        expectations: model.expectations.len(),
+    }
+}
+
+/// Runs `model` into `dir`: trace.jsonl and summary.json.
+pub fn run_to_dir(model: &Model, scenario_file: &str, dir: &Path) -> std::io::Result<RunResult> {
+    std::fs::create_dir_all(dir)?;
+    let outputs = Outputs {
+        dir: dir.to_path_buf(),
+    };
+    let file = std::fs::File::create(outputs.trace_path())?;
+    let result = run(model, Some(Box::new(std::io::BufWriter::new(file))));
+    if let Some(e) = &result.trace.error {
+        return Err(std::io::Error::new(e.kind(), e.to_string()));
+    }
+    let summary = Summary::new(model, scenario_file, &result);
+    let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
+    std::fs::write(outputs.summary_path(), json + "\n")?;
+    Ok(result)
+}
+
+/// summary.json.
+#[derive(Serialize)]
+pub struct Summary<'a> {
+    pub schema: u32,
+    pub scenario: &'a str,
+    pub file: &'a str,
+    pub seed: u64,
+    pub duration_us: u64,
+    pub digest: &'a str,
+    pub trace_records: u64,
+    pub trace_bytes: u64,
+    pub events: u64,
+    pub sent: u64,
+    pub delivered: u64,
+    pub delivered_to_clients: u64,
+    pub dropped: &'a std::collections::BTreeMap<String, u64>,
+    pub faults: u64,
+    pub sessions: u64,
+    pub truth_changes: u64,
+    pub view_changes: u64,
+    pub expectations: usize,
+    pub failed_expectations: &'a [String],
+}
+
+impl<'a> Summary<'a> {
+    pub fn new(model: &'a Model, file: &'a str, r: &'a RunResult) -> Summary<'a> {
+        Summary {
+            schema: crate::trace::SCHEMA_VERSION,
+            scenario: &model.name,
+            file,
+            seed: model.seed,
+            duration_us: model.duration,
+            digest: &r.trace.digest,
+            trace_records: r.trace.records,
+            trace_bytes: r.trace.bytes,
+            events: r.stats.events,
+            sent: r.stats.sent,
+            delivered: r.stats.delivered,
+            delivered_to_clients: r.stats.delivered_to_clients,
+            dropped: &r.stats.dropped,
+            faults: r.stats.faults,
+            sessions: r.stats.sessions,
+            truth_changes: r.stats.truth_changes,
+            view_changes: r.stats.view_changes,
+            expectations: r.expectations,
+            failed_expectations: &r.failures,
+        }
+    }
+}
+
+/// Checks every expectation; returns one line per failure.
+pub fn check(model: &Model, clients: &[ClientNode]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for e in &model.expectations {
+        if let Err(why) = check_one(&e.check, model, clients) {
+            failures.push(format!("{}: {why}", e.label));
+        }
+    }
+    failures
+}
+
+fn check_one(check: &Check, model: &Model, clients: &[ClientNode]) -> Result<(), String> {
+    let secs = crate::duration::format_secs;
+    match check {
+        Check::Receives {
+            client,
+            stanza,
+            from,
+            until,
+        }
+        | Check::ReceivesNone {
+            client,
+            stanza,
+            from,
+            until,
+        } => {
+            let log = clients[*client].agent.log.as_deref().unwrap_or(&[]);
+            let found = log.iter().find(|(t, el)| {
+                (*from..=*until).contains(t)
+                    && matcher::matches(stanza, el, &mut matcher::Captures::new()).is_ok()
+            });
+            let name = &model.clients[*client].name;
+            match (check, found) {
+                (Check::Receives { .. }, None) => Err(format!(
+                    "{name} received no stanza matching {} between {}s and {}s",
+                    xml::to_string(stanza),
+                    secs(*from),
+                    secs(*until)
+                )),
+                (Check::ReceivesNone { .. }, Some((t, el))) => Err(format!(
+                    "{name} received {} at {}s, matching {}",
+                    xml::to_string(el),
+                    secs(*t),
+                    xml::to_string(stanza)
+                )),
+                _ => Ok(()),
+            }
+        }
+        Check::View {
+            client,
+            contact,
+            at,
+            expect,
+        } => {
+            let log = clients[*client].agent.view_log.as_deref().unwrap_or(&[]);
+            let shown = log
+                .iter()
+                .rev()
+                .find(|(t, c, _)| t <= at && c == contact)
+                .map(|(_, _, s)| s.clone())
+                .unwrap_or(Shown::UNAVAILABLE);
+            let ok = match expect {
+                ViewExpect::Unavailable => !shown.available,
+                ViewExpect::Available { show, status } => {
+                    shown.available
+                        && show.as_ref().is_none_or(|s| shown.show.as_ref() == Some(s))
+                        && status
+                            .as_ref()
+                            .is_none_or(|s| shown.status.as_ref() == Some(s))
+                }
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{}'s view of {contact} at {}s is {}, expected {}",
+                    model.clients[*client].name,
+                    secs(*at),
+                    describe(&shown),
+                    match expect {
+                        ViewExpect::Unavailable => "unavailable".to_string(),
+                        ViewExpect::Available { show, status } => format!(
+                            "available{}{}",
+                            show.as_ref()
+                                .map(|s| format!(" show={s}"))
+                                .unwrap_or_default(),
+                            status
+                                .as_ref()
+                                .map(|s| format!(" status={s:?}"))
+                                .unwrap_or_default()
+                        ),
+                    }
+                ))
+            }
+        }
+    }
+}
+
+fn describe(s: &Shown) -> String {
+    if !s.available {
+        return "unavailable".to_string();
+    }
+    format!(
+        "available{}{}",
+        s.show
+            .as_ref()
+            .map(|v| format!(" show={v}"))
+            .unwrap_or_default(),
+        s.status
+            .as_ref()
+            .map(|v| format!(" status={v:?}"))
+            .unwrap_or_default()
+    )
+}

@@ -1,0 +1,190 @@
+//! Populations: N generated users per server with mutual (`both`) rosters,
+//! a share of them remote, each with one client following a behaviour.
+//!
+//! Users are `PREFIX<i>@SERVER`, clients are named `PREFIX<i>@SERVER` too.
+//! Rosters are drawn from the stream `population:<index>` of the seed:
+//! for each user in order, contacts are added until its drawn roster size
+//! is reached, picking remote users (of other populations' servers) with
+//! probability `remote_share`; a pick that is the user itself, already a
+//! contact, or full is retried a few times and then skipped, so sizes are
+//! targets, not guarantees.
+
+use presim_engine::jid::BareJid;
+use presim_engine::roster::{RosterItem, Subscription};
+
+use super::compile::{add_client, server_index, Ctx, NodeNames};
+use super::file::{CountFile, Scenario};
+use crate::model::{AccountSpec, ClientSpec, Model};
+use crate::rng::{self, Rng};
+
+struct Member {
+    server: usize,
+    user: String,
+    target: usize,
+    contacts: Vec<usize>,
+}
+
+pub(super) fn generate(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &mut NodeNames) {
+    let mut members: Vec<Member> = Vec::new();
+    let mut valid = Vec::new();
+    for (p, pop) in s.populations.iter().enumerate() {
+        let path = format!("populations[{p}]");
+        let Some(server) = server_index(model, &pop.server) else {
+            cx.problem(
+                &format!("{path}.server"),
+                format!("no server is named '{}'", pop.server),
+            );
+            continue;
+        };
+        if !(0.0..=1.0).contains(&pop.remote_share) {
+            cx.problem(&format!("{path}.remote_share"), "must be between 0 and 1");
+        }
+        if let CountFile::Uniform { min, max } = pop.roster_size {
+            if min > max {
+                cx.problem(&format!("{path}.roster_size"), "min is greater than max");
+            }
+        }
+        if pop.users == 0 {
+            cx.problem(&format!("{path}.users"), "must be at least 1");
+        }
+        if pop.prefix.is_empty()
+            || BareJid::new(&format!("{}0@{}", pop.prefix, pop.server)).is_err()
+        {
+            cx.problem(
+                &format!("{path}.prefix"),
+                format!("'{}' does not make valid user names", pop.prefix),
+            );
+            continue;
+        }
+        let mut stream = rng::stream(model.seed, &format!("population:{p}"));
+        for i in 0..pop.users {
+            let user = format!("{}{i}", pop.prefix);
+            if model.servers[server]
+                .accounts
+                .iter()
+                .any(|a| a.user == user)
+            {
+                cx.problem(
+                    &path,
+                    format!("user '{user}@{}' is defined twice", pop.server),
+                );
+                break;
+            }
+            let target = match pop.roster_size {
+                CountFile::Constant(n) => n,
+                CountFile::Uniform { min, max } if min <= max => stream.random_range(min..=max),
+                CountFile::Uniform { .. } => 0,
+            };
+            members.push(Member {
+                server,
+                user,
+                target,
+                contacts: Vec::new(),
+            });
+            valid.push(p);
+        }
+    }
+    if !cx_ok(cx) {
+        return;
+    }
+    link_rosters(s, model.seed, &mut members, &valid);
+    for (m, &p) in members.iter().zip(&valid) {
+        let pop = &s.populations[p];
+        let roster = m
+            .contacts
+            .iter()
+            .map(|&c| {
+                let other = &members[c];
+                let jid = BareJid::new(&format!(
+                    "{}@{}",
+                    other.user, model.servers[other.server].config.domain
+                ))
+                .expect("valid user names");
+                (
+                    jid,
+                    RosterItem {
+                        subscription: Subscription::Both,
+                        ..Default::default()
+                    },
+                )
+            })
+            .collect();
+        model.servers[m.server].accounts.push(AccountSpec {
+            user: m.user.clone(),
+            password: pop.password.clone(),
+            roster,
+        });
+    }
+    for (m, &p) in members.iter().zip(&valid) {
+        let pop = &s.populations[p];
+        let path = format!("populations[{p}]");
+        let name = format!("{}@{}", m.user, pop.server);
+        let mut login = rng::stream(model.seed, &format!("login:{name}"));
+        let login_dist = cx.dist(&format!("{path}.login"), &pop.login);
+        let behaviour = cx.behaviour(
+            &format!("{path}.behaviour"),
+            pop.behaviour.as_ref().unwrap_or(&s.defaults.behaviour),
+        );
+        let link = cx.link_model(
+            &format!("{path}.link"),
+            pop.link.as_ref().unwrap_or(&s.defaults.c2s),
+        );
+        if names.nodes.contains_key(&name) {
+            cx.problem(&path, format!("node name '{name}' is used twice"));
+            return;
+        }
+        add_client(
+            model,
+            names,
+            ClientSpec {
+                name,
+                user: m.user.clone(),
+                server: m.server,
+                password: pop.password.clone(),
+                resource: Some("sim".to_string()),
+                features: pop.features.clone(),
+                behaviour,
+                connect_at: Some(login_dist.sample(&mut login)),
+                record: false,
+            },
+            link,
+        );
+    }
+}
+
+fn cx_ok(cx: &Ctx) -> bool {
+    cx.is_clean()
+}
+
+fn link_rosters(s: &Scenario, seed: u64, members: &mut [Member], pops: &[usize]) {
+    let n = members.len();
+    for u in 0..n {
+        let p = pops[u];
+        let share = s.populations[p].remote_share;
+        let mut stream = rng::stream(seed, &format!("population:{p}:rosters:{u}"));
+        let local: Vec<usize> = (0..n)
+            .filter(|&v| members[v].server == members[u].server)
+            .collect();
+        let remote: Vec<usize> = (0..n)
+            .filter(|&v| members[v].server != members[u].server)
+            .collect();
+        let mut attempts = 0;
+        while members[u].contacts.len() < members[u].target && attempts < members[u].target * 8 {
+            attempts += 1;
+            let pool = if !remote.is_empty() && stream.random_bool(share) {
+                &remote
+            } else {
+                &local
+            };
+            let v = pool[stream.random_range(0..pool.len())];
+            if v == u
+                || members[u].contacts.contains(&v)
+                || members[v].contacts.len() >= members[v].target
+            {
+                continue;
+            }
+            members[u].contacts.push(v);
+            members[v].contacts.push(u);
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! The trace: one JSON object per line for every event of a run, and its
+//! SHA-256 digest, the run's fingerprint.
+//!
+//! Each line starts with the virtual time `t` in microseconds and the record
+//! kind `ev`; the fields of each kind are documented in docs/trace.md. The
+//! digest covers every byte written, in order, so two runs have the same
+//! digest exactly when their traces are identical.
+
+use std::io::Write;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// Version of the trace schema; part of the header record.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A presence as a client shows it: available or not, with show and status.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Shown {
+    pub available: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub show: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+impl Shown {
+    pub const UNAVAILABLE: Shown = Shown {
+        available: false,
+        show: None,
+        status: None,
+    };
+}
+
+/// One trace record. Field order is part of the format.
+#[derive(Debug, Serialize)]
+#[serde(tag = "ev", rename_all = "kebab-case")]
+pub enum Record<'a> {
+    /// First line: schema version, scenario name and seed.
+    Header {
+        schema: u32,
+        scenario: &'a str,
+        seed: u64,
+    },
+    /// A node of the network (listed after the header).
+    Node { name: &'a str, kind: &'a str },
+    /// A link of the network (listed after the nodes).
+    Link {
+        name: &'a str,
+        kind: &'a str,
+        a: &'a str,
+        b: &'a str,
+    },
+    /// A message written to a link by node `from`.
+    Send {
+        msg: u64,
+        link: &'a str,
+        from: &'a str,
+        to: &'a str,
+        xml: &'a str,
+    },
+    /// Message `msg` reached the other end of its link.
+    Deliver { msg: u64 },
+    /// Something that will not reach its destination, and why. `msg` refers
+    /// to an earlier `send`; otherwise the XML is given.
+    Drop {
+        node: &'a str,
+        reason: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        msg: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        xml: Option<&'a str>,
+    },
+    /// A link went down or came up.
+    LinkState {
+        link: &'a str,
+        state: &'a str,
+        /// Messages lost in flight when it went down.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        lost: Option<usize>,
+    },
+    /// A new connection (stream) was opened on a link.
+    Connect { link: &'a str, node: &'a str },
+    /// A connection attempt failed.
+    ConnectFailed {
+        link: &'a str,
+        node: &'a str,
+        reason: &'a str,
+    },
+    /// A connection broke without a link fault (an endpoint crashed).
+    ConnectionBroken {
+        link: &'a str,
+        lost: usize,
+        cause: &'a str,
+    },
+    /// Node `node` learned that its connection on `link` broke.
+    Detect {
+        link: &'a str,
+        node: &'a str,
+        how: &'a str,
+    },
+    /// A connection closed cleanly by one end.
+    Disconnect { link: &'a str, node: &'a str },
+    /// A fault, with every value drawn for it.
+    Fault {
+        fault: &'a str,
+        target: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        duration: Option<u64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        extra_latency: Option<u64>,
+    },
+    /// A session bound or ended at a server.
+    Session {
+        node: &'a str,
+        jid: &'a str,
+        state: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
+    },
+    /// The presence a session publishes changed (DESIGN.md: truth).
+    Truth {
+        jid: &'a str,
+        #[serde(flatten)]
+        presence: &'a Shown,
+    },
+    /// What an observer session shows of a contact's full JID changed.
+    View {
+        observer: &'a str,
+        contact: &'a str,
+        #[serde(flatten)]
+        presence: &'a Shown,
+    },
+    /// A subscription state changed at a server.
+    Subscription {
+        node: &'a str,
+        user: &'a str,
+        contact: &'a str,
+        before: &'a str,
+        after: &'a str,
+    },
+    /// A message stored offline at a server.
+    OfflineStored { node: &'a str, user: &'a str },
+    /// Last line: the run stopped at `t`.
+    End { events: u64 },
+}
+
+/// Writes records as JSON Lines and hashes them.
+pub struct Trace {
+    sink: Option<Box<dyn Write>>,
+    buf: Vec<u8>,
+    hasher: Sha256,
+    records: u64,
+    bytes: u64,
+    error: Option<std::io::Error>,
+}
+
+impl Trace {
+    /// A trace written to `sink` (or only hashed, if `None`).
+    pub fn new(sink: Option<Box<dyn Write>>) -> Trace {
+        Trace {
+            sink,
+            buf: Vec::with_capacity(1 << 16),
+            hasher: Sha256::new(),
+            records: 0,
+            bytes: 0,
+            error: None,
+        }
+    }
+
+    /// Appends one record at virtual time `t`.
+    pub fn record(&mut self, t: u64, record: &Record) {
+        let start = self.buf.len();
+        self.buf.extend_from_slice(b"{\"t\":");
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(t).as_bytes());
+        self.buf.push(b',');
+        let body = self.buf.len();
+        serde_json::to_writer(&mut self.buf, record).expect("records serialize");
+        // `record` was written as `{...}`: drop its opening brace.
+        self.buf.remove(body);
+        self.buf.push(b'\n');
+        self.records += 1;
+        self.bytes += (self.buf.len() - start) as u64;
+        if self.buf.len() >= 1 << 16 {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        self.hasher.update(&self.buf);
+        if let Some(sink) = &mut self.sink {
+            if let Err(e) = sink.write_all(&self.buf) {
+                self.error.get_or_insert(e);
+                self.sink = None;
+            }
+        }
+        self.buf.clear();
+    }
+
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Flushes and returns the digest (lower-case hex SHA-256), the byte
+    /// count, and the first write error, if any.
+    pub fn finish(mut self) -> TraceSummary {
+        self.flush();
+        if let Some(sink) = &mut self.sink {
+            if let Err(e) = sink.flush() {
+                self.error.get_or_insert(e);
+            }
+        }
+        TraceSummary {
+            digest: hex::encode(self.hasher.finalize()),
+            records: self.records,
+            bytes: self.bytes,
+            error: self.error,
+        }
+    }
+}
+
+/// What a finished trace amounts to.
+#[derive(Debug)]
+pub struct TraceSummary {
+    pub digest: String,
+    pub records: u64,
+    pub bytes: u64,
+    pub error: Option<std::io::Error>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_start_with_time_and_kind() {
+        let out = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
+        impl Write for Shared {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.borrow_mut().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut trace = Trace::new(Some(Box::new(Shared(out.clone()))));
+        trace.record(
+            0,
+            &Record::Header {
+                schema: 1,
+                scenario: "s",
+                seed: 7,
+            },
+        );
+        let shown = Shown {
+            available: true,
+            show: Some("away".into()),
+            status: None,
+        };
+        trace.record(
+            1_500,
+            &Record::Truth {
+                jid: "a@x/r",
+                presence: &shown,
+            },
+        );
+        trace.record(2_000, &Record::Deliver { msg: 3 });
+        let summary = trace.finish();
+        let text = String::from_utf8(out.borrow().clone()).unwrap();
+        assert_eq!(
+            text,
+            "{\"t\":0,\"ev\":\"header\",\"schema\":1,\"scenario\":\"s\",\"seed\":7}\n\
+             {\"t\":1500,\"ev\":\"truth\",\"jid\":\"a@x/r\",\"available\":true,\"show\":\"away\"}\n\
+             {\"t\":2000,\"ev\":\"deliver\",\"msg\":3}\n"
+        );
+        assert_eq!(summary.records, 3);
+        assert_eq!(summary.bytes, text.len() as u64);
+        let expected = hex::encode(Sha256::digest(text.as_bytes()));
+        assert_eq!(summary.digest, expected);
+    }
+}

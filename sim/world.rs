@@ -1,0 +1,1345 @@
+//! The simulator: one event loop that owns the clock, the network, the
+//! server engines and the client agents.
+//!
+//! Every event is processed at its virtual time, in (time, sequence) order.
+//! Servers and agents see only the messages that reach them and the time;
+//! faults are operations on the network and on nodes. Everything that
+//! happens is written to the [`Trace`].
+
+use std::collections::BTreeMap;
+
+use presim_engine::minidom::Element;
+use presim_engine::stanza::Stanza;
+use presim_engine::store::Store;
+use presim_engine::xml;
+use presim_engine::{ConnId, Event, Input, Output, Server, ServerConfig, Time};
+
+use crate::agent::{Act, Agent, Timer};
+use crate::model::{FaultAction, FaultSpec, Model, NodeRef, ScriptAction, ScriptStep, When};
+use crate::net::{LinkId, LinkKind, Network, NodeId, NodeKind, Transmit};
+use crate::queue::EventQueue;
+use crate::rng::{self, Stream};
+use crate::trace::{Record, Shown, Trace, TraceSummary, SCHEMA_VERSION};
+
+/// What travels on a link.
+#[derive(Debug)]
+enum Wire {
+    /// Client: open (or restart) the stream.
+    Open,
+    /// Client: a top-level element.
+    Element(Box<Element>),
+    /// Client: `</stream:stream>`.
+    Close,
+    /// Server to client: a stanza or stream-level element.
+    ToClient(Stanza),
+    /// Server to client: close the stream, with an error condition.
+    CloseStream(Option<&'static str>),
+    /// Server to server: a stanza.
+    Peer(Stanza),
+}
+
+impl Wire {
+    fn xml(&self) -> String {
+        match self {
+            Wire::Open => "<stream:stream>".to_string(),
+            Wire::Element(el) => xml::to_string(el),
+            Wire::Close => "</stream:stream>".to_string(),
+            Wire::ToClient(s) | Wire::Peer(s) => s.to_xml(),
+            Wire::CloseStream(None) => "</stream:stream>".to_string(),
+            Wire::CloseStream(Some(cond)) => format!(
+                "<stream:error><{cond} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"
+            ),
+        }
+    }
+}
+
+/// How an endpoint learned that a connection broke.
+#[derive(Debug, Clone, Copy)]
+enum How {
+    Keepalive,
+    WriteTimeout,
+}
+
+impl How {
+    fn as_str(self) -> &'static str {
+        match self {
+            How::Keepalive => "keepalive-timeout",
+            How::WriteTimeout => "write-timeout",
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Ev {
+    Arrive {
+        link: LinkId,
+        side: u8,
+        epoch: u32,
+        msg: u64,
+        wire: Wire,
+    },
+    Detect {
+        link: LinkId,
+        side: u8,
+        epoch: u32,
+        how: How,
+    },
+    Timer {
+        client: u32,
+        generation: u32,
+        timer: Timer,
+    },
+    ConnectFailed {
+        client: u32,
+        reason: &'static str,
+    },
+    Script(u32),
+    Fault(u32),
+    FlapDown(u32),
+    FlapUp(u32),
+    LinkUp(LinkId, &'static str),
+    ServerRestart(u32),
+    ClientRestart(u32),
+    SpikeEnd(LinkId, u64),
+    Heal(u32),
+}
+
+struct ServerNode {
+    node: NodeId,
+    config: ServerConfig,
+    engine: Option<Server>,
+    /// The durable store while the server is down.
+    store: Option<Store>,
+    /// Client connections: conn → (client, connection epoch).
+    conns: BTreeMap<ConnId, (usize, u32)>,
+}
+
+/// A client agent and where it sits in the network.
+pub struct ClientNode {
+    pub agent: Agent,
+    node: NodeId,
+    server: usize,
+    link: LinkId,
+    /// The current connection and its epoch on the link.
+    conn: Option<(ConnId, u32)>,
+}
+
+/// Counters for the run summary.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    pub events: u64,
+    pub sent: u64,
+    pub delivered: u64,
+    /// Stanzas delivered to clients (server → client, after binding).
+    pub delivered_to_clients: u64,
+    pub dropped: BTreeMap<String, u64>,
+    pub faults: u64,
+    pub sessions: u64,
+    pub truth_changes: u64,
+    pub view_changes: u64,
+}
+
+/// A running simulation.
+pub struct World {
+    now: u64,
+    end: u64,
+    queue: EventQueue<Ev>,
+    net: Network,
+    servers: Vec<ServerNode>,
+    pub clients: Vec<ClientNode>,
+    domains: BTreeMap<String, usize>,
+    /// Which client each c2s link belongs to (by link index).
+    link_client: Vec<Option<usize>>,
+    /// Times at which each end's detection is already scheduled, by link.
+    detect_at: Vec<[u64; 2]>,
+    script: Vec<ScriptStep>,
+    faults: Vec<(FaultSpec, Stream)>,
+    /// Links each partition took down.
+    partitions: Vec<Vec<LinkId>>,
+    truth: BTreeMap<String, Shown>,
+    trace: Trace,
+    next_msg: u64,
+    next_conn: u64,
+    pub stats: Stats,
+    outputs: Vec<Output>,
+    acts: Vec<Act>,
+}
+
+impl World {
+    /// Builds the world for a model, writing the trace to `trace`.
+    pub fn new(model: &Model, trace: Trace) -> World {
+        let mut net = Network::default();
+        let mut servers = Vec::new();
+        let mut domains = BTreeMap::new();
+        for (i, spec) in model.servers.iter().enumerate() {
+            let node = net.add_node(spec.config.domain.clone(), NodeKind::Server);
+            let mut engine = Server::new(spec.config.clone());
+            for account in &spec.accounts {
+                let a = engine.store_mut().create(&account.user, &account.password);
+                for (jid, item) in &account.roster {
+                    a.roster.items.insert(jid.clone(), item.clone());
+                }
+            }
+            domains.insert(spec.config.domain.clone(), i);
+            servers.push(ServerNode {
+                node,
+                config: spec.config.clone(),
+                engine: Some(engine),
+                store: None,
+                conns: BTreeMap::new(),
+            });
+        }
+        let muc_nodes: Vec<NodeId> = model
+            .mucs
+            .iter()
+            .map(|m| net.add_node(m.clone(), NodeKind::Muc))
+            .collect();
+        let client_nodes: Vec<NodeId> = model
+            .clients
+            .iter()
+            .map(|c| net.add_node(c.name.clone(), NodeKind::Client))
+            .collect();
+        let node_of = |r: NodeRef| match r {
+            NodeRef::Server(i) => servers[i].node,
+            NodeRef::Muc(i) => muc_nodes[i],
+            NodeRef::Client(i) => client_nodes[i],
+        };
+        let mut link_client = Vec::new();
+        for spec in &model.links {
+            let ends = [node_of(spec.ends[0]), node_of(spec.ends[1])];
+            let stream = rng::stream(model.seed, &format!("link:{}", spec.name));
+            net.add_link(
+                spec.name.clone(),
+                spec.kind,
+                ends,
+                spec.model.clone(),
+                stream,
+            );
+            link_client.push(match spec.ends {
+                [NodeRef::Client(c), _] if spec.kind == LinkKind::C2s => Some(c),
+                _ => None,
+            });
+        }
+        let mut clients = Vec::new();
+        for (i, spec) in model.clients.iter().enumerate() {
+            let link = (0..model.links.len())
+                .find(|&l| link_client[l] == Some(i))
+                .map(LinkId::new)
+                .expect("every client has a c2s link");
+            let stream = rng::stream(model.seed, &format!("client:{}", spec.name));
+            let mut agent = Agent::new(
+                spec.name.clone(),
+                spec.user.clone(),
+                model.servers[spec.server].config.domain.clone(),
+                spec.password.clone(),
+                spec.resource.clone(),
+                spec.behaviour.clone(),
+                stream,
+            );
+            agent.features = spec.features.clone();
+            if spec.record {
+                agent.log = Some(Vec::new());
+                agent.view_log = Some(Vec::new());
+            }
+            clients.push(ClientNode {
+                agent,
+                node: client_nodes[i],
+                server: spec.server,
+                link,
+                conn: None,
+            });
+        }
+        let faults = model
+            .faults
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (f.clone(), rng::stream(model.seed, &format!("fault:{i}"))))
+            .collect();
+        let mut world = World {
+            now: 0,
+            end: model.duration,
+            queue: EventQueue::default(),
+            detect_at: vec![[u64::MAX; 2]; net.link_count()],
+            net,
+            servers,
+            clients,
+            domains,
+            link_client,
+            script: model.script.clone(),
+            faults,
+            partitions: Vec::new(),
+            truth: BTreeMap::new(),
+            trace,
+            next_msg: 0,
+            next_conn: 0,
+            stats: Stats::default(),
+            outputs: Vec::new(),
+            acts: Vec::new(),
+        };
+        world.start(model);
+        world
+    }
+
+    /// Writes the header and topology, and schedules the initial events.
+    fn start(&mut self, model: &Model) {
+        self.trace.record(
+            0,
+            &Record::Header {
+                schema: SCHEMA_VERSION,
+                scenario: &model.name,
+                seed: model.seed,
+            },
+        );
+        for i in 0..self.net.node_count() {
+            let node = self.net.node(NodeId::new(i));
+            self.trace.record(
+                0,
+                &Record::Node {
+                    name: &node.name,
+                    kind: node.kind.as_str(),
+                },
+            );
+        }
+        for l in self.net.links() {
+            let link = self.net.link(l);
+            self.trace.record(
+                0,
+                &Record::Link {
+                    name: &link.name,
+                    kind: link.kind.as_str(),
+                    a: &self.net.node(link.ends[0]).name,
+                    b: &self.net.node(link.ends[1]).name,
+                },
+            );
+        }
+        for (i, spec) in model.clients.iter().enumerate() {
+            if let Some(at) = spec.connect_at {
+                self.queue.push(
+                    at,
+                    Ev::Timer {
+                        client: i as u32,
+                        generation: 0,
+                        timer: Timer::Connect,
+                    },
+                );
+            }
+        }
+        for (i, step) in self.script.iter().enumerate() {
+            self.queue.push(step.at, Ev::Script(i as u32));
+        }
+        for i in 0..self.faults.len() {
+            let (spec, stream) = &mut self.faults[i];
+            let first = match &spec.when {
+                When::At(at) => Some(*at),
+                When::Random { every, from, until } => {
+                    let at = from + every.sample(stream);
+                    (at < *until).then_some(at)
+                }
+            };
+            if let Some(at) = first {
+                self.queue.push(at, Ev::Fault(i as u32));
+            }
+        }
+    }
+
+    pub fn now(&self) -> u64 {
+        self.now
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// Runs every event up to and including time `until`.
+    pub fn run_until(&mut self, until: u64) {
+        while let Some(at) = self.queue.peek_time() {
+            if at > until {
+                break;
+            }
+            let (at, ev) = self.queue.pop().expect("peeked");
+            self.now = at;
+            self.stats.events += 1;
+            self.handle(ev);
+        }
+        self.now = self.now.max(until.min(self.end));
+    }
+
+    /// Runs to the end of the scenario and closes the trace.
+    pub fn finish(mut self) -> (TraceSummary, Stats, Vec<ClientNode>) {
+        self.run_until(self.end);
+        self.now = self.end;
+        let events = self.stats.events;
+        self.trace.record(self.end, &Record::End { events });
+        (self.trace.finish(), self.stats, self.clients)
+    }
+
+    /// Schedules a scripted action for a client at `at` (≥ now).
+    pub fn schedule(&mut self, at: u64, client: usize, action: ScriptAction) {
+        self.script.push(ScriptStep { at, client, action });
+        self.queue
+            .push(at.max(self.now), Ev::Script((self.script.len() - 1) as u32));
+    }
+
+    /// The time of the next pending event.
+    pub fn next_event_time(&self) -> Option<u64> {
+        self.queue.peek_time()
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Arrive {
+                link,
+                side,
+                epoch,
+                msg,
+                wire,
+            } => self.arrive(link, side as usize, epoch, msg, wire),
+            Ev::Detect {
+                link,
+                side,
+                epoch,
+                how,
+            } => self.detect(link, side as usize, epoch, how),
+            Ev::Timer {
+                client,
+                generation,
+                timer,
+            } => {
+                let c = client as usize;
+                let agent = &self.clients[c].agent;
+                let valid = timer == Timer::Connect || agent.generation == generation;
+                if valid && !agent.crashed {
+                    let mut acts = std::mem::take(&mut self.acts);
+                    self.clients[c].agent.timer(timer, &mut acts);
+                    self.apply(c, acts);
+                }
+            }
+            Ev::ConnectFailed { client, reason } => {
+                let c = client as usize;
+                let link = self.clients[c].link;
+                self.trace.record(
+                    self.now,
+                    &Record::ConnectFailed {
+                        link: &self.net.link(link).name,
+                        node: &self.clients[c].agent.name,
+                        reason,
+                    },
+                );
+                let mut acts = std::mem::take(&mut self.acts);
+                self.clients[c].agent.connect_failed(&mut acts);
+                self.apply(c, acts);
+            }
+            Ev::Script(i) => self.script_step(i as usize),
+            Ev::Fault(i) => self.fault(i as usize),
+            Ev::FlapDown(i) => self.flap(i as usize, true),
+            Ev::FlapUp(i) => self.flap(i as usize, false),
+            Ev::LinkUp(link, cause) => self.link_up(link, cause),
+            Ev::ServerRestart(s) => self.server_restart(s as usize),
+            Ev::ClientRestart(c) => self.client_restart(c as usize),
+            Ev::SpikeEnd(link, extra) => {
+                let l = self.net.link_mut(link);
+                l.extra_latency = l.extra_latency.saturating_sub(extra);
+            }
+            Ev::Heal(p) => self.heal(p as usize),
+        }
+    }
+
+    // ----- the network -----
+
+    fn node_name(&self, node: NodeId) -> &str {
+        &self.net.node(node).name
+    }
+
+    /// Writes `wire` to `link` from end `side`, on connection `epoch`.
+    fn send(&mut self, link: LinkId, side: usize, epoch: u32, wire: Wire) {
+        let msg = self.next_msg;
+        self.next_msg += 1;
+        self.stats.sent += 1;
+        let xml = wire.xml();
+        let l = self.net.link(link);
+        let (from, to) = (l.ends[side], l.ends[1 - side]);
+        let result = if l.epoch == epoch {
+            self.net.transmit(link, side, self.now, xml.len(), msg)
+        } else {
+            Transmit::Lost
+        };
+        let l = self.net.link(link);
+        self.trace.record(
+            self.now,
+            &Record::Send {
+                msg,
+                link: &l.name,
+                from: &self.net.node(from).name,
+                to: &self.net.node(to).name,
+                xml: &xml,
+            },
+        );
+        match result {
+            Transmit::Arrives { at, epoch } => self.queue.push(
+                at,
+                Ev::Arrive {
+                    link,
+                    side: side as u8,
+                    epoch,
+                    msg,
+                    wire,
+                },
+            ),
+            Transmit::Lost => {
+                self.drop_msg(from, msg, "connection-broken");
+                self.write_failed(link, side, epoch);
+            }
+        }
+    }
+
+    fn drop_msg(&mut self, node: NodeId, msg: u64, reason: &'static str) {
+        *self.stats.dropped.entry(reason.to_string()).or_default() += 1;
+        self.trace.record(
+            self.now,
+            &Record::Drop {
+                node: &self.net.node(node).name,
+                reason,
+                msg: Some(msg),
+                xml: None,
+            },
+        );
+    }
+
+    fn drop_xml(&mut self, node: NodeId, reason: &str, xml: &str) {
+        *self.stats.dropped.entry(reason.to_string()).or_default() += 1;
+        self.trace.record(
+            self.now,
+            &Record::Drop {
+                node: &self.net.node(node).name,
+                reason,
+                msg: None,
+                xml: Some(xml),
+            },
+        );
+    }
+
+    /// A write on a broken connection: the writer notices after its write
+    /// timeout, unless it notices sooner another way.
+    fn write_failed(&mut self, link: LinkId, side: usize, epoch: u32) {
+        let timeout = self.net.link(link).model.detection[side].write_timeout;
+        let at = self.now + timeout;
+        if at < self.detect_at[link.index()][side] {
+            self.detect_at[link.index()][side] = at;
+            self.queue.push(
+                at,
+                Ev::Detect {
+                    link,
+                    side: side as u8,
+                    epoch,
+                    how: How::WriteTimeout,
+                },
+            );
+        }
+    }
+
+    /// The connection on `link` broke: record what was lost and schedule
+    /// each live end's keepalive detection.
+    fn broke(&mut self, link: LinkId, lost: Vec<u64>, alive: [bool; 2]) {
+        let epoch = self.net.link(link).epoch;
+        for msg in lost {
+            let l = self.net.link(link);
+            // The receiving end never gets it; attribute the loss to the link's end 0.
+            let node = l.ends[0];
+            self.drop_msg(node, msg, "lost-in-flight");
+        }
+        for (side, alive) in alive.into_iter().enumerate() {
+            if !alive {
+                continue;
+            }
+            let detection = self.net.link(link).model.detection[side];
+            if let Some(at) = detection.keepalive_notices(self.now) {
+                if at < self.detect_at[link.index()][side] {
+                    self.detect_at[link.index()][side] = at;
+                    self.queue.push(
+                        at,
+                        Ev::Detect {
+                            link,
+                            side: side as u8,
+                            epoch,
+                            how: How::Keepalive,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn arrive(&mut self, link: LinkId, side: usize, epoch: u32, msg: u64, wire: Wire) {
+        if !self.net.arrive(link, side, epoch) {
+            return; // recorded as lost when the connection broke
+        }
+        self.stats.delivered += 1;
+        self.trace.record(self.now, &Record::Deliver { msg });
+        let receiver = self.net.link(link).ends[1 - side];
+        match self.net.link(link).kind {
+            LinkKind::C2s => {
+                let client = self.link_client[link.index()].expect("c2s link has a client");
+                if side == 0 {
+                    self.client_to_server(client, epoch, wire);
+                } else {
+                    self.server_to_client(client, wire);
+                }
+            }
+            LinkKind::S2s | LinkKind::Component => {
+                if let Wire::Peer(stanza) = wire {
+                    let server = self.server_at(receiver);
+                    if let Some(s) = server {
+                        self.engine_input(s, Input::PeerStanza { stanza });
+                    }
+                }
+            }
+        }
+    }
+
+    fn server_at(&self, node: NodeId) -> Option<usize> {
+        self.servers.iter().position(|s| s.node == node)
+    }
+
+    fn detect(&mut self, link: LinkId, side: usize, epoch: u32, how: How) {
+        if self.detect_at[link.index()][side] <= self.now {
+            self.detect_at[link.index()][side] = u64::MAX;
+        }
+        let l = self.net.link(link);
+        let node = l.ends[side];
+        match (l.kind, self.link_client[link.index()]) {
+            (LinkKind::C2s, Some(client)) if side == 1 => {
+                let server = self.clients[client].server;
+                let conn = self.servers[server]
+                    .conns
+                    .iter()
+                    .find(|(_, (c, e))| *c == client && *e == epoch)
+                    .map(|(conn, _)| *conn);
+                let Some(conn) = conn else { return };
+                self.record_detect(link, node, how);
+                self.servers[server].conns.remove(&conn);
+                let reason = match how {
+                    How::Keepalive => "Connection timed out (no reply to ping)",
+                    How::WriteTimeout => "Connection timed out (write failed)",
+                };
+                self.engine_input(
+                    server,
+                    Input::ClientBroken {
+                        conn,
+                        reason: reason.to_string(),
+                    },
+                );
+            }
+            (LinkKind::C2s, Some(client)) => {
+                if self.clients[client].conn.map(|(_, e)| e) != Some(epoch) {
+                    return;
+                }
+                self.record_detect(link, node, how);
+                self.clients[client].conn = None;
+                self.net.link_mut(link).believed[0] = false;
+                let mut acts = std::mem::take(&mut self.acts);
+                self.clients[client].agent.disconnected(&mut acts);
+                self.apply(client, acts);
+            }
+            _ => {
+                let l = self.net.link(link);
+                if l.epoch != epoch || !l.believed[side] || l.alive {
+                    return;
+                }
+                self.net.link_mut(link).believed[side] = false;
+                self.record_detect(link, node, how);
+            }
+        }
+    }
+
+    fn record_detect(&mut self, link: LinkId, node: NodeId, how: How) {
+        self.trace.record(
+            self.now,
+            &Record::Detect {
+                link: &self.net.link(link).name,
+                node: &self.net.node(node).name,
+                how: how.as_str(),
+            },
+        );
+    }
+
+    // ----- clients -----
+
+    fn apply(&mut self, client: usize, mut acts: Vec<Act>) {
+        for act in acts.drain(..) {
+            self.act(client, act);
+        }
+        self.acts = acts;
+    }
+
+    fn act(&mut self, c: usize, act: Act) {
+        let link = self.clients[c].link;
+        match act {
+            Act::Connect => self.connect(c),
+            Act::OpenStream => self.client_send(c, Wire::Open),
+            Act::Send(el) => self.client_send(c, Wire::Element(Box::new(el))),
+            Act::Close => {
+                self.client_send(c, Wire::Close);
+                self.clients[c].conn = None;
+                self.net.link_mut(link).believed[0] = false;
+            }
+            Act::Timer(delay, timer) => {
+                let generation = self.clients[c].agent.generation;
+                self.queue.push(
+                    self.now + delay,
+                    Ev::Timer {
+                        client: c as u32,
+                        generation,
+                        timer,
+                    },
+                );
+            }
+            Act::Truth(shown) => {
+                if let Some(full) = self.clients[c].agent.full_jid.clone() {
+                    self.set_truth(&full, shown);
+                }
+            }
+            Act::View(contact, shown) => {
+                self.stats.view_changes += 1;
+                let observer = self.clients[c].agent.full_jid.as_deref().unwrap_or("");
+                self.trace.record(
+                    self.now,
+                    &Record::View {
+                        observer,
+                        contact: &contact,
+                        presence: &shown,
+                    },
+                );
+            }
+            Act::Bound(_) => {}
+        }
+    }
+
+    fn client_send(&mut self, c: usize, wire: Wire) {
+        let Some((_, epoch)) = self.clients[c].conn else {
+            return;
+        };
+        self.send(self.clients[c].link, 0, epoch, wire);
+    }
+
+    fn set_truth(&mut self, full: &str, shown: Shown) {
+        let current = self.truth.get(full).unwrap_or(&Shown::UNAVAILABLE);
+        if *current == shown {
+            return;
+        }
+        self.stats.truth_changes += 1;
+        self.trace.record(
+            self.now,
+            &Record::Truth {
+                jid: full,
+                presence: &shown,
+            },
+        );
+        if shown.available {
+            self.truth.insert(full.to_string(), shown);
+        } else {
+            self.truth.remove(full);
+        }
+    }
+
+    /// Opens a connection to the client's server, or fails after the
+    /// client's connect timeout (its write timeout).
+    fn connect(&mut self, c: usize) {
+        let link = self.clients[c].link;
+        let server = self.clients[c].server;
+        let reason = if self.servers[server].engine.is_none() {
+            Some("server-down")
+        } else if !self.net.link(link).up {
+            Some("link-down")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            let timeout = self.net.link(link).model.detection[0].write_timeout;
+            self.queue.push(
+                self.now + timeout,
+                Ev::ConnectFailed {
+                    client: c as u32,
+                    reason,
+                },
+            );
+            return;
+        }
+        self.net.open(link);
+        self.detect_at[link.index()] = [u64::MAX; 2];
+        let epoch = self.net.link(link).epoch;
+        self.next_conn += 1;
+        let conn = ConnId(self.next_conn);
+        self.clients[c].conn = Some((conn, epoch));
+        self.servers[server].conns.insert(conn, (c, epoch));
+        self.trace.record(
+            self.now,
+            &Record::Connect {
+                link: &self.net.link(link).name,
+                node: &self.clients[c].agent.name,
+            },
+        );
+        let mut acts = std::mem::take(&mut self.acts);
+        self.clients[c].agent.connected(self.now, &mut acts);
+        self.apply(c, acts);
+    }
+
+    fn client_to_server(&mut self, client: usize, epoch: u32, wire: Wire) {
+        let server = self.clients[client].server;
+        let conn = self.servers[server]
+            .conns
+            .iter()
+            .find(|(_, (c, e))| *c == client && *e == epoch)
+            .map(|(conn, _)| *conn);
+        let Some(conn) = conn else { return };
+        match wire {
+            Wire::Open => self.engine_input(server, Input::ClientOpened { conn }),
+            Wire::Element(element) => self.engine_input(
+                server,
+                Input::ClientElement {
+                    conn,
+                    element: *element,
+                },
+            ),
+            Wire::Close => {
+                self.servers[server].conns.remove(&conn);
+                self.engine_input(server, Input::ClientClosed { conn });
+                let link = self.clients[client].link;
+                self.trace.record(
+                    self.now,
+                    &Record::Disconnect {
+                        link: &self.net.link(link).name,
+                        node: &self.clients[client].agent.name,
+                    },
+                );
+                let lost = self.net.break_connection(link);
+                self.broke(link, lost, [false, false]);
+            }
+            _ => {}
+        }
+    }
+
+    fn server_to_client(&mut self, c: usize, wire: Wire) {
+        let mut acts = std::mem::take(&mut self.acts);
+        match wire {
+            Wire::ToClient(stanza) => {
+                if self.clients[c].agent.is_online() {
+                    self.stats.delivered_to_clients += 1;
+                }
+                let now = self.now;
+                self.clients[c]
+                    .agent
+                    .receive(now, stanza.to_element(), &mut acts);
+            }
+            Wire::CloseStream(_) => {
+                self.clients[c].conn = None;
+                let link = self.clients[c].link;
+                self.net.link_mut(link).believed[0] = false;
+                self.clients[c].agent.disconnected(&mut acts);
+            }
+            _ => {}
+        }
+        self.apply(c, acts);
+    }
+
+    fn script_step(&mut self, i: usize) {
+        let step = self.script[i].clone();
+        let c = step.client;
+        if self.clients[c].agent.crashed {
+            return;
+        }
+        let mut acts = std::mem::take(&mut self.acts);
+        match step.action {
+            ScriptAction::Connect => {
+                if self.clients[c].agent.state == crate::agent::State::Offline {
+                    acts.push(Act::Connect);
+                }
+            }
+            ScriptAction::Disconnect => self.clients[c].agent.logout(&mut acts),
+            ScriptAction::Send(el) => {
+                if self.clients[c].conn.is_some() {
+                    self.clients[c].agent.send(el, &mut acts);
+                }
+            }
+        }
+        self.apply(c, acts);
+    }
+
+    // ----- servers -----
+
+    fn engine_input(&mut self, s: usize, input: Input) {
+        let Some(engine) = self.servers[s].engine.as_mut() else {
+            return;
+        };
+        let mut outputs = std::mem::take(&mut self.outputs);
+        engine.handle_into(Time(self.now), input, &mut outputs);
+        for output in outputs.drain(..) {
+            self.output(s, output);
+        }
+        self.outputs = outputs;
+    }
+
+    fn output(&mut self, s: usize, output: Output) {
+        match output {
+            Output::ToClient { conn, stanza } => {
+                self.send_to_client(s, conn, Wire::ToClient(stanza))
+            }
+            Output::CloseClient { conn, error } => {
+                self.send_to_client(s, conn, Wire::CloseStream(error.map(|e| e.condition)));
+                if let Some((c, _)) = self.servers[s].conns.remove(&conn) {
+                    let link = self.clients[c].link;
+                    let lost = self.net.break_connection(link);
+                    let _ = lost.len();
+                    self.broke(link, lost, [false, false]);
+                }
+            }
+            Output::ToPeer { domain, stanza } => self.send_to_peer(s, &domain, stanza),
+            Output::Event(event) => self.engine_event(s, event),
+        }
+    }
+
+    fn send_to_client(&mut self, s: usize, conn: ConnId, wire: Wire) {
+        let Some(&(c, epoch)) = self.servers[s].conns.get(&conn) else {
+            let xml = wire.xml();
+            self.drop_xml(self.servers[s].node, "connection-gone", &xml);
+            return;
+        };
+        self.send(self.clients[c].link, 1, epoch, wire);
+    }
+
+    fn send_to_peer(&mut self, s: usize, domain: &str, stanza: Stanza) {
+        let from = self.servers[s].node;
+        let Some(&peer) = self.domains.get(domain) else {
+            self.drop_xml(from, "unknown-domain", &stanza.to_xml());
+            return;
+        };
+        let Some(link) = self.net.link_between(from, self.servers[peer].node) else {
+            self.drop_xml(from, "no-s2s-link", &stanza.to_xml());
+            return;
+        };
+        let side = self.net.side_of(link, from);
+        if !self.net.link(link).believed[side] {
+            let reachable = self.servers[peer].engine.is_some() && self.net.link(link).up;
+            if !reachable {
+                self.drop_xml(from, "peer-unreachable", &stanza.to_xml());
+                return;
+            }
+            self.net.open(link);
+            self.detect_at[link.index()] = [u64::MAX; 2];
+            self.trace.record(
+                self.now,
+                &Record::Connect {
+                    link: &self.net.link(link).name,
+                    node: &self.net.node(from).name,
+                },
+            );
+        }
+        let epoch = self.net.link(link).epoch;
+        self.send(link, side, epoch, Wire::Peer(stanza));
+    }
+
+    fn engine_event(&mut self, s: usize, event: Event) {
+        let node = self.servers[s].node;
+        match event {
+            Event::SessionBound { jid, .. } => {
+                self.stats.sessions += 1;
+                let name = &self.net.node(node).name;
+                self.trace.record(
+                    self.now,
+                    &Record::Session {
+                        node: name,
+                        jid: &jid.to_string(),
+                        state: "bound",
+                        reason: None,
+                    },
+                );
+            }
+            Event::SessionEnded { jid, reason, .. } => {
+                let jid = jid.to_string();
+                let reason = match reason {
+                    presim_engine::EndReason::Closed => "closed".to_string(),
+                    presim_engine::EndReason::Broken(r) => format!("broken: {r}"),
+                    presim_engine::EndReason::Replaced => "replaced".to_string(),
+                    presim_engine::EndReason::StreamError(c) => format!("stream-error: {c}"),
+                };
+                let name = &self.net.node(node).name;
+                self.trace.record(
+                    self.now,
+                    &Record::Session {
+                        node: name,
+                        jid: &jid,
+                        state: "ended",
+                        reason: Some(&reason),
+                    },
+                );
+                self.set_truth(&jid, Shown::UNAVAILABLE);
+            }
+            Event::SubscriptionChanged {
+                user,
+                contact,
+                before,
+                after,
+            } => {
+                let name = &self.net.node(node).name;
+                self.trace.record(
+                    self.now,
+                    &Record::Subscription {
+                        node: name,
+                        user: user.as_str(),
+                        contact: contact.as_str(),
+                        before: &before.to_string(),
+                        after: &after.to_string(),
+                    },
+                );
+            }
+            Event::OfflineStored { user, .. } => {
+                let name = &self.net.node(node).name;
+                self.trace.record(
+                    self.now,
+                    &Record::OfflineStored {
+                        node: name,
+                        user: user.as_str(),
+                    },
+                );
+            }
+            Event::Dropped { stanza, reason } => {
+                self.drop_xml(node, reason.as_str(), &stanza.to_xml());
+            }
+            Event::Authenticated { .. } | Event::AuthFailed { .. } => {}
+        }
+    }
+
+    // ----- faults -----
+
+    fn fault_record(
+        &mut self,
+        fault: &str,
+        target: &str,
+        duration: Option<u64>,
+        extra: Option<u64>,
+    ) {
+        self.stats.faults += 1;
+        self.trace.record(
+            self.now,
+            &Record::Fault {
+                fault,
+                target,
+                duration,
+                extra_latency: extra,
+            },
+        );
+    }
+
+    fn fault(&mut self, i: usize) {
+        let action = self.faults[i].0.action.clone();
+        self.apply_fault(i, &action);
+        if let When::Random { every, until, .. } = &self.faults[i].0.when {
+            let until = *until;
+            let gap = every.clone().sample(&mut self.faults[i].1);
+            if self.now + gap < until {
+                self.queue.push(self.now + gap, Ev::Fault(i as u32));
+            }
+        }
+    }
+
+    fn draw(&mut self, i: usize, dist: &crate::dist::Dist) -> u64 {
+        dist.sample(&mut self.faults[i].1)
+    }
+
+    fn link_name(&self, link: LinkId) -> String {
+        self.net.link(link).name.clone()
+    }
+
+    fn apply_fault(&mut self, i: usize, action: &FaultAction) {
+        match action {
+            FaultAction::LinkDown(l) => {
+                let link = LinkId::new(*l);
+                self.fault_record("link-down", &self.link_name(link), None, None);
+                self.link_down(link, "fault");
+            }
+            FaultAction::LinkUp(l) => {
+                let link = LinkId::new(*l);
+                self.fault_record("link-up", &self.link_name(link), None, None);
+                self.link_up(link, "fault");
+            }
+            FaultAction::LinkOutage { link, duration } => {
+                let link = LinkId::new(*link);
+                let d = self.draw(i, duration);
+                self.fault_record("link-outage", &self.link_name(link), Some(d), None);
+                self.link_down(link, "fault");
+                self.queue.push(self.now + d, Ev::LinkUp(link, "fault"));
+            }
+            FaultAction::Partition { nodes, duration } => {
+                self.partition(i, nodes, duration.as_ref())
+            }
+            FaultAction::Heal => {
+                self.fault_record("heal", "*", None, None);
+                for p in 0..self.partitions.len() {
+                    self.heal(p);
+                }
+            }
+            FaultAction::Flap { link, .. } => {
+                let link = LinkId::new(*link);
+                self.fault_record("flapping", &self.link_name(link), None, None);
+                self.flap(i, false);
+            }
+            FaultAction::ServerCrash {
+                server,
+                restart_after,
+            } => {
+                let d = restart_after.as_ref().map(|d| self.draw(i, d));
+                let name = self.servers[*server].config.domain.clone();
+                self.fault_record("server-crash", &name, d, None);
+                self.server_crash(*server);
+                if let Some(d) = d {
+                    self.queue
+                        .push(self.now + d, Ev::ServerRestart(*server as u32));
+                }
+            }
+            FaultAction::ServerRestart(server) => self.server_restart(*server),
+            FaultAction::ClientCrash {
+                client,
+                restart_after,
+            } => {
+                let d = restart_after.as_ref().map(|d| self.draw(i, d));
+                let name = self.clients[*client].agent.name.clone();
+                self.fault_record("client-crash", &name, d, None);
+                self.client_crash(*client);
+                if let Some(d) = d {
+                    self.queue
+                        .push(self.now + d, Ev::ClientRestart(*client as u32));
+                }
+            }
+            FaultAction::ClientRestart(client) => self.client_restart(*client),
+            FaultAction::ClientNetworkLoss { client, duration } => {
+                let d = self.draw(i, duration);
+                let link = self.clients[*client].link;
+                let name = self.clients[*client].agent.name.clone();
+                self.fault_record("client-network-loss", &name, Some(d), None);
+                self.link_down(link, "fault");
+                self.queue.push(self.now + d, Ev::LinkUp(link, "fault"));
+            }
+            FaultAction::LatencySpike {
+                link,
+                extra,
+                duration,
+            } => {
+                let link = LinkId::new(*link);
+                let extra = self.draw(i, extra);
+                let d = self.draw(i, duration);
+                self.fault_record("latency-spike", &self.link_name(link), Some(d), Some(extra));
+                self.net.link_mut(link).extra_latency += extra;
+                self.queue.push(self.now + d, Ev::SpikeEnd(link, extra));
+            }
+        }
+    }
+
+    fn link_down(&mut self, link: LinkId, cause: &str) {
+        let Some(lost) = self.net.down(link) else {
+            return;
+        };
+        let l = self.net.link(link);
+        self.trace.record(
+            self.now,
+            &Record::LinkState {
+                link: &l.name,
+                state: "down",
+                lost: Some(lost.len()),
+            },
+        );
+        let _ = cause;
+        let alive = self.ends_alive(link);
+        self.broke(link, lost, alive);
+    }
+
+    /// Whether each end of a link is a running node that believes in the
+    /// link's connection.
+    fn ends_alive(&self, link: LinkId) -> [bool; 2] {
+        let l = self.net.link(link);
+        let mut alive = [false; 2];
+        for (side, a) in alive.iter_mut().enumerate() {
+            let node = l.ends[side];
+            let running = match self.server_at(node) {
+                Some(s) => self.servers[s].engine.is_some(),
+                None => true,
+            };
+            let believes = match (l.kind, self.link_client[link.index()]) {
+                (LinkKind::C2s, Some(c)) if side == 0 => self.clients[c].conn.is_some(),
+                (LinkKind::C2s, Some(c)) => {
+                    let server = self.clients[c].server;
+                    self.servers[server].conns.values().any(|(cc, _)| *cc == c)
+                }
+                _ => l.believed[side],
+            };
+            *a = running && believes;
+        }
+        alive
+    }
+
+    fn link_up(&mut self, link: LinkId, _cause: &str) {
+        if !self.net.up(link) {
+            return;
+        }
+        self.trace.record(
+            self.now,
+            &Record::LinkState {
+                link: &self.net.link(link).name,
+                state: "up",
+                lost: None,
+            },
+        );
+    }
+
+    fn partition(&mut self, i: usize, nodes: &[NodeRef], duration: Option<&crate::dist::Dist>) {
+        let ids: Vec<NodeId> = nodes.iter().map(|r| self.node_id(*r)).collect();
+        let d = duration.map(|d| self.draw(i, d));
+        let names: Vec<&str> = ids.iter().map(|n| self.node_name(*n)).collect();
+        let target = names.join(",");
+        self.fault_record("partition", &target, d, None);
+        let cut: Vec<LinkId> = self
+            .net
+            .cut(&ids)
+            .into_iter()
+            .filter(|l| self.net.link(*l).up)
+            .collect();
+        for &link in &cut {
+            self.link_down(link, "partition");
+        }
+        self.partitions.push(cut);
+        if let Some(d) = d {
+            self.queue
+                .push(self.now + d, Ev::Heal((self.partitions.len() - 1) as u32));
+        }
+    }
+
+    fn heal(&mut self, p: usize) {
+        for link in std::mem::take(&mut self.partitions[p]) {
+            self.link_up(link, "heal");
+        }
+    }
+
+    fn node_id(&self, r: NodeRef) -> NodeId {
+        match r {
+            NodeRef::Server(i) => self.servers[i].node,
+            NodeRef::Client(i) => self.clients[i].node,
+            NodeRef::Muc(i) => NodeId::new(self.servers.len() + i),
+        }
+    }
+
+    fn flap(&mut self, i: usize, going_down: bool) {
+        let FaultAction::Flap {
+            link,
+            mtbf,
+            mttr,
+            until,
+        } = self.faults[i].0.action.clone()
+        else {
+            return;
+        };
+        let link = LinkId::new(link);
+        if going_down {
+            let d = self.draw(i, &mttr);
+            self.fault_record("flap-down", &self.link_name(link), Some(d), None);
+            self.link_down(link, "flapping");
+            self.queue.push(self.now + d, Ev::FlapUp(i as u32));
+        } else {
+            self.link_up(link, "flapping");
+            let up_for = self.draw(i, &mtbf);
+            if self.now + up_for < until {
+                self.queue.push(self.now + up_for, Ev::FlapDown(i as u32));
+            }
+        }
+    }
+
+    fn server_crash(&mut self, s: usize) {
+        let Some(engine) = self.servers[s].engine.take() else {
+            return;
+        };
+        self.servers[s].store = Some(engine.into_store());
+        let node = self.servers[s].node;
+        let conns = std::mem::take(&mut self.servers[s].conns);
+        let links: Vec<LinkId> = self
+            .net
+            .links()
+            .filter(|l| self.net.link(*l).ends.contains(&node))
+            .collect();
+        for link in links {
+            let side = self.net.side_of(link, node);
+            let mut alive = self.ends_alive(link);
+            alive[side] = false;
+            if self.net.link(link).kind == LinkKind::C2s {
+                let c = self.link_client[link.index()].expect("c2s");
+                alive[0] = conns.values().any(|(cc, _)| *cc == c) && self.clients[c].conn.is_some();
+            }
+            self.net.link_mut(link).believed[side] = false;
+            let lost = self.net.break_connection(link);
+            if !lost.is_empty() || alive.iter().any(|a| *a) {
+                let l = self.net.link(link);
+                self.trace.record(
+                    self.now,
+                    &Record::ConnectionBroken {
+                        link: &l.name,
+                        lost: lost.len(),
+                        cause: "server-crash",
+                    },
+                );
+            }
+            self.broke(link, lost, alive);
+        }
+        // Sessions vanish with the process: their presence is no longer true.
+        let jids: Vec<String> = self
+            .truth
+            .keys()
+            .filter(|j| {
+                j.split('/')
+                    .next()
+                    .is_some_and(|b| b.ends_with(&format!("@{}", self.servers[s].config.domain)))
+            })
+            .cloned()
+            .collect();
+        for jid in jids {
+            self.set_truth(&jid, Shown::UNAVAILABLE);
+        }
+    }
+
+    fn server_restart(&mut self, s: usize) {
+        let Some(store) = self.servers[s].store.take() else {
+            return;
+        };
+        let name = self.servers[s].config.domain.clone();
+        self.fault_record("server-restart", &name, None, None);
+        self.servers[s].engine = Some(Server::with_store(self.servers[s].config.clone(), store));
+    }
+
+    fn client_crash(&mut self, c: usize) {
+        let mut acts = std::mem::take(&mut self.acts);
+        self.clients[c].agent.crash(&mut acts);
+        self.apply(c, acts);
+        let link = self.clients[c].link;
+        if self.clients[c].conn.take().is_some() {
+            let mut alive = self.ends_alive(link);
+            alive[0] = false;
+            self.net.link_mut(link).believed[0] = false;
+            let lost = self.net.break_connection(link);
+            let l = self.net.link(link);
+            self.trace.record(
+                self.now,
+                &Record::ConnectionBroken {
+                    link: &l.name,
+                    lost: lost.len(),
+                    cause: "client-crash",
+                },
+            );
+            self.broke(link, lost, alive);
+        }
+    }
+
+    fn client_restart(&mut self, c: usize) {
+        if !self.clients[c].agent.crashed {
+            return;
+        }
+        let name = self.clients[c].agent.name.clone();
+        self.fault_record("client-restart", &name, None, None);
+        self.clients[c].agent.crashed = false;
+        self.connect(c);
+    }
+}
