@@ -243,7 +243,7 @@ fn cli_bad_input_exits_2_with_location() {
 }
 
 #[test]
-fn quickstart_script_passes() {
+fn cli_runs_the_quickstart_script() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quickstart.scs");
     let (code, stdout, _) = presim(&["scansion", script]);
     assert_eq!(code, 0, "{stdout}");
