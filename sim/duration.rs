@@ -20,6 +20,11 @@ pub fn parse(text: &str) -> Result<u64, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
+    if number.is_empty() {
+        return Err(format!(
+            "'{text}' is not a duration (e.g. \"250ms\", \"15s\", \"2m\")"
+        ));
+    }
     let scale: f64 = match unit.trim() {
         "" | "s" => 1e6,
         "us" | "µs" => 1.0,

@@ -133,6 +133,13 @@ impl Ctx<'_> {
     }
 }
 
+/// The scenario's defaults, compiled once.
+pub(super) struct DefaultModels {
+    pub(super) c2s: LinkModel,
+    pub(super) s2s: LinkModel,
+    pub(super) behaviour: Behaviour,
+}
+
 /// Names of nodes, for link and fault references.
 #[derive(Default)]
 pub(super) struct Names {
@@ -178,9 +185,21 @@ pub(super) fn compile(file: &str, s: &Scenario) -> Result<Model, LoadError> {
         .filter(|st| matches!(st.action, ActionFile::Connect))
         .map(|st| st.client.as_str())
         .collect();
-    clients(&mut cx, s, &mut model, &mut names, &connected_by_script);
-    population::generate(&mut cx, s, &mut model, &mut names);
-    links(&mut cx, s, &mut model, &names);
+    let defaults = DefaultModels {
+        c2s: cx.link_model("defaults.c2s", &s.defaults.c2s),
+        s2s: cx.link_model("defaults.s2s", &s.defaults.s2s),
+        behaviour: cx.behaviour("defaults.behaviour", &s.defaults.behaviour),
+    };
+    clients(
+        &mut cx,
+        s,
+        &mut model,
+        &mut names,
+        &connected_by_script,
+        &defaults,
+    );
+    population::generate(&mut cx, s, &mut model, &mut names, &defaults);
+    links(&mut cx, s, &mut model, &names, &defaults);
     script(&mut cx, s, &mut model, &names);
     faults(&mut cx, s, &mut model, &names);
     expectations(&mut cx, s, &mut model, &names);
@@ -300,6 +319,7 @@ fn clients(
     model: &mut Model,
     names: &mut Names,
     connected_by_script: &BTreeSet<&str>,
+    defaults: &DefaultModels,
 ) {
     for (i, c) in s.clients.iter().enumerate() {
         let path = format!("clients[{i}]");
@@ -334,10 +354,10 @@ fn clients(
             .clone()
             .or_else(|| listed.map(|a| a.password.clone()))
             .unwrap_or_else(|| "password".to_string());
-        let behaviour = cx.behaviour(
-            &format!("{path}.behaviour"),
-            c.behaviour.as_ref().unwrap_or(&s.defaults.behaviour),
-        );
+        let behaviour = match &c.behaviour {
+            Some(b) => cx.behaviour(&format!("{path}.behaviour"), b),
+            None => defaults.behaviour.clone(),
+        };
         let connect_at = match &c.connect_at {
             Some(d) => Some(cx.dur(&format!("{path}.connect_at"), d)),
             None if connected_by_script.contains(c.name.as_str()) => None,
@@ -381,7 +401,7 @@ pub(super) fn add_client(model: &mut Model, names: &mut Names, spec: ClientSpec,
 
 pub(super) use Names as NodeNames;
 
-fn links(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names) {
+fn links(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names, defaults: &DefaultModels) {
     let mut explicit = BTreeSet::new();
     for (i, l) in s.links.iter().enumerate() {
         let path = format!("links[{i}]");
@@ -454,12 +474,11 @@ fn links(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names) {
                 continue;
             }
             let name = format!("{}--{}", sx.domain, sy.domain);
-            let m = cx.link_model("defaults.s2s", &s.defaults.s2s);
             model.links.push(LinkSpec {
                 name,
                 kind: LinkKind::S2s,
                 ends: [NodeRef::Server(x), NodeRef::Server(y)],
-                model: m,
+                model: defaults.s2s.clone(),
             });
         }
     }

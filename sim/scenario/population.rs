@@ -12,7 +12,7 @@
 use presim_engine::jid::BareJid;
 use presim_engine::roster::{RosterItem, Subscription};
 
-use super::compile::{add_client, server_index, Ctx, NodeNames};
+use super::compile::{add_client, server_index, Ctx, DefaultModels, NodeNames};
 use super::file::{CountFile, Scenario};
 use crate::model::{AccountSpec, ClientSpec, Model};
 use crate::rng::{self, Rng};
@@ -24,7 +24,13 @@ struct Member {
     contacts: Vec<usize>,
 }
 
-pub(super) fn generate(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &mut NodeNames) {
+pub(super) fn generate(
+    cx: &mut Ctx,
+    s: &Scenario,
+    model: &mut Model,
+    names: &mut NodeNames,
+    defaults: &DefaultModels,
+) {
     let mut members: Vec<Member> = Vec::new();
     let mut valid = Vec::new();
     for (p, pop) in s.populations.iter().enumerate() {
@@ -115,20 +121,30 @@ pub(super) fn generate(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &mu
             roster,
         });
     }
+    let compiled: Vec<_> = s
+        .populations
+        .iter()
+        .enumerate()
+        .map(|(p, pop)| {
+            let path = format!("populations[{p}]");
+            let login = cx.dist(&format!("{path}.login"), &pop.login);
+            let behaviour = match &pop.behaviour {
+                Some(b) => cx.behaviour(&format!("{path}.behaviour"), b),
+                None => defaults.behaviour.clone(),
+            };
+            let link = match &pop.link {
+                Some(l) => cx.link_model(&format!("{path}.link"), l),
+                None => defaults.c2s.clone(),
+            };
+            (login, behaviour, link)
+        })
+        .collect();
     for (m, &p) in members.iter().zip(&valid) {
         let pop = &s.populations[p];
         let path = format!("populations[{p}]");
         let name = format!("{}@{}", m.user, pop.server);
         let mut login = rng::stream(model.seed, &format!("login:{name}"));
-        let login_dist = cx.dist(&format!("{path}.login"), &pop.login);
-        let behaviour = cx.behaviour(
-            &format!("{path}.behaviour"),
-            pop.behaviour.as_ref().unwrap_or(&s.defaults.behaviour),
-        );
-        let link = cx.link_model(
-            &format!("{path}.link"),
-            pop.link.as_ref().unwrap_or(&s.defaults.c2s),
-        );
+        let (login_dist, behaviour, link) = &compiled[p];
         if names.nodes.contains_key(&name) {
             cx.problem(&path, format!("node name '{name}' is used twice"));
             return;
@@ -143,11 +159,11 @@ pub(super) fn generate(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &mu
                 password: pop.password.clone(),
                 resource: Some("sim".to_string()),
                 features: pop.features.clone(),
-                behaviour,
+                behaviour: behaviour.clone(),
                 connect_at: Some(login_dist.sample(&mut login)),
                 record: false,
             },
-            link,
+            link.clone(),
         );
     }
 }
@@ -158,23 +174,26 @@ fn cx_ok(cx: &Ctx) -> bool {
 
 fn link_rosters(s: &Scenario, seed: u64, members: &mut [Member], pops: &[usize]) {
     let n = members.len();
+    let servers = members.iter().map(|m| m.server).max().map_or(0, |m| m + 1);
+    let pools: Vec<(Vec<usize>, Vec<usize>)> = (0..servers)
+        .map(|srv| {
+            let (local, remote): (Vec<usize>, Vec<usize>) =
+                (0..n).partition(|&v| members[v].server == srv);
+            (local, remote)
+        })
+        .collect();
     for u in 0..n {
         let p = pops[u];
         let share = s.populations[p].remote_share;
         let mut stream = rng::stream(seed, &format!("population:{p}:rosters:{u}"));
-        let local: Vec<usize> = (0..n)
-            .filter(|&v| members[v].server == members[u].server)
-            .collect();
-        let remote: Vec<usize> = (0..n)
-            .filter(|&v| members[v].server != members[u].server)
-            .collect();
+        let (local, remote) = &pools[members[u].server];
         let mut attempts = 0;
         while members[u].contacts.len() < members[u].target && attempts < members[u].target * 8 {
             attempts += 1;
             let pool = if !remote.is_empty() && stream.random_bool(share) {
-                &remote
+                remote
             } else {
-                &local
+                local
             };
             let v = pool[stream.random_range(0..pool.len())];
             if v == u

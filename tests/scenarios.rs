@@ -1,0 +1,275 @@
+//! Whole scenario runs: determinism, the regression corpus, expectations,
+//! and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use presim::{run, scenario};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn load(name: &str, seed: Option<u64>) -> presim::model::Model {
+    let path = root().join("scenarios").join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    scenario::load_with_seed(name, &text, seed).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn digest(name: &str, seed: Option<u64>) -> String {
+    run::run(&load(name, seed), None).trace.digest
+}
+
+fn presim(cwd: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run presim");
+    (
+        out.status.code().expect("exit code"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("scenarios-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[derive(serde::Deserialize)]
+struct Entry {
+    scenario: String,
+    seed: u64,
+    digest: String,
+}
+
+/// Replays every (scenario, seed) of the corpus and compares digests.
+#[test]
+fn regression_corpus() {
+    let text = std::fs::read_to_string(root().join("scenarios/regression/corpus.ron")).unwrap();
+    let corpus: Vec<Entry> = ron::from_str(&text).unwrap();
+    assert!(corpus.len() >= 5);
+    let mut changed = Vec::new();
+    for e in &corpus {
+        let actual = digest(&e.scenario, Some(e.seed));
+        if actual != e.digest {
+            changed.push(format!(
+                "{} seed {}: expected {}, got {actual}",
+                e.scenario, e.seed, e.digest
+            ));
+        }
+    }
+    assert!(
+        changed.is_empty(),
+        "trace digests changed (if intended, update scenarios/regression/corpus.ron):\n{}",
+        changed.join("\n")
+    );
+}
+
+#[test]
+fn same_seed_same_digest_in_one_process() {
+    for name in ["quickstart.ron", "flapping.ron", "crash_restart.ron"] {
+        assert_eq!(digest(name, None), digest(name, None), "{name}");
+    }
+}
+
+#[test]
+fn same_seed_same_digest_across_processes() {
+    let scenario = root().join("scenarios/flapping.ron");
+    let scenario = scenario.to_str().unwrap();
+    let digests: Vec<String> = (0..2)
+        .map(|i| {
+            let dir = tempdir(&format!("proc{i}"));
+            let (code, stdout, stderr) = presim(&dir, &["run", scenario, "--out", "out"]);
+            assert_eq!(code, 0, "{stdout}{stderr}");
+            let line = stdout.lines().find(|l| l.starts_with("digest ")).unwrap();
+            let trace = std::fs::read(dir.join("out/trace.jsonl")).unwrap();
+            let file_digest = sha256_hex(&trace);
+            assert_eq!(
+                line,
+                format!("digest {file_digest}"),
+                "digest is the SHA-256 of the trace file"
+            );
+            file_digest
+        })
+        .collect();
+    assert_eq!(digests[0], digests[1]);
+    assert_eq!(
+        digests[0],
+        digest("flapping.ron", None),
+        "CLI and library agree"
+    );
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[test]
+fn hundred_seeds_of_a_faulty_scenario_replay_identically() {
+    let mut distinct = std::collections::BTreeSet::new();
+    for seed in 0..100 {
+        let model = load("flapping.ron", Some(seed));
+        let a = run::run(&model, None);
+        let b = run::run(&model, None);
+        assert_eq!(a.trace.digest, b.trace.digest, "seed {seed}");
+        assert!(a.stats.faults > 0, "seed {seed} drew no faults");
+        distinct.insert(a.trace.digest);
+    }
+    assert_eq!(distinct.len(), 100, "every seed gives its own trace");
+}
+
+#[test]
+fn a_different_seed_gives_a_different_digest() {
+    assert_ne!(
+        digest("quickstart.ron", Some(1)),
+        digest("quickstart.ron", Some(2))
+    );
+}
+
+#[test]
+fn scenario_expectations_pass() {
+    for name in ["quickstart.ron", "crash_restart.ron"] {
+        let r = run::run(&load(name, None), None);
+        assert!(r.expectations > 0);
+        assert_eq!(r.failures, Vec::<String>::new(), "{name}");
+    }
+}
+
+#[test]
+fn cli_without_arguments_runs_quickstart_into_presim_out() {
+    let dir = tempdir("noargs");
+    let (code, stdout, stderr) = presim(&dir, &[]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("scenarios/quickstart.ron"), "{stdout}");
+    assert!(stdout.contains("wrote presim-out/trace.jsonl"), "{stdout}");
+    assert!(stdout.contains("wrote presim-out/summary.json"), "{stdout}");
+    assert!(stdout.contains("expectations: 3 passed"), "{stdout}");
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("presim-out/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let line = stdout.lines().find(|l| l.starts_with("digest ")).unwrap();
+    assert_eq!(
+        line,
+        format!("digest {}", summary["digest"].as_str().unwrap())
+    );
+    assert_eq!(summary["digest"], digest("quickstart.ron", None));
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn failed_expectations_are_listed_and_exit_1() {
+    let dir = tempdir("expect");
+    let file = write(
+        &dir,
+        "e.ron",
+        r#"Scenario(name: "e", duration: "20s",
+            servers: [(domain: "x.example")],
+            users: [(jid: "a@x.example", roster: [(jid: "b@x.example")]),
+                    (jid: "b@x.example", roster: [(jid: "a@x.example")])],
+            clients: [(name: "a", jid: "a@x.example/r"), (name: "b", jid: "b@x.example/r", connect_at: "5s")],
+            expect: [
+                View(client: "a", contact: "b@x.example/r", at: "10s", is: Available()),
+                View(client: "a", contact: "b@x.example/r", at: "10s", is: Unavailable),
+                View(client: "a", contact: "b@x.example/r", at: "2s", is: Available(show: "away")),
+                Receives(client: "b", stanza: "<presence from='a@x.example/r'/>", from: "5s", until: "6s"),
+                ReceivesNone(client: "b", stanza: "<message/>", from: "0s", until: "20s"),
+                Receives(client: "b", stanza: "<message/>", from: "0s", until: "20s"),
+            ])"#,
+    );
+    let (code, stdout, stderr) = presim(&dir, &["run", &file, "--out", "o"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("expectations: 3 passed, 3 failed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL expect[1]: a's view of b@x.example/r at 10.000000s is available, expected unavailable"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL expect[2]: a's view of b@x.example/r at 2.000000s is unavailable, expected available show=away"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("FAIL expect[5]: b received no stanza matching <message/> between 0.000000s and 20.000000s"),
+        "{stdout}"
+    );
+}
+
+/// Runs a bad scenario; it must exit 2 without a panic and say each of `messages`.
+fn rejects(name: &str, text: &str, messages: &[&str]) {
+    let dir = tempdir(name);
+    let file = write(&dir, "bad.ron", text);
+    let (code, stdout, stderr) = presim(&dir, &["run", &file]);
+    assert_eq!(code, 2, "{name}: {stdout}{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    for m in messages {
+        assert!(stderr.contains(m), "{name}: missing {m:?} in:\n{stderr}");
+    }
+    assert!(!dir.join("presim-out").exists(), "nothing is run");
+}
+
+#[test]
+fn syntax_errors_give_line_column_and_path() {
+    rejects(
+        "syntax",
+        "Scenario(\n  name: \"x\",\n  duration: \"1s\",\n  servers: [(domain: \"a\"),,],\n)",
+        &["bad.ron:4:"],
+    );
+    rejects(
+        "unknown-field",
+        "Scenario(name: \"x\", duration: \"1s\",\n servers: [(domain: \"a.example\", colour: \"red\")])",
+        &["bad.ron:2:", "Unexpected field named `colour`", "at servers[0]"],
+    );
+    rejects(
+        "unknown-variant",
+        "Scenario(name: \"x\", duration: \"1s\", servers: [(domain: \"a.example\")],\n defaults: (c2s: (latency: Gaussian(\"1ms\"))))",
+        &["bad.ron:2:", "Gaussian", "defaults.c2s.latency"],
+    );
+    rejects(
+        "missing-field",
+        "Scenario(name: \"x\", servers: [])",
+        &["duration"],
+    );
+    rejects("empty", "", &["bad.ron:1:"]);
+    rejects("not-ron", "\u{0}\u{1}garbage{{{", &["bad.ron:1:"]);
+}
+
+#[test]
+fn inconsistent_scenarios_list_every_problem() {
+    rejects(
+        "inconsistent",
+        r#"Scenario(name: "x", duration: "-5s",
+            servers: [(domain: "a.example")],
+            users: [(jid: "u@a.example", roster: [(jid: "v@nowhere.example")]),
+                    (jid: "u@a.example")],
+            clients: [(name: "c", jid: "c@unknown.example/r"),
+                      (name: "d", jid: "u@a.example", connect_at: "soon")],
+            links: [(a: "a.example", b: "ghost")],
+            faults: [(at: "1s", fault: LinkDown(link: "a.example--ghost"))],
+            defaults: (c2s: (latency: Uniform(min: "5ms", max: "1ms"))),
+        )"#,
+        &[
+            "bad.ron: duration: negative duration '-5s'",
+            "bad.ron: users[0].roster[0].jid: no server has the domain 'nowhere.example'",
+            "bad.ron: users[1].jid: user 'u@a.example' is defined twice",
+            "bad.ron: clients[0].jid: no server has the domain 'unknown.example'",
+            "bad.ron: clients[1].connect_at: 'soon' is not a duration",
+            "bad.ron: defaults.c2s.latency: min (5ms) is greater than max (1ms)",
+            "bad.ron: links[0].b: no node is named 'ghost'",
+            "bad.ron: faults[0].fault.link: no link is named 'a.example--ghost'",
+        ],
+    );
+}
