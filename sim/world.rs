@@ -112,6 +112,25 @@ struct ServerNode {
     store: Option<Store>,
     /// Client connections: conn → (client, connection epoch).
     conns: BTreeMap<ConnId, (usize, u32)>,
+    /// The same, by (client, epoch).
+    by_client: BTreeMap<(usize, u32), ConnId>,
+}
+
+impl ServerNode {
+    fn attach(&mut self, conn: ConnId, client: usize, epoch: u32) {
+        self.conns.insert(conn, (client, epoch));
+        self.by_client.insert((client, epoch), conn);
+    }
+
+    fn detach(&mut self, conn: ConnId) -> Option<(usize, u32)> {
+        let entry = self.conns.remove(&conn)?;
+        self.by_client.remove(&entry);
+        Some(entry)
+    }
+
+    fn conn_of(&self, client: usize, epoch: u32) -> Option<ConnId> {
+        self.by_client.get(&(client, epoch)).copied()
+    }
 }
 
 /// A client agent and where it sits in the network.
@@ -148,6 +167,8 @@ pub struct World {
     servers: Vec<ServerNode>,
     pub clients: Vec<ClientNode>,
     domains: BTreeMap<String, usize>,
+    /// The link between each pair of servers, if any.
+    peer_links: Vec<Vec<Option<LinkId>>>,
     /// Which client each c2s link belongs to (by link index).
     link_client: Vec<Option<usize>>,
     /// Times at which each end's detection is already scheduled, by link.
@@ -187,6 +208,7 @@ impl World {
                 engine: Some(engine),
                 store: None,
                 conns: BTreeMap::new(),
+                by_client: BTreeMap::new(),
             });
         }
         let muc_nodes: Vec<NodeId> = model
@@ -220,12 +242,15 @@ impl World {
                 _ => None,
             });
         }
+        let mut client_link = vec![usize::MAX; model.clients.len()];
+        for (l, c) in link_client.iter().enumerate() {
+            if let Some(c) = c {
+                client_link[*c] = l;
+            }
+        }
         let mut clients = Vec::new();
         for (i, spec) in model.clients.iter().enumerate() {
-            let link = (0..model.links.len())
-                .find(|&l| link_client[l] == Some(i))
-                .map(LinkId::new)
-                .expect("every client has a c2s link");
+            let link = LinkId::new(client_link[i]);
             let stream = rng::stream(model.seed, &format!("client:{}", spec.name));
             let mut agent = Agent::new(
                 spec.name.clone(),
@@ -255,7 +280,17 @@ impl World {
             .enumerate()
             .map(|(i, f)| (f.clone(), rng::stream(model.seed, &format!("fault:{i}"))))
             .collect();
+        let peer_links = servers
+            .iter()
+            .map(|a| {
+                servers
+                    .iter()
+                    .map(|b| net.link_between(a.node, b.node))
+                    .collect()
+            })
+            .collect();
         let mut world = World {
+            peer_links,
             now: 0,
             end: model.duration,
             queue: EventQueue::default(),
@@ -609,14 +644,11 @@ impl World {
         match (l.kind, self.link_client[link.index()]) {
             (LinkKind::C2s, Some(client)) if side == 1 => {
                 let server = self.clients[client].server;
-                let conn = self.servers[server]
-                    .conns
-                    .iter()
-                    .find(|(_, (c, e))| *c == client && *e == epoch)
-                    .map(|(conn, _)| *conn);
-                let Some(conn) = conn else { return };
+                let Some(conn) = self.servers[server].conn_of(client, epoch) else {
+                    return;
+                };
                 self.record_detect(link, node, how);
-                self.servers[server].conns.remove(&conn);
+                self.servers[server].detach(conn);
                 let reason = match how {
                     How::Keepalive => "Connection timed out (no reply to ping)",
                     How::WriteTimeout => "Connection timed out (write failed)",
@@ -770,7 +802,7 @@ impl World {
         self.next_conn += 1;
         let conn = ConnId(self.next_conn);
         self.clients[c].conn = Some((conn, epoch));
-        self.servers[server].conns.insert(conn, (c, epoch));
+        self.servers[server].attach(conn, c, epoch);
         self.trace.record(
             self.now,
             &Record::Connect {
@@ -785,12 +817,9 @@ impl World {
 
     fn client_to_server(&mut self, client: usize, epoch: u32, wire: Wire) {
         let server = self.clients[client].server;
-        let conn = self.servers[server]
-            .conns
-            .iter()
-            .find(|(_, (c, e))| *c == client && *e == epoch)
-            .map(|(conn, _)| *conn);
-        let Some(conn) = conn else { return };
+        let Some(conn) = self.servers[server].conn_of(client, epoch) else {
+            return;
+        };
         match wire {
             Wire::Open => self.engine_input(server, Input::ClientOpened { conn }),
             Wire::Element(element) => self.engine_input(
@@ -801,7 +830,7 @@ impl World {
                 },
             ),
             Wire::Close => {
-                self.servers[server].conns.remove(&conn);
+                self.servers[server].detach(conn);
                 self.engine_input(server, Input::ClientClosed { conn });
                 let link = self.clients[client].link;
                 self.trace.record(
@@ -885,7 +914,7 @@ impl World {
             }
             Output::CloseClient { conn, error } => {
                 self.send_to_client(s, conn, Wire::CloseStream(error.map(|e| e.condition)));
-                if let Some((c, _)) = self.servers[s].conns.remove(&conn) {
+                if let Some((c, _)) = self.servers[s].detach(conn) {
                     let link = self.clients[c].link;
                     let lost = self.net.break_connection(link);
                     let _ = lost.len();
@@ -912,7 +941,7 @@ impl World {
             self.drop_xml(from, "unknown-domain", &stanza.to_xml());
             return;
         };
-        let Some(link) = self.net.link_between(from, self.servers[peer].node) else {
+        let Some(link) = self.peer_links[s][peer] else {
             self.drop_xml(from, "no-s2s-link", &stanza.to_xml());
             return;
         };
@@ -1257,6 +1286,7 @@ impl World {
         self.servers[s].store = Some(engine.into_store());
         let node = self.servers[s].node;
         let conns = std::mem::take(&mut self.servers[s].conns);
+        self.servers[s].by_client.clear();
         let links: Vec<LinkId> = self
             .net
             .links()

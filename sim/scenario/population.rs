@@ -32,6 +32,11 @@ pub(super) fn generate(
     defaults: &DefaultModels,
 ) {
     let mut members: Vec<Member> = Vec::new();
+    let listed: Vec<std::collections::BTreeSet<String>> = model
+        .servers
+        .iter()
+        .map(|s| s.accounts.iter().map(|a| a.user.clone()).collect())
+        .collect();
     let mut valid = Vec::new();
     for (p, pop) in s.populations.iter().enumerate() {
         let path = format!("populations[{p}]");
@@ -65,11 +70,7 @@ pub(super) fn generate(
         let mut stream = rng::stream(model.seed, &format!("population:{p}"));
         for i in 0..pop.users {
             let user = format!("{}{i}", pop.prefix);
-            if model.servers[server]
-                .accounts
-                .iter()
-                .any(|a| a.user == user)
-            {
+            if listed[server].contains(&user) {
                 cx.problem(
                     &path,
                     format!("user '{user}@{}' is defined twice", pop.server),

@@ -1,0 +1,98 @@
+//! A whole run of a population scenario: 2 servers, 10,000 users with 20
+//! contacts each (half on the other server), everyone logs in within a
+//! minute and changes presence about 5 times. The trace is serialized and
+//! hashed as in every run (not written to disk). Throughput is in
+//! delivered stanzas.
+//!
+//! Also reports the memory per simulated user (heap bytes live after
+//! setup and at the end of the run, over the user count), measured with a
+//! counting allocator.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use presim::run;
+use presim::scenario;
+use presim::trace::Trace;
+use presim::world::World;
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const SCENARIO: &str = r#"Scenario(
+    name: "bench-population",
+    seed: 1,
+    duration: "6m",
+    defaults: (
+        c2s: (latency: LogNormal(median: "20ms", sigma: 0.5)),
+        s2s: (latency: Normal(mean: "40ms", sd: "5ms")),
+        behaviour: (presence_changes: Exponential(mean: "60s"), reconnect_after: None),
+    ),
+    servers: [(domain: "a.example"), (domain: "b.example")],
+    populations: [
+        (server: "a.example", users: 5000, prefix: "a", roster_size: Constant(20), remote_share: 0.5,
+         login: Uniform(min: "0s", max: "60s")),
+        (server: "b.example", users: 5000, prefix: "b", roster_size: Constant(20), remote_share: 0.5,
+         login: Uniform(min: "0s", max: "60s")),
+    ],
+)"#;
+
+const USERS: f64 = 10_000.0;
+
+fn bench(c: &mut Criterion) {
+    let model = scenario::load("bench-population", SCENARIO).expect("valid scenario");
+    let probe = run::run(&model, None);
+    println!(
+        "population: {} events, {} stanzas delivered ({} to clients), {} presence changes, digest {}",
+        probe.stats.events,
+        probe.stats.delivered,
+        probe.stats.delivered_to_clients,
+        probe.stats.truth_changes,
+        probe.trace.digest
+    );
+    let before = LIVE.load(Ordering::Relaxed);
+    let mut world = World::new(&model, Trace::new(None));
+    let setup = LIVE.load(Ordering::Relaxed) - before;
+    world.run_until(model.duration);
+    let end = LIVE.load(Ordering::Relaxed) - before;
+    println!(
+        "memory per simulated user: {:.0} bytes after setup, {:.0} bytes at the end of the run",
+        setup as f64 / USERS,
+        end as f64 / USERS
+    );
+    drop(world);
+
+    let mut group = c.benchmark_group("population");
+    group.throughput(Throughput::Elements(probe.stats.delivered));
+    group.sample_size(10);
+    group.bench_function("2x5000_users_20_contacts", |b| {
+        b.iter(|| run::run(&model, None).stats.delivered)
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
