@@ -82,8 +82,6 @@ pub enum Act {
     Truth(Shown),
     /// The agent's view of a contact's full JID changed.
     View(String, Shown),
-    /// The stream is bound to this full JID.
-    Bound(String),
 }
 
 /// Where the agent's stream stands.
@@ -360,8 +358,7 @@ impl Agent {
             return;
         };
         self.state = State::Online;
-        self.full_jid = Some(full.clone());
-        out.push(Act::Bound(full));
+        self.full_jid = Some(full);
         if self.behaviour.initial_presence {
             let id = self.id("roster");
             let mut get = xml::element("iq", NS_CLIENT, &[("type", "get"), ("id", &id)]);

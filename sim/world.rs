@@ -97,7 +97,7 @@ enum Ev {
     Fault(u32),
     FlapDown(u32),
     FlapUp(u32),
-    LinkUp(LinkId, &'static str),
+    LinkUp(LinkId),
     ServerRestart(u32),
     ClientRestart(u32),
     SpikeEnd(LinkId, u64),
@@ -167,6 +167,8 @@ pub struct World {
     servers: Vec<ServerNode>,
     pub clients: Vec<ClientNode>,
     domains: BTreeMap<String, usize>,
+    /// The server at each node, by node index.
+    node_server: Vec<Option<usize>>,
     /// The link between each pair of servers, if any.
     peer_links: Vec<Vec<Option<LinkId>>>,
     /// Which client each c2s link belongs to (by link index).
@@ -289,7 +291,12 @@ impl World {
                     .collect()
             })
             .collect();
+        let mut node_server = vec![None; net.node_count()];
+        for (i, s) in servers.iter().enumerate() {
+            node_server[s.node.index()] = Some(i);
+        }
         let mut world = World {
+            node_server,
             peer_links,
             now: 0,
             end: model.duration,
@@ -468,7 +475,7 @@ impl World {
             Ev::Fault(i) => self.fault(i as usize),
             Ev::FlapDown(i) => self.flap(i as usize, true),
             Ev::FlapUp(i) => self.flap(i as usize, false),
-            Ev::LinkUp(link, cause) => self.link_up(link, cause),
+            Ev::LinkUp(link) => self.link_up(link),
             Ev::ServerRestart(s) => self.server_restart(s as usize),
             Ev::ClientRestart(c) => self.client_restart(c as usize),
             Ev::SpikeEnd(link, extra) => {
@@ -527,8 +534,17 @@ impl World {
         }
     }
 
+    fn count_drop(&mut self, reason: &str) {
+        match self.stats.dropped.get_mut(reason) {
+            Some(n) => *n += 1,
+            None => {
+                self.stats.dropped.insert(reason.to_string(), 1);
+            }
+        }
+    }
+
     fn drop_msg(&mut self, node: NodeId, msg: u64, reason: &'static str) {
-        *self.stats.dropped.entry(reason.to_string()).or_default() += 1;
+        self.count_drop(reason);
         self.trace.record(
             self.now,
             &Record::Drop {
@@ -541,7 +557,7 @@ impl World {
     }
 
     fn drop_xml(&mut self, node: NodeId, reason: &str, xml: &str) {
-        *self.stats.dropped.entry(reason.to_string()).or_default() += 1;
+        self.count_drop(reason);
         self.trace.record(
             self.now,
             &Record::Drop {
@@ -632,7 +648,7 @@ impl World {
     }
 
     fn server_at(&self, node: NodeId) -> Option<usize> {
-        self.servers.iter().position(|s| s.node == node)
+        self.node_server[node.index()]
     }
 
     fn detect(&mut self, link: LinkId, side: usize, epoch: u32, how: How) {
@@ -742,7 +758,6 @@ impl World {
                     },
                 );
             }
-            Act::Bound(_) => {}
         }
     }
 
@@ -917,7 +932,6 @@ impl World {
                 if let Some((c, _)) = self.servers[s].detach(conn) {
                     let link = self.clients[c].link;
                     let lost = self.net.break_connection(link);
-                    let _ = lost.len();
                     self.broke(link, lost, [false, false]);
                 }
             }
@@ -1083,19 +1097,19 @@ impl World {
             FaultAction::LinkDown(l) => {
                 let link = LinkId::new(*l);
                 self.fault_record("link-down", &self.link_name(link), None, None);
-                self.link_down(link, "fault");
+                self.link_down(link);
             }
             FaultAction::LinkUp(l) => {
                 let link = LinkId::new(*l);
                 self.fault_record("link-up", &self.link_name(link), None, None);
-                self.link_up(link, "fault");
+                self.link_up(link);
             }
             FaultAction::LinkOutage { link, duration } => {
                 let link = LinkId::new(*link);
                 let d = self.draw(i, duration);
                 self.fault_record("link-outage", &self.link_name(link), Some(d), None);
-                self.link_down(link, "fault");
-                self.queue.push(self.now + d, Ev::LinkUp(link, "fault"));
+                self.link_down(link);
+                self.queue.push(self.now + d, Ev::LinkUp(link));
             }
             FaultAction::Partition { nodes, duration } => {
                 self.partition(i, nodes, duration.as_ref())
@@ -1144,8 +1158,8 @@ impl World {
                 let link = self.clients[*client].link;
                 let name = self.clients[*client].agent.name.clone();
                 self.fault_record("client-network-loss", &name, Some(d), None);
-                self.link_down(link, "fault");
-                self.queue.push(self.now + d, Ev::LinkUp(link, "fault"));
+                self.link_down(link);
+                self.queue.push(self.now + d, Ev::LinkUp(link));
             }
             FaultAction::LatencySpike {
                 link,
@@ -1162,7 +1176,7 @@ impl World {
         }
     }
 
-    fn link_down(&mut self, link: LinkId, cause: &str) {
+    fn link_down(&mut self, link: LinkId) {
         let Some(lost) = self.net.down(link) else {
             return;
         };
@@ -1175,7 +1189,6 @@ impl World {
                 lost: Some(lost.len()),
             },
         );
-        let _ = cause;
         let alive = self.ends_alive(link);
         self.broke(link, lost, alive);
     }
@@ -1195,7 +1208,11 @@ impl World {
                 (LinkKind::C2s, Some(c)) if side == 0 => self.clients[c].conn.is_some(),
                 (LinkKind::C2s, Some(c)) => {
                     let server = self.clients[c].server;
-                    self.servers[server].conns.values().any(|(cc, _)| *cc == c)
+                    self.servers[server]
+                        .by_client
+                        .range((c, 0)..=(c, u32::MAX))
+                        .next()
+                        .is_some()
                 }
                 _ => l.believed[side],
             };
@@ -1204,7 +1221,7 @@ impl World {
         alive
     }
 
-    fn link_up(&mut self, link: LinkId, _cause: &str) {
+    fn link_up(&mut self, link: LinkId) {
         if !self.net.up(link) {
             return;
         }
@@ -1231,7 +1248,7 @@ impl World {
             .filter(|l| self.net.link(*l).up)
             .collect();
         for &link in &cut {
-            self.link_down(link, "partition");
+            self.link_down(link);
         }
         self.partitions.push(cut);
         if let Some(d) = d {
@@ -1242,7 +1259,7 @@ impl World {
 
     fn heal(&mut self, p: usize) {
         for link in std::mem::take(&mut self.partitions[p]) {
-            self.link_up(link, "heal");
+            self.link_up(link);
         }
     }
 
@@ -1268,10 +1285,10 @@ impl World {
         if going_down {
             let d = self.draw(i, &mttr);
             self.fault_record("flap-down", &self.link_name(link), Some(d), None);
-            self.link_down(link, "flapping");
+            self.link_down(link);
             self.queue.push(self.now + d, Ev::FlapUp(i as u32));
         } else {
-            self.link_up(link, "flapping");
+            self.link_up(link);
             let up_for = self.draw(i, &mtbf);
             if self.now + up_for < until {
                 self.queue.push(self.now + up_for, Ev::FlapDown(i as u32));
@@ -1285,7 +1302,7 @@ impl World {
         };
         self.servers[s].store = Some(engine.into_store());
         let node = self.servers[s].node;
-        let conns = std::mem::take(&mut self.servers[s].conns);
+        self.servers[s].conns.clear();
         self.servers[s].by_client.clear();
         let links: Vec<LinkId> = self
             .net
@@ -1294,36 +1311,14 @@ impl World {
             .collect();
         for link in links {
             let side = self.net.side_of(link, node);
-            let mut alive = self.ends_alive(link);
-            alive[side] = false;
-            if self.net.link(link).kind == LinkKind::C2s {
-                let c = self.link_client[link.index()].expect("c2s");
-                alive[0] = conns.values().any(|(cc, _)| *cc == c) && self.clients[c].conn.is_some();
-            }
-            self.net.link_mut(link).believed[side] = false;
-            let lost = self.net.break_connection(link);
-            if !lost.is_empty() || alive.iter().any(|a| *a) {
-                let l = self.net.link(link);
-                self.trace.record(
-                    self.now,
-                    &Record::ConnectionBroken {
-                        link: &l.name,
-                        lost: lost.len(),
-                        cause: "server-crash",
-                    },
-                );
-            }
-            self.broke(link, lost, alive);
+            self.crash_break(link, side, "server-crash");
         }
         // Sessions vanish with the process: their presence is no longer true.
+        let suffix = format!("@{}", self.servers[s].config.domain);
         let jids: Vec<String> = self
             .truth
             .keys()
-            .filter(|j| {
-                j.split('/')
-                    .next()
-                    .is_some_and(|b| b.ends_with(&format!("@{}", self.servers[s].config.domain)))
-            })
+            .filter(|j| j.split('/').next().is_some_and(|b| b.ends_with(&suffix)))
             .cloned()
             .collect();
         for jid in jids {
@@ -1346,21 +1341,28 @@ impl World {
         self.apply(c, acts);
         let link = self.clients[c].link;
         if self.clients[c].conn.take().is_some() {
-            let mut alive = self.ends_alive(link);
-            alive[0] = false;
-            self.net.link_mut(link).believed[0] = false;
-            let lost = self.net.break_connection(link);
-            let l = self.net.link(link);
+            self.crash_break(link, 0, "client-crash");
+        }
+    }
+
+    /// The endpoint at `dead_side` of `link` crashed: its connection breaks
+    /// without a close, and the other end learns of it by detection.
+    fn crash_break(&mut self, link: LinkId, dead_side: usize, cause: &str) {
+        let mut alive = self.ends_alive(link);
+        alive[dead_side] = false;
+        self.net.link_mut(link).believed[dead_side] = false;
+        let lost = self.net.break_connection(link);
+        if !lost.is_empty() || alive.contains(&true) {
             self.trace.record(
                 self.now,
                 &Record::ConnectionBroken {
-                    link: &l.name,
+                    link: &self.net.link(link).name,
                     lost: lost.len(),
-                    cause: "client-crash",
+                    cause,
                 },
             );
-            self.broke(link, lost, alive);
         }
+        self.broke(link, lost, alive);
     }
 
     fn client_restart(&mut self, c: usize) {
