@@ -120,6 +120,8 @@ pub struct Agent {
     pub log: Option<Vec<(u64, Element)>>,
     /// View changes with their times, if kept.
     pub view_log: Option<Vec<(u64, String, Shown)>>,
+    /// Why the latest stream negotiation gave up, if it did.
+    pub negotiation_error: Option<String>,
     next_id: u64,
 }
 
@@ -149,6 +151,7 @@ impl Agent {
             view: BTreeMap::new(),
             log: None,
             view_log: None,
+            negotiation_error: None,
             next_id: 0,
         }
     }
@@ -167,6 +170,7 @@ impl Agent {
         self.generation += 1;
         self.state = State::AwaitFeatures;
         self.full_jid = None;
+        self.negotiation_error = None;
         // A new session starts with an empty view.
         let old = std::mem::take(&mut self.view);
         if let (Some(log), false) = (&mut self.view_log, old.is_empty()) {
@@ -345,6 +349,10 @@ impl Agent {
         if element.name() == name && element.ns() == ns {
             then(self, out);
         } else {
+            self.negotiation_error = Some(format!(
+                "expected <{name}/>, got {}",
+                xml::to_string(element)
+            ));
             self.logout(out);
         }
     }
@@ -354,6 +362,10 @@ impl Agent {
             .and_then(|b| xml::child(b, "jid", NS_BIND))
             .map(|j| j.text());
         let Some(full) = bound else {
+            self.negotiation_error = Some(format!(
+                "resource binding failed: {}",
+                xml::to_string(element)
+            ));
             self.logout(out);
             return;
         };

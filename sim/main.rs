@@ -30,7 +30,8 @@ enum Command {
         #[arg(long, default_value = "presim-out")]
         out: PathBuf,
     },
-    /// Run scansion test scripts (.scs) against the engine.
+    /// Run scansion test scripts (.scs) on the simulator: one server per
+    /// domain the script's clients use, federating over s2s links.
     Scansion {
         /// Script files to run.
         #[arg(required = true, value_name = "FILE.scs")]
@@ -38,6 +39,9 @@ enum Command {
         /// Each `receives` must match the very next stanza (no skipping).
         #[arg(long)]
         strict_order: bool,
+        /// Write each script's simulator trace to DIR/<script name>.jsonl.
+        #[arg(long, value_name = "DIR")]
+        trace: Option<PathBuf>,
     },
 }
 
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         Some(Command::Scansion {
             files,
             strict_order,
+            trace,
         }) => {
             let scripts = files.iter().map(|f| {
                 (
@@ -71,7 +76,7 @@ fn main() -> ExitCode {
                     std::fs::read_to_string(f).map_err(|e| e.to_string()),
                 )
             });
-            run_scripts(scripts, Options { strict_order })
+            run_scripts(scripts, Options { strict_order }, trace.as_deref())
         }
         None => {
             println!(
@@ -138,7 +143,14 @@ fn run_scenario(file: &str, text: &str, seed: Option<u64>, out: &std::path::Path
 fn run_scripts(
     scripts: impl Iterator<Item = (String, Result<String, String>)>,
     options: Options,
+    trace_dir: Option<&std::path::Path>,
 ) -> ExitCode {
+    if let Some(dir) = trace_dir {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("error: cannot create {}: {e}", dir.display());
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
     let (mut passed, mut failed, mut bad_input) = (0, 0, 0);
     for (file, text) in scripts {
         let text = match text {
@@ -149,8 +161,12 @@ fn run_scripts(
                 continue;
             }
         };
-        let outcome =
-            scansion::parse(&file, &text).and_then(|script| scansion::run(&script, options));
+        let outcome = match trace_dir {
+            None => scansion::parse(&file, &text)
+                .and_then(|script| scansion::run(&script, options))
+                .map_err(|e| e.to_string()),
+            Some(dir) => run_traced_script(&file, &text, options, dir),
+        };
         match outcome {
             Ok(Outcome::Passed { steps }) => {
                 println!("PASS {file} ({steps} steps)");
@@ -176,5 +192,31 @@ fn run_scripts(
         ExitCode::from(EXIT_FAILED)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Runs one script with its trace written beside the others in `dir`.
+fn run_traced_script(
+    file: &str,
+    text: &str,
+    options: Options,
+    dir: &std::path::Path,
+) -> Result<Outcome, String> {
+    let script = scansion::parse(file, text).map_err(|e| e.to_string())?;
+    let stem = std::path::Path::new(file)
+        .file_stem()
+        .map_or_else(|| "script".into(), |s| s.to_string_lossy());
+    let path = dir.join(format!("{stem}.jsonl"));
+    let cannot_write = |e: std::io::Error| format!("{file}: cannot write {}: {e}", path.display());
+    let sink = std::fs::File::create(&path).map_err(cannot_write)?;
+    let sink = Box::new(std::io::BufWriter::new(sink));
+    let (outcome, trace) =
+        scansion::run_traced(&script, options, Some(sink)).map_err(|e| e.to_string())?;
+    match trace.error {
+        Some(e) => Err(cannot_write(e)),
+        None => {
+            println!("wrote {} (digest {})", path.display(), trace.digest);
+            Ok(outcome)
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Prosody's scansion scripts from ../shared/scansion, run against the
-//! engine, and the runner's handling of failures and bad input.
+//! Prosody's scansion scripts from ../shared/scansion, run on the
+//! simulator, and the runner's handling of failures and bad input.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -58,6 +58,86 @@ fn quickstart_script_passes() {
     assert_eq!(
         scansion::run(&script, Options::default()).unwrap(),
         Outcome::Passed { steps: 19 }
+    );
+}
+
+/// Runs a script with its trace in a file; returns the outcome, the digest
+/// and the trace text.
+fn run_with_trace(name: &str, text: &str) -> (Outcome, String, String) {
+    let script = scansion::parse(name, text).unwrap();
+    let path = tempdir("traces").join(format!("{name}.jsonl"));
+    let sink = Box::new(std::fs::File::create(&path).unwrap());
+    let (outcome, summary) = scansion::run_traced(&script, Options::default(), Some(sink)).unwrap();
+    assert!(summary.error.is_none());
+    (
+        outcome,
+        summary.digest,
+        std::fs::read_to_string(&path).unwrap(),
+    )
+}
+
+#[test]
+fn two_domain_script_runs_over_an_s2s_link() {
+    let text = include_str!("../scenarios/federation.scs");
+    let (outcome, _, trace) = run_with_trace("federation.scs", text);
+    assert_eq!(outcome, Outcome::Passed { steps: 19 });
+    // Juliet's presence change crosses the s2s link, stamped by her server.
+    let s2s_sends: Vec<&str> = trace
+        .lines()
+        .filter(|l| l.contains(r#""ev":"send""#))
+        .filter(|l| l.contains(r#""link":"montague.example--capulet.example""#))
+        .collect();
+    assert!(
+        s2s_sends.iter().any(|l| l.contains(
+            "<presence from='juliet@capulet.example/presim-1' to='romeo@montague.example'><show>away</show><status>On the balcony</status></presence>"
+        )),
+        "{s2s_sends:#?}"
+    );
+    assert!(
+        s2s_sends
+            .iter()
+            .any(|l| l.contains(r#""from":"montague.example","to":"capulet.example""#)),
+        "traffic flows both ways"
+    );
+    for reason in [
+        "peer-unreachable",
+        "unknown-domain",
+        "no-s2s-link",
+        "lost-in-flight",
+    ] {
+        assert!(
+            !trace.contains(&format!(r#""reason":"{reason}""#)),
+            "no stanza is lost by the network: {reason}"
+        );
+    }
+}
+
+#[test]
+fn a_script_run_is_deterministic() {
+    let text = include_str!("../scenarios/federation.scs");
+    let (_, first, trace) = run_with_trace("federation-a.scs", text);
+    let (_, second, _) = run_with_trace("federation-b.scs", text);
+    // The scenario name in the header is the file name; the rest is equal.
+    assert_ne!(first, second);
+    let (_, again, _) = run_with_trace("federation-a.scs", text);
+    assert_eq!(first, again);
+    use sha2::Digest;
+    assert_eq!(first, hex::encode(sha2::Sha256::digest(trace.as_bytes())));
+}
+
+#[test]
+fn cli_writes_traces() {
+    let dir = tempdir("cli-traces");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/federation.scs");
+    let (code, stdout, _) = presim(&["scansion", "--trace", dir.to_str().unwrap(), script]);
+    assert_eq!(code, 0, "{stdout}");
+    let path = dir.join("federation.jsonl");
+    let trace = std::fs::read(&path).unwrap();
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(&trace));
+    assert!(
+        stdout.contains(&format!("wrote {} (digest {digest})", path.display())),
+        "{stdout}"
     );
 }
 

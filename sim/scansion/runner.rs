@@ -1,27 +1,36 @@
-//! Runs a parsed scansion script against one server.
+//! Runs a parsed scansion script on the simulator.
 //!
-//! The driver is deterministic: each action happens at its own virtual
-//! second, and every stanza the server emits is in the recipient's
-//! buffer before the next action starts.
+//! The script becomes a small world: one server per domain its clients
+//! use (federating over s2s links when there are several), and one scripted
+//! client agent per `[Client]` on its own c2s link. Links have constant
+//! latency and never fail, so a run is deterministic. Action `i` happens at
+//! virtual second `i + 1`; the world then runs for the rest of that second,
+//! so every stanza the action causes has arrived before the next one.
 //!
-//! Ordering rule (PROSODY-NOTES §3.5): each client keeps a buffer of
-//! received, unconsumed stanzas. Stanzas caused by the latest action that
-//! was not a `receives` are "in flight" when a `receives` step starts; older
+//! Ordering rule (PROSODY-NOTES §3.5): each client's received, unconsumed
+//! stanzas form its buffer. Stanzas caused by the latest action that was
+//! not a `receives` are "in flight" when a `receives` step starts; older
 //! ones were "already queued". A `receives` looks through the queued
 //! stanzas for the first match, skipping the ones before it; if none
 //! matches, the first in-flight stanza must match. With `strict_order`, the
 //! very next stanza must match. `receives: nothing` passes when the buffer
 //! is empty.
 
-use std::collections::VecDeque;
+use std::io::Write;
 
+use presim_engine::jid::Jid;
 use presim_engine::minidom::Element;
-use presim_engine::session::encode_plain;
-use presim_engine::xml::{self, NS_BIND, NS_CLIENT, NS_SASL};
-use presim_engine::{ConnId, Input, Output, Server, ServerConfig, Time};
+use presim_engine::xml;
+use presim_engine::ServerConfig;
 
 use super::matcher::{self, Captures};
 use super::script::{self, Script, ScriptError, Variable, Verb};
+use crate::agent::{Behaviour, State};
+use crate::dist::Dist;
+use crate::model::{AccountSpec, ClientSpec, LinkSpec, Model, NodeRef, ScriptAction, ServerSpec};
+use crate::net::{Detection, LinkKind, LinkModel};
+use crate::trace::{Trace, TraceSummary};
+use crate::world::World;
 
 /// Options of a run.
 #[derive(Debug, Clone, Copy, Default)]
@@ -76,96 +85,171 @@ pub enum Outcome {
     Failed(Box<Failure>),
 }
 
-/// One received stanza and the action that caused it.
-struct Received {
-    element: Element,
-    cause: usize,
-}
-
-struct ClientState {
-    conn: ConnId,
-    connected: bool,
-    full_jid: Option<String>,
-    buffer: VecDeque<Received>,
-}
+/// One virtual second per action.
+const STEP: u64 = 1_000_000;
+/// One-way latency of every c2s link.
+const C2S_LATENCY: u64 = 1_000;
+/// One-way latency of every s2s link.
+const S2S_LATENCY: u64 = 5_000;
 
 struct Run<'a> {
     script: &'a Script,
-    server: Server,
-    clients: Vec<ClientState>,
+    world: World,
+    /// Per client: how much of its received-stanza log is consumed.
+    consumed: Vec<usize>,
     captures: Captures,
-    now: Time,
     step: usize,
     /// Index of the latest action that was not a `receives`.
     last_stimulus: usize,
     options: Options,
-    /// Stream-level elements received during negotiation, per client.
-    negotiation: Vec<VecDeque<Element>>,
-    next_conn: u64,
 }
 
 /// Runs a script. `Err` is a script error (bad input), `Ok` the outcome.
 pub fn run(script: &Script, options: Options) -> Result<Outcome, ScriptError> {
-    let domain = domain_of(script)?;
-    let mut config = ServerConfig::new(domain);
-    config.federation = false;
-    let clients = std::iter::repeat_n(ConnId(0), script.clients.len())
-        .map(|conn| ClientState {
-            conn,
-            connected: false,
-            full_jid: None,
-            buffer: VecDeque::new(),
-        })
-        .collect();
+    run_traced(script, options, None).map(|(outcome, _)| outcome)
+}
+
+/// Runs a script, writing the simulator's trace to `sink`.
+pub fn run_traced(
+    script: &Script,
+    options: Options,
+    sink: Option<Box<dyn Write>>,
+) -> Result<(Outcome, TraceSummary), ScriptError> {
+    let model = model_of(script)?;
     let mut run = Run {
         script,
-        server: Server::new(config),
-        clients,
+        world: World::new(&model, Trace::new(sink)),
+        consumed: vec![0; script.clients.len()],
         captures: Captures::new(),
-        now: Time::ZERO,
         step: 0,
         last_stimulus: 0,
         options,
-        negotiation: vec![VecDeque::new(); script.clients.len()],
-        next_conn: 0,
+    };
+    let mut outcome = Outcome::Passed {
+        steps: script.actions.len(),
     };
     for (i, action) in script.actions.iter().enumerate() {
         run.step = i;
-        run.now = Time::from_secs(i as u64 + 1);
         if !matches!(action.verb, Verb::Receives(_) | Verb::ReceivesNothing) {
             run.last_stimulus = i;
         }
         if let Err(failure) = run.action(action)? {
-            return Ok(Outcome::Failed(failure));
+            outcome = Outcome::Failed(failure);
+            break;
         }
     }
-    Ok(Outcome::Passed {
-        steps: script.actions.len(),
+    let (trace, _, _) = run.world.finish();
+    Ok((outcome, trace))
+}
+
+/// The world a script runs in.
+fn model_of(script: &Script) -> Result<Model, ScriptError> {
+    let mut domains: Vec<String> = Vec::new();
+    let mut clients = Vec::new();
+    for c in &script.clients {
+        let jid = Jid::new(&c.jid).map_err(|e| ScriptError {
+            file: script.file.clone(),
+            line: c.line,
+            message: format!("client '{}': bad JID '{}': {e}", c.name, c.jid),
+        })?;
+        let domain = jid.domain().as_str().to_string();
+        let server = match domains.iter().position(|d| *d == domain) {
+            Some(i) => i,
+            None => {
+                domains.push(domain);
+                domains.len() - 1
+            }
+        };
+        clients.push(ClientSpec {
+            name: c.name.clone(),
+            user: jid
+                .node()
+                .map(|n| n.as_str().to_string())
+                .unwrap_or_default(),
+            server,
+            password: c.password.clone(),
+            resource: c
+                .resource
+                .clone()
+                .or_else(|| jid.resource().map(|r| r.as_str().to_string())),
+            features: Vec::new(),
+            behaviour: Behaviour::scripted(),
+            connect_at: None,
+            record: true,
+        });
+    }
+    let federation = domains.len() > 1;
+    let servers = domains
+        .iter()
+        .map(|d| {
+            let mut config = ServerConfig::new(d.clone());
+            config.federation = federation;
+            ServerSpec {
+                config,
+                accounts: accounts_on(&clients, domains.iter().position(|x| x == d)),
+            }
+        })
+        .collect();
+    let mut links: Vec<LinkSpec> = clients
+        .iter()
+        .enumerate()
+        .map(|(i, c)| LinkSpec {
+            name: format!("c2s:{}", c.name),
+            kind: LinkKind::C2s,
+            ends: [NodeRef::Client(i), NodeRef::Server(c.server)],
+            model: link_model(C2S_LATENCY),
+        })
+        .collect();
+    for a in 0..domains.len() {
+        for b in a + 1..domains.len() {
+            links.push(LinkSpec {
+                name: format!("{}--{}", domains[a], domains[b]),
+                kind: LinkKind::S2s,
+                ends: [NodeRef::Server(a), NodeRef::Server(b)],
+                model: link_model(S2S_LATENCY),
+            });
+        }
+    }
+    Ok(Model {
+        name: script.file.clone(),
+        seed: 0,
+        duration: (script.actions.len() as u64 + 2) * STEP,
+        servers,
+        mucs: Vec::new(),
+        clients,
+        links,
+        script: Vec::new(),
+        faults: Vec::new(),
+        expectations: Vec::new(),
     })
 }
 
-fn domain_of(script: &Script) -> Result<String, ScriptError> {
-    let domains: Vec<String> = script
-        .clients
-        .iter()
-        .map(|c| {
-            presim_engine::jid::Jid::new(&c.jid)
-                .map(|j| j.domain().as_str().to_string())
-                .unwrap_or_default()
-        })
-        .collect();
-    let first = domains[0].clone();
-    if let Some((i, other)) = domains.iter().enumerate().find(|(_, d)| **d != first) {
-        return Err(ScriptError {
-            file: script.file.clone(),
-            line: script.clients[i].line,
-            message: format!(
-                "client '{}' is on domain '{other}', but the runner hosts one domain ('{first}')",
-                script.clients[i].name
-            ),
-        });
+/// The scripts' accounts on server `server`, with empty rosters.
+fn accounts_on(clients: &[ClientSpec], server: Option<usize>) -> Vec<AccountSpec> {
+    let mut accounts: Vec<AccountSpec> = Vec::new();
+    for c in clients.iter().filter(|c| Some(c.server) == server) {
+        if !accounts.iter().any(|a| a.user == c.user) {
+            accounts.push(AccountSpec {
+                user: c.user.clone(),
+                password: c.password.clone(),
+                roster: Vec::new(),
+            });
+        }
     }
-    Ok(first)
+    accounts
+}
+
+fn link_model(latency: u64) -> LinkModel {
+    let detection = Detection {
+        write_timeout: 30 * STEP,
+        keepalive_interval: None,
+        keepalive_timeout: 0,
+    };
+    LinkModel {
+        latency: Dist::Constant(latency),
+        bandwidth: None,
+        detection: [detection; 2],
+    }
 }
 
 type StepResult = Result<Result<(), Box<Failure>>, ScriptError>;
@@ -192,29 +276,43 @@ impl Run<'_> {
         }
     }
 
+    /// Starts of step `i`'s second, and the world's stanzas it caused.
+    fn act(&mut self, client: usize, action: ScriptAction) {
+        let at = (self.step as u64 + 1) * STEP;
+        self.world.schedule(at, client, action);
+        self.world.run_until(at + STEP - 1);
+    }
+
+    fn agent(&self, c: usize) -> &crate::agent::Agent {
+        &self.world.clients[c].agent
+    }
+
+    fn online(&self, c: usize) -> bool {
+        self.agent(c).state == State::Online
+    }
+
+    /// Forgets what a client received so far (a new or closed session).
+    fn clear_buffer(&mut self, c: usize) {
+        self.consumed[c] = self.agent(c).log.as_ref().map_or(0, Vec::len);
+    }
+
     fn action(&mut self, action: &script::Action) -> StepResult {
         let c = action.client;
         match &action.verb {
             Verb::Connects => Ok(self.connect(c)),
             Verb::Disconnects => {
-                if self.clients[c].connected {
-                    self.input(Input::ClientClosed {
-                        conn: self.clients[c].conn,
-                    });
-                    self.clients[c].connected = false;
-                    self.clients[c].buffer.clear();
+                if self.online(c) {
+                    self.act(c, ScriptAction::Disconnect);
+                    self.clear_buffer(c);
                 }
                 Ok(Ok(()))
             }
             Verb::Sends(text) => {
-                if !self.clients[c].connected {
+                if !self.online(c) {
                     return Ok(Ok(())); // as in scansion: sending after disconnecting has no effect
                 }
                 let element = self.stanza(text)?;
-                self.input(Input::ClientElement {
-                    conn: self.clients[c].conn,
-                    element,
-                });
+                self.act(c, ScriptAction::Send(element));
                 Ok(Ok(()))
             }
             Verb::Receives(text) => {
@@ -227,10 +325,10 @@ impl Run<'_> {
 
     fn stanza(&self, text: &str) -> Result<Element, ScriptError> {
         let text = script::substitute(text, &self.script.clients, |var| match var {
-            Variable::Jid(i) => presim_engine::jid::Jid::new(&self.script.clients[i].jid)
+            Variable::Jid(i) => Jid::new(&self.script.clients[i].jid)
                 .map(|j| j.to_bare().to_string())
                 .map_err(|e| e.to_string()),
-            Variable::FullJid(i) => self.clients[i].full_jid.clone().ok_or_else(|| {
+            Variable::FullJid(i) => self.agent(i).full_jid.clone().ok_or_else(|| {
                 format!(
                     "'{}' has no full JID yet: it has not connected",
                     self.script.clients[i].name
@@ -241,122 +339,47 @@ impl Run<'_> {
         script::parse_stanza(&text).map_err(|m| self.script_error(m))
     }
 
-    /// Feeds an input to the server and distributes its outputs.
-    fn input(&mut self, input: Input) {
-        for output in self.server.handle(self.now, input) {
-            match output {
-                Output::ToClient { conn, stanza } => {
-                    let Some(i) = self.clients.iter().position(|c| c.conn == conn) else {
-                        continue;
-                    };
-                    let element = stanza.to_element();
-                    if self.clients[i].full_jid.is_none() {
-                        self.negotiation[i].push_back(element);
-                    } else {
-                        self.clients[i].buffer.push_back(Received {
-                            element,
-                            cause: self.step,
-                        });
-                    }
-                }
-                Output::CloseClient { conn, .. } => {
-                    if let Some(c) = self.clients.iter_mut().find(|c| c.conn == conn) {
-                        c.connected = false;
-                    }
-                }
-                Output::ToPeer { .. } | Output::Event(_) => {}
-            }
-        }
-    }
-
-    fn next_negotiation(
-        &mut self,
-        c: usize,
-        name: &str,
-        ns: &str,
-    ) -> Result<Element, Box<Failure>> {
-        match self.negotiation[c].pop_front() {
-            Some(el) if el.name() == name && el.ns() == ns => Ok(el),
-            Some(el) => Err(self.failure(
-                c,
-                format!(
-                    "connect failed: expected <{name}/>, got {}",
-                    xml::to_string(&el)
-                ),
-            )),
-            None => Err(self.failure(
-                c,
-                format!("connect failed: expected <{name}/>, got nothing"),
-            )),
-        }
-    }
-
     /// Opens a stream, authenticates with SASL PLAIN and binds a resource.
     fn connect(&mut self, c: usize) -> Result<(), Box<Failure>> {
-        let client = &self.script.clients[c];
-        if self.clients[c].connected {
+        if self.agent(c).state != State::Offline {
             return Err(self.failure(c, "connects while already connected"));
         }
-        let jid = presim_engine::jid::Jid::new(&client.jid).expect("validated by the parser");
-        let node = jid
-            .node()
-            .map(|n| n.as_str().to_string())
-            .unwrap_or_default();
-        let resource = client
-            .resource
-            .clone()
-            .or_else(|| jid.resource().map(|r| r.as_str().to_string()));
-        self.next_conn += 1;
-        self.clients[c].conn = ConnId(self.next_conn);
-        self.clients[c].full_jid = None;
-        self.clients[c].buffer.clear();
-        self.negotiation[c].clear();
-        let conn = self.clients[c].conn;
-        self.clients[c].connected = true;
-        self.input(Input::ClientOpened { conn });
-        self.next_negotiation(c, "features", xml::NS_STREAMS)?;
-        let mut auth = xml::element("auth", NS_SASL, &[("mechanism", "PLAIN")]);
-        auth.append_text(encode_plain(&node, &client.password));
-        self.input(Input::ClientElement {
-            conn,
-            element: auth,
-        });
-        self.next_negotiation(c, "success", NS_SASL)?;
-        self.input(Input::ClientOpened { conn });
-        self.next_negotiation(c, "features", xml::NS_STREAMS)?;
-        let mut bind = Element::bare("bind", NS_BIND);
-        if let Some(resource) = resource {
-            bind.append_child(xml::text_element("resource", NS_BIND, &resource));
+        self.act(c, ScriptAction::Connect);
+        self.clear_buffer(c);
+        if self.online(c) {
+            return Ok(());
         }
-        let mut iq = xml::element("iq", NS_CLIENT, &[("type", "set"), ("id", "bind")]);
-        iq.append_child(bind);
-        self.input(Input::ClientElement { conn, element: iq });
-        let result = self.next_negotiation(c, "iq", NS_CLIENT)?;
-        let bound = xml::child(&result, "bind", NS_BIND)
-            .and_then(|b| xml::child(b, "jid", NS_BIND))
-            .map(|j| j.text());
-        match bound {
-            Some(full) => {
-                self.clients[c].full_jid = Some(full);
-                Ok(())
-            }
-            None => Err(self.failure(
-                c,
-                format!("resource binding failed: {}", xml::to_string(&result)),
-            )),
-        }
+        let why = match &self.agent(c).negotiation_error {
+            Some(error) => format!("connect failed: {error}"),
+            None => format!(
+                "connect failed: no session within a second (stream state: {:?})",
+                self.agent(c).state
+            ),
+        };
+        Err(self.failure(c, why))
+    }
+
+    /// The stanzas client `c` received and has not consumed, with the step
+    /// whose second each arrived in.
+    fn unconsumed(&self, c: usize) -> impl Iterator<Item = (usize, &Element)> {
+        unconsumed(&self.world, c, self.consumed[c])
     }
 
     fn receive(&mut self, c: usize, expected: &Element) -> Result<(), Box<Failure>> {
         let mut skipped = Vec::new();
         let mut last = None;
-        while let Some(received) = self.clients[c].buffer.pop_front() {
-            let queued = received.cause < self.last_stimulus;
-            match matcher::matches(expected, &received.element, &mut self.captures) {
-                Ok(()) => return Ok(()),
+        let mut taken = 0;
+        let mut matched = false;
+        for (cause, element) in unconsumed(&self.world, c, self.consumed[c]) {
+            taken += 1;
+            match matcher::matches(expected, element, &mut self.captures) {
+                Ok(()) => {
+                    matched = true;
+                    break;
+                }
                 Err(mismatch) => {
-                    let text = xml::to_string(&received.element);
-                    if queued && !self.options.strict_order {
+                    let text = xml::to_string(element);
+                    if cause < self.last_stimulus && !self.options.strict_order {
                         skipped.push(text);
                         continue;
                     }
@@ -365,11 +388,15 @@ impl Run<'_> {
                 }
             }
         }
+        self.consumed[c] += taken;
+        if matched {
+            return Ok(());
+        }
         let mut failure = self.failure(
             c,
             match &last {
                 Some((_, why)) => format!("received stanza does not match: {why}"),
-                None if !self.clients[c].connected => {
+                None if !self.online(c) => {
                     "expected a stanza, but the client is not connected".to_string()
                 }
                 None => "expected a stanza, but nothing arrived".to_string(),
@@ -382,13 +409,21 @@ impl Run<'_> {
     }
 
     fn receive_nothing(&mut self, c: usize) -> Result<(), Box<Failure>> {
-        match self.clients[c].buffer.pop_front() {
-            None => Ok(()),
-            Some(received) => {
-                let mut failure = self.failure(c, "expected nothing, but a stanza arrived");
-                failure.received = Some(xml::to_string(&received.element));
-                Err(failure)
-            }
-        }
+        let Some(received) = self.unconsumed(c).next().map(|(_, e)| xml::to_string(e)) else {
+            return Ok(());
+        };
+        self.consumed[c] += 1;
+        let mut failure = self.failure(c, "expected nothing, but a stanza arrived");
+        failure.received = Some(received);
+        Err(failure)
     }
+}
+
+/// Client `c`'s received stanzas from index `from` on, each with the step
+/// whose second it arrived in.
+fn unconsumed(world: &World, c: usize, from: usize) -> impl Iterator<Item = (usize, &Element)> {
+    let log = world.clients[c].agent.log.as_deref().unwrap_or(&[]);
+    log[from..]
+        .iter()
+        .map(|(at, element)| ((at / STEP).saturating_sub(1) as usize, element))
 }
