@@ -9,11 +9,12 @@
 //! Like the engine, an agent never touches the network or the clock: each
 //! call takes the virtual time and pushes [`Act`]s for the simulator.
 
-use std::collections::BTreeMap;
+use rustc_hash::FxHashMap;
 
 use presim_engine::minidom::Element;
 use presim_engine::session::encode_plain;
 use presim_engine::xml::{self, NS_BIND, NS_CLIENT, NS_DISCO_INFO, NS_ROSTER, NS_SASL, NS_STREAMS};
+use presim_engine::Stanza;
 
 use crate::dist::Dist;
 use crate::rng::{Rng, Stream};
@@ -114,8 +115,9 @@ pub struct Agent {
     pub generation: u32,
     pub full_jid: Option<String>,
     pub crashed: bool,
-    /// Last presence received from each full JID.
-    pub view: BTreeMap<String, Shown>,
+    /// Last presence received from each full JID. A hash map for speed;
+    /// whoever iterates it sorts first (determinism).
+    pub view: FxHashMap<String, Shown>,
     /// Stanzas received while online, with their arrival times, if kept.
     pub log: Option<Vec<(u64, Element)>>,
     /// View changes with their times, if kept.
@@ -148,7 +150,7 @@ impl Agent {
             generation: 0,
             full_jid: None,
             crashed: false,
-            view: BTreeMap::new(),
+            view: FxHashMap::default(),
             log: None,
             view_log: None,
             negotiation_error: None,
@@ -172,7 +174,8 @@ impl Agent {
         self.full_jid = None;
         self.negotiation_error = None;
         // A new session starts with an empty view.
-        let old = std::mem::take(&mut self.view);
+        let mut old: Vec<(String, Shown)> = std::mem::take(&mut self.view).into_iter().collect();
+        old.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         if let (Some(log), false) = (&mut self.view_log, old.is_empty()) {
             for (contact, shown) in old {
                 if shown.available {
@@ -289,12 +292,13 @@ impl Agent {
         p
     }
 
-    /// An element arrived from the server.
-    pub fn receive(&mut self, now: u64, element: Element, out: &mut Vec<Act>) {
+    /// A stanza or stream-level element arrived from the server.
+    pub fn receive(&mut self, now: u64, stanza: &Stanza, out: &mut Vec<Act>) {
+        let element = &*stanza.payload;
         match self.state {
             State::Offline => {}
             State::AwaitFeatures => self.expect(
-                &element,
+                element,
                 "features",
                 NS_STREAMS,
                 |a, out| {
@@ -306,7 +310,7 @@ impl Agent {
                 out,
             ),
             State::AwaitSuccess => self.expect(
-                &element,
+                element,
                 "success",
                 NS_SASL,
                 |a, out| {
@@ -316,7 +320,7 @@ impl Agent {
                 out,
             ),
             State::AwaitBindFeatures => self.expect(
-                &element,
+                element,
                 "features",
                 NS_STREAMS,
                 |a, out| {
@@ -331,8 +335,8 @@ impl Agent {
                 },
                 out,
             ),
-            State::AwaitBind => self.bind_result(&element, out),
-            State::Online => self.stanza(now, element, out),
+            State::AwaitBind => self.bind_result(element, out),
+            State::Online => self.stanza(now, stanza, out),
         }
     }
 
@@ -385,21 +389,22 @@ impl Agent {
         }
     }
 
-    fn stanza(&mut self, now: u64, element: Element, out: &mut Vec<Act>) {
-        match element.name() {
-            "presence" => self.presence(now, &element, out),
-            "iq" if self.behaviour.answer_iq => self.answer_iq(&element, out),
+    fn stanza(&mut self, now: u64, stanza: &Stanza, out: &mut Vec<Act>) {
+        match stanza.name() {
+            "presence" => self.presence(now, stanza, out),
+            "iq" if self.behaviour.answer_iq => self.answer_iq(stanza, out),
             _ => {}
         }
         if let Some(log) = &mut self.log {
-            log.push((now, element));
+            log.push((now, stanza.to_element()));
         }
     }
 
-    fn presence(&mut self, now: u64, element: &Element, out: &mut Vec<Act>) {
-        let Some(from) = element.attr("from") else {
+    fn presence(&mut self, now: u64, stanza: &Stanza, out: &mut Vec<Act>) {
+        let Some(from) = stanza.from.as_ref().map(|j| j.as_str()) else {
             return;
         };
+        let element = &*stanza.payload;
         let shown = match element.attr("type") {
             None => shown_of(element),
             Some("unavailable") => Shown::UNAVAILABLE,
@@ -419,17 +424,21 @@ impl Agent {
         if !from.contains('/') || Some(from) == self.full_jid.as_deref() {
             return;
         }
-        if self.view.get(from) == Some(&shown) {
-            return;
+        match self.view.get_mut(from) {
+            Some(held) if *held == shown => return,
+            Some(held) => *held = shown.clone(),
+            None => {
+                self.view.insert(from.to_string(), shown.clone());
+            }
         }
-        self.view.insert(from.to_string(), shown.clone());
         if let Some(log) = &mut self.view_log {
             log.push((now, from.to_string(), shown.clone()));
         }
         out.push(Act::View(from.to_string(), shown));
     }
 
-    fn answer_iq(&mut self, iq: &Element, out: &mut Vec<Act>) {
+    fn answer_iq(&mut self, stanza: &Stanza, out: &mut Vec<Act>) {
+        let iq = &*stanza.payload;
         let type_ = iq.attr("type").unwrap_or("");
         if type_ != "get" && type_ != "set" {
             return;
@@ -438,8 +447,8 @@ impl Agent {
         if let Some(id) = iq.attr("id") {
             xml::set_attr(&mut reply, "id", id);
         }
-        if let Some(from) = iq.attr("from") {
-            xml::set_attr(&mut reply, "to", from);
+        if let Some(from) = &stanza.from {
+            xml::set_attr(&mut reply, "to", from.as_str());
         }
         let query = iq.children().next();
         match query.map(|q| (q.name(), q.ns())) {

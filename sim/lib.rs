@@ -18,5 +18,6 @@ pub mod rng;
 pub mod run;
 pub mod scansion;
 pub mod scenario;
+pub mod stanza_xml;
 pub mod trace;
 pub mod world;

@@ -19,6 +19,7 @@ use crate::model::{FaultAction, FaultSpec, Model, NodeRef, ScriptAction, ScriptS
 use crate::net::{LinkId, LinkKind, Network, NodeId, NodeKind, Transmit};
 use crate::queue::EventQueue;
 use crate::rng::{self, Stream};
+use crate::stanza_xml::StanzaXml;
 use crate::trace::{Record, Shown, Trace, TraceSummary, SCHEMA_VERSION};
 
 /// What travels on a link.
@@ -39,16 +40,20 @@ enum Wire {
 }
 
 impl Wire {
-    fn xml(&self) -> String {
+    /// Appends what goes over the wire to `out`.
+    fn write_xml(&self, cache: &mut StanzaXml, out: &mut String) {
         match self {
-            Wire::Open => "<stream:stream>".to_string(),
-            Wire::Element(el) => xml::to_string(el),
-            Wire::Close => "</stream:stream>".to_string(),
-            Wire::ToClient(s) | Wire::Peer(s) => s.to_xml(),
-            Wire::CloseStream(None) => "</stream:stream>".to_string(),
-            Wire::CloseStream(Some(cond)) => format!(
-                "<stream:error><{cond} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>"
-            ),
+            Wire::Open => out.push_str("<stream:stream>"),
+            Wire::Element(el) => out.push_str(&xml::to_string(el)),
+            Wire::Close | Wire::CloseStream(None) => out.push_str("</stream:stream>"),
+            Wire::ToClient(s) | Wire::Peer(s) => cache.write(s, out),
+            Wire::CloseStream(Some(cond)) => {
+                out.push_str("<stream:error><");
+                out.push_str(cond);
+                out.push_str(
+                    " xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
+                );
+            }
         }
     }
 }
@@ -186,6 +191,9 @@ pub struct World {
     pub stats: Stats,
     outputs: Vec<Output>,
     acts: Vec<Act>,
+    /// Serialized payloads for the trace, and the buffer for send records.
+    stanza_xml: StanzaXml,
+    xml_buf: String,
 }
 
 impl World {
@@ -317,6 +325,8 @@ impl World {
             stats: Stats::default(),
             outputs: Vec::new(),
             acts: Vec::new(),
+            stanza_xml: StanzaXml::default(),
+            xml_buf: String::new(),
         };
         world.start(model);
         world
@@ -497,7 +507,9 @@ impl World {
         let msg = self.next_msg;
         self.next_msg += 1;
         self.stats.sent += 1;
-        let xml = wire.xml();
+        let mut xml = std::mem::take(&mut self.xml_buf);
+        xml.clear();
+        wire.write_xml(&mut self.stanza_xml, &mut xml);
         let l = self.net.link(link);
         let (from, to) = (l.ends[side], l.ends[1 - side]);
         let result = if l.epoch == epoch {
@@ -532,6 +544,7 @@ impl World {
                 self.write_failed(link, side, epoch);
             }
         }
+        self.xml_buf = xml;
     }
 
     fn count_drop(&mut self, reason: &str) {
@@ -870,9 +883,7 @@ impl World {
                     self.stats.delivered_to_clients += 1;
                 }
                 let now = self.now;
-                self.clients[c]
-                    .agent
-                    .receive(now, stanza.to_element(), &mut acts);
+                self.clients[c].agent.receive(now, &stanza, &mut acts);
             }
             Wire::CloseStream(_) => {
                 self.clients[c].conn = None;
@@ -942,7 +953,8 @@ impl World {
 
     fn send_to_client(&mut self, s: usize, conn: ConnId, wire: Wire) {
         let Some(&(c, epoch)) = self.servers[s].conns.get(&conn) else {
-            let xml = wire.xml();
+            let mut xml = String::new();
+            wire.write_xml(&mut self.stanza_xml, &mut xml);
             self.drop_xml(self.servers[s].node, "connection-gone", &xml);
             return;
         };

@@ -17,6 +17,8 @@ use jid::{BareJid, Jid};
 use minidom::Element;
 use std::sync::Arc;
 
+use std::sync::OnceLock;
+
 use crate::server::{ConnId, DropReason, Event, Server};
 use crate::stanza::{Stanza, StanzaError};
 use crate::subscription::{self, Approval, SubscribeAction, Transition};
@@ -31,13 +33,39 @@ fn presence_element(type_: Option<&str>) -> Element {
     }
 }
 
+/// Payloads of the bare presences the server itself sends (probe answers,
+/// subscription replies): built once and shared by every copy.
+const SHARED_TYPES: [Option<&str>; 7] = [
+    None,
+    Some("unavailable"),
+    Some("probe"),
+    Some("subscribe"),
+    Some("subscribed"),
+    Some("unsubscribe"),
+    Some("unsubscribed"),
+];
+
+fn shared_payload(type_: Option<&str>) -> Arc<Element> {
+    static PAYLOADS: OnceLock<Vec<Arc<Element>>> = OnceLock::new();
+    let payloads = PAYLOADS.get_or_init(|| {
+        SHARED_TYPES
+            .iter()
+            .map(|t| Arc::new(presence_element(*t)))
+            .collect()
+    });
+    match SHARED_TYPES.iter().position(|t| *t == type_) {
+        Some(i) => Arc::clone(&payloads[i]),
+        None => Arc::new(presence_element(type_)),
+    }
+}
+
 /// A bare presence stanza of the given type.
 pub(crate) fn presence(from: &BareJid, to: &Jid, type_: Option<&str>) -> Stanza {
-    Stanza::new(
-        Some(Jid::from(from.clone())),
-        Some(to.clone()),
-        presence_element(type_),
-    )
+    Stanza {
+        from: Some(Jid::from(from.clone())),
+        to: Some(to.clone()),
+        payload: shared_payload(type_),
+    }
 }
 
 /// The `<priority/>` of a presence (RFC 6121 §4.7.2.3), clamped to an i8;

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use jid::{BareJid, Jid};
 use minidom::Element;
+use rustc_hash::FxHashMap;
 
 use crate::config::ServerConfig;
 use crate::roster::SubState;
@@ -157,8 +158,9 @@ pub struct Server {
     pub(crate) domain_jid: Jid,
     pub(crate) store: Store,
     pub(crate) conns: BTreeMap<ConnId, Conn>,
-    /// Bound sessions by account localpart, then resource.
-    pub(crate) online: BTreeMap<String, BTreeMap<String, ConnId>>,
+    /// Bound sessions by account localpart, then resource. The outer map is
+    /// a hash map (a lookup per delivery) and is never iterated.
+    pub(crate) online: FxHashMap<String, BTreeMap<String, ConnId>>,
     pub(crate) now: Time,
     pub(crate) out: Vec<Output>,
     /// Reused buffer for recipient lists on the delivery path.
@@ -186,7 +188,7 @@ impl Server {
             config,
             store,
             conns: BTreeMap::new(),
-            online: BTreeMap::new(),
+            online: FxHashMap::default(),
             now: Time::ZERO,
             out: Vec::new(),
             scratch: Vec::new(),

@@ -5,7 +5,7 @@
 //! The in-memory [`Store`] is the default; a server crash drops the
 //! [`Server`](crate::Server) value's sessions and keeps its store.
 
-use std::collections::BTreeMap;
+use rustc_hash::FxHashMap;
 
 use crate::roster::Roster;
 use crate::stanza::Stanza;
@@ -22,7 +22,8 @@ pub struct Account {
 /// All durable data of one server, keyed by account localpart.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Store {
-    accounts: BTreeMap<String, Account>,
+    /// A hash map: looked up on every delivery; iterated only sorted.
+    accounts: FxHashMap<String, Account>,
 }
 
 impl Store {
@@ -48,7 +49,11 @@ impl Store {
             })
     }
 
+    /// Every account, in localpart order.
     pub fn accounts(&self) -> impl Iterator<Item = (&str, &Account)> {
-        self.accounts.iter().map(|(k, v)| (k.as_str(), v))
+        let mut all: Vec<(&str, &Account)> =
+            self.accounts.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        all.sort_unstable_by_key(|(k, _)| *k);
+        all.into_iter()
     }
 }
