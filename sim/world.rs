@@ -19,6 +19,8 @@ use crate::model::{FaultAction, FaultSpec, Model, NodeRef, ScriptAction, ScriptS
 use crate::net::{LinkId, LinkKind, Network, NodeId, NodeKind, Transmit};
 use crate::queue::EventQueue;
 use crate::rng::{self, Stream};
+use rustc_hash::FxHashMap;
+
 use crate::stanza_xml::StanzaXml;
 use crate::trace::{Record, Shown, Trace, TraceSummary, SCHEMA_VERSION};
 
@@ -116,7 +118,8 @@ struct ServerNode {
     /// The durable store while the server is down.
     store: Option<Store>,
     /// Client connections: conn → (client, connection epoch).
-    conns: BTreeMap<ConnId, (usize, u32)>,
+    /// (A hash map: a lookup per delivery; never iterated.)
+    conns: FxHashMap<ConnId, (usize, u32)>,
     /// The same, by (client, epoch).
     by_client: BTreeMap<(usize, u32), ConnId>,
 }
@@ -217,7 +220,7 @@ impl World {
                 config: spec.config.clone(),
                 engine: Some(engine),
                 store: None,
-                conns: BTreeMap::new(),
+                conns: FxHashMap::default(),
                 by_client: BTreeMap::new(),
             });
         }

@@ -157,7 +157,8 @@ pub struct Server {
     pub(crate) domain: BareJid,
     pub(crate) domain_jid: Jid,
     pub(crate) store: Store,
-    pub(crate) conns: BTreeMap<ConnId, Conn>,
+    /// Connections; a hash map (a lookup per delivery), iterated only sorted.
+    pub(crate) conns: FxHashMap<ConnId, Conn>,
     /// Bound sessions by account localpart, then resource. The outer map is
     /// a hash map (a lookup per delivery) and is never iterated.
     pub(crate) online: FxHashMap<String, BTreeMap<String, ConnId>>,
@@ -187,7 +188,7 @@ impl Server {
             domain,
             config,
             store,
-            conns: BTreeMap::new(),
+            conns: FxHashMap::default(),
             online: FxHashMap::default(),
             now: Time::ZERO,
             out: Vec::new(),
@@ -220,9 +221,13 @@ impl Server {
 
     /// Full JIDs of the bound sessions, in a defined order.
     pub fn sessions(&self) -> impl Iterator<Item = (ConnId, &Jid)> {
-        self.conns
+        let mut sessions: Vec<(ConnId, &Jid)> = self
+            .conns
             .iter()
             .filter_map(|(c, conn)| conn.session.as_ref().map(|s| (*c, &s.full)))
+            .collect();
+        sessions.sort_unstable_by_key(|(c, _)| *c);
+        sessions.into_iter()
     }
 
     /// Handles one input and returns the outputs it caused, in order.
