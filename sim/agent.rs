@@ -174,14 +174,15 @@ impl Agent {
         self.full_jid = None;
         self.negotiation_error = None;
         // A new session starts with an empty view.
-        let mut old: Vec<(String, Shown)> = std::mem::take(&mut self.view).into_iter().collect();
-        old.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        if let (Some(log), false) = (&mut self.view_log, old.is_empty()) {
-            for (contact, shown) in old {
-                if shown.available {
-                    log.push((now, contact, Shown::UNAVAILABLE));
-                }
-            }
+        let old = std::mem::take(&mut self.view);
+        if let Some(log) = &mut self.view_log {
+            let mut cleared: Vec<String> = old
+                .into_iter()
+                .filter(|(_, shown)| shown.available)
+                .map(|(contact, _)| contact)
+                .collect();
+            cleared.sort_unstable();
+            log.extend(cleared.into_iter().map(|c| (now, c, Shown::UNAVAILABLE)));
         }
         out.push(Act::OpenStream);
     }

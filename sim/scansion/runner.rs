@@ -27,7 +27,7 @@ use super::matcher::{self, Captures};
 use super::script::{self, Script, ScriptError, Variable, Verb};
 use crate::agent::{Behaviour, State};
 use crate::dist::Dist;
-use crate::model::{AccountSpec, ClientSpec, LinkSpec, Model, NodeRef, ScriptAction, ServerSpec};
+use crate::model::{ClientSpec, LinkSpec, Model, NodeRef, ScriptAction, ServerSpec};
 use crate::net::{Detection, LinkKind, LinkModel};
 use crate::trace::{Trace, TraceSummary};
 use crate::world::World;
@@ -182,11 +182,12 @@ fn model_of(script: &Script) -> Result<Model, ScriptError> {
     let servers = domains
         .iter()
         .map(|d| {
+            // Accounts are created on first login, as in Prosody's test setup.
             let mut config = ServerConfig::new(d.clone());
             config.federation = federation;
             ServerSpec {
                 config,
-                accounts: accounts_on(&clients, domains.iter().position(|x| x == d)),
+                accounts: Vec::new(),
             }
         })
         .collect();
@@ -222,21 +223,6 @@ fn model_of(script: &Script) -> Result<Model, ScriptError> {
         faults: Vec::new(),
         expectations: Vec::new(),
     })
-}
-
-/// The scripts' accounts on server `server`, with empty rosters.
-fn accounts_on(clients: &[ClientSpec], server: Option<usize>) -> Vec<AccountSpec> {
-    let mut accounts: Vec<AccountSpec> = Vec::new();
-    for c in clients.iter().filter(|c| Some(c.server) == server) {
-        if !accounts.iter().any(|a| a.user == c.user) {
-            accounts.push(AccountSpec {
-                user: c.user.clone(),
-                password: c.password.clone(),
-                roster: Vec::new(),
-            });
-        }
-    }
-    accounts
 }
 
 fn link_model(latency: u64) -> LinkModel {
@@ -361,10 +347,6 @@ impl Run<'_> {
 
     /// The stanzas client `c` received and has not consumed, with the step
     /// whose second each arrived in.
-    fn unconsumed(&self, c: usize) -> impl Iterator<Item = (usize, &Element)> {
-        unconsumed(&self.world, c, self.consumed[c])
-    }
-
     fn receive(&mut self, c: usize, expected: &Element) -> Result<(), Box<Failure>> {
         let mut skipped = Vec::new();
         let mut last = None;
@@ -409,7 +391,8 @@ impl Run<'_> {
     }
 
     fn receive_nothing(&mut self, c: usize) -> Result<(), Box<Failure>> {
-        let Some(received) = self.unconsumed(c).next().map(|(_, e)| xml::to_string(e)) else {
+        let first = unconsumed(&self.world, c, self.consumed[c]).next();
+        let Some(received) = first.map(|(_, e)| xml::to_string(e)) else {
             return Ok(());
         };
         self.consumed[c] += 1;
