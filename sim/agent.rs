@@ -4,14 +4,23 @@
 //! scripted stanzas, follows its behaviour model (presence changes as a
 //! Poisson process, session lengths, reconnects), answers disco#info with
 //! its configured features, and keeps its view of every contact's presence:
-//! the last presence it received from each full JID.
+//! the last presence it received from each full JID, with the XEP-0310
+//! annotation on it.
+//!
+//! A client with features advertises them in XEP-0115 caps on every
+//! available presence it composes, so a server learns from one disco#info
+//! query per feature set whether it wants annotations (`urn:xmpp:psa`). A
+//! client that did not ask for annotations and receives one reports a
+//! violation.
 //!
 //! Like the engine, an agent never touches the network or the clock: each
 //! call takes the virtual time and pushes [`Act`]s for the simulator.
 
 use rustc_hash::FxHashMap;
 
+use presim_engine::caps::{self, NS_CAPS};
 use presim_engine::minidom::Element;
+use presim_engine::psa::{self, NS_PSA};
 use presim_engine::session::encode_plain;
 use presim_engine::xml::{self, NS_BIND, NS_CLIENT, NS_DISCO_INFO, NS_ROSTER, NS_SASL, NS_STREAMS};
 use presim_engine::Stanza;
@@ -83,6 +92,8 @@ pub enum Act {
     Truth(Shown),
     /// The agent's view of a contact's full JID changed.
     View(String, Shown),
+    /// The client received what it must never receive.
+    Violation(&'static str, String),
 }
 
 /// Where the agent's stream stands.
@@ -124,8 +135,13 @@ pub struct Agent {
     pub view_log: Option<Vec<(u64, String, Shown)>>,
     /// Why the latest stream negotiation gave up, if it did.
     pub negotiation_error: Option<String>,
+    /// The XEP-0115 verification string of `features` (computed on first use).
+    caps_ver: Option<String>,
     next_id: u64,
 }
+
+/// The caps node presim's clients advertise.
+pub const CAPS_NODE: &str = "https://presim.example/client";
 
 impl Agent {
     pub fn new(
@@ -154,6 +170,7 @@ impl Agent {
             log: None,
             view_log: None,
             negotiation_error: None,
+            caps_ver: None,
             next_id: 0,
         }
     }
@@ -261,6 +278,7 @@ impl Agent {
             Timer::PresenceChange => {
                 if self.state == State::Online {
                     let presence = self.random_presence();
+                    let presence = self.with_caps(presence);
                     self.send(presence, out);
                     self.schedule_presence_change(out);
                 }
@@ -274,6 +292,29 @@ impl Agent {
             let gap = gap.sample(&mut self.rng);
             out.push(Act::Timer(gap, Timer::PresenceChange));
         }
+    }
+
+    /// Adds the XEP-0115 `<c/>` naming this client's features, if it has any.
+    fn with_caps(&mut self, mut presence: Element) -> Element {
+        if self.features.is_empty() {
+            return presence;
+        }
+        if self.caps_ver.is_none() {
+            self.caps_ver = caps::ver(&self.disco_info(None));
+        }
+        if let Some(ver) = &self.caps_ver {
+            presence.append_child(xml::element(
+                "c",
+                NS_CAPS,
+                &[("hash", "sha-1"), ("node", CAPS_NODE), ("ver", ver)],
+            ));
+        }
+        presence
+    }
+
+    /// Whether this client asked for XEP-0310 annotations.
+    pub fn wants_annotations(&self) -> bool {
+        self.features.iter().any(|f| f == NS_PSA)
     }
 
     fn random_presence(&mut self) -> Element {
@@ -381,7 +422,8 @@ impl Agent {
             let mut get = xml::element("iq", NS_CLIENT, &[("type", "get"), ("id", &id)]);
             get.append_child(Element::bare("query", NS_ROSTER));
             out.push(Act::Send(get));
-            self.send(Element::bare("presence", NS_CLIENT), out);
+            let presence = self.with_caps(Element::bare("presence", NS_CLIENT));
+            self.send(presence, out);
         }
         self.schedule_presence_change(out);
         if let Some(length) = &self.behaviour.session_length {
@@ -406,8 +448,16 @@ impl Agent {
             return;
         };
         let element = &*stanza.payload;
+        let annotation = psa::annotation_of(element);
+        if annotation.is_some() && !self.wants_annotations() {
+            let xml = stanza.to_xml();
+            out.push(Act::Violation("unrequested-annotation", xml));
+        }
         let shown = match element.attr("type") {
-            None => shown_of(element),
+            None => Shown {
+                annotation: annotation.flatten().map(|a| a.as_str()),
+                ..shown_of(element)
+            },
             Some("unavailable") => Shown::UNAVAILABLE,
             Some("subscribe") => {
                 if self.behaviour.accept_subscriptions {
@@ -422,9 +472,35 @@ impl Agent {
             }
             Some(_) => return,
         };
-        if !from.contains('/') || Some(from) == self.full_jid.as_deref() {
+        if Some(from) == self.full_jid.as_deref() {
             return;
         }
+        if !from.contains('/') {
+            if !shown.available {
+                self.all_resources_unavailable(now, from, out);
+            }
+            return;
+        }
+        self.set_view(now, from, shown, out);
+    }
+
+    /// Unavailable presence from a bare JID: every resource of that account
+    /// is unavailable (RFC 6121 §4.5.3).
+    fn all_resources_unavailable(&mut self, now: u64, bare: &str, out: &mut Vec<Act>) {
+        let prefix = format!("{bare}/");
+        let mut gone: Vec<String> = self
+            .view
+            .iter()
+            .filter(|(jid, shown)| jid.starts_with(&prefix) && shown.available)
+            .map(|(jid, _)| jid.clone())
+            .collect();
+        gone.sort_unstable();
+        for jid in gone {
+            self.set_view(now, &jid, Shown::UNAVAILABLE, out);
+        }
+    }
+
+    fn set_view(&mut self, now: u64, from: &str, shown: Shown, out: &mut Vec<Act>) {
         match self.view.get_mut(from) {
             Some(held) if *held == shown => return,
             Some(held) => *held = shown.clone(),
@@ -454,7 +530,8 @@ impl Agent {
         let query = iq.children().next();
         match query.map(|q| (q.name(), q.ns())) {
             Some(("query", ns)) if ns == NS_DISCO_INFO && type_ == "get" => {
-                reply.append_child(self.disco_info());
+                let node = query.and_then(|q| q.attr("node"));
+                reply.append_child(self.disco_info(node));
             }
             Some(("query", ns)) if ns == NS_ROSTER && type_ == "set" => {}
             _ => {
@@ -467,8 +544,12 @@ impl Agent {
         out.push(Act::Send(reply));
     }
 
-    fn disco_info(&self) -> Element {
+    /// disco#info of this client, for `node` if asked (XEP-0115 §6.2).
+    fn disco_info(&self, node: Option<&str>) -> Element {
         let mut query = Element::bare("query", NS_DISCO_INFO);
+        if let Some(node) = node {
+            xml::set_attr(&mut query, "node", node);
+        }
         query.append_child(xml::element(
             "identity",
             NS_DISCO_INFO,
@@ -497,5 +578,6 @@ pub fn shown_of(presence: &Element) -> Shown {
         available: true,
         show: text("show"),
         status: text("status"),
+        annotation: None,
     }
 }

@@ -236,6 +236,12 @@ impl Network {
         true
     }
 
+    /// A latency drawn from the link's model (a round trip is two).
+    pub fn sample_latency(&mut self, id: LinkId) -> u64 {
+        let link = &mut self.graph[id];
+        link.model.latency.sample(&mut link.rng) + link.extra_latency
+    }
+
     /// Writes message `msg` of `bytes` bytes from end `side` at `now`.
     #[inline]
     pub fn transmit(

@@ -39,7 +39,14 @@ pub struct RunResult {
 pub fn run(model: &Model, trace_sink: Option<Box<dyn std::io::Write>>) -> RunResult {
     let world = World::new(model, Trace::new(trace_sink));
     let (trace, stats, clients) = world.finish();
-    let failures = check(model, &clients);
+    let mut failures = check(model, &clients);
+    if stats.violations > 0 {
+        failures.push(format!(
+            "{} violation(s): clients received what they must never receive \
+             (see the 'violation' records in the trace)",
+            stats.violations
+        ));
+    }
     RunResult {
         trace,
         stats,
@@ -85,6 +92,7 @@ pub struct Summary<'a> {
     pub sessions: u64,
     pub truth_changes: u64,
     pub view_changes: u64,
+    pub violations: u64,
     pub expectations: usize,
     pub failed_expectations: &'a [String],
 }
@@ -109,6 +117,7 @@ impl<'a> Summary<'a> {
             sessions: r.stats.sessions,
             truth_changes: r.stats.truth_changes,
             view_changes: r.stats.view_changes,
+            violations: r.stats.violations,
             expectations: r.expectations,
             failed_expectations: &r.failures,
         }

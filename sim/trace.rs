@@ -22,6 +22,10 @@ pub struct Shown {
     pub show: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// The XEP-0310 annotation on the presence an observer holds
+    /// (`server-unavailable`, `connection-paused`); views only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotation: Option<&'static str>,
 }
 
 impl Shown {
@@ -29,6 +33,7 @@ impl Shown {
         available: false,
         show: None,
         status: None,
+        annotation: None,
     };
 }
 
@@ -141,6 +146,32 @@ pub enum Record<'a> {
     },
     /// A message stored offline at a server.
     OfflineStored { node: &'a str, user: &'a str },
+    /// Server `node`'s view of its stream with domain `peer` changed:
+    /// connecting, established, or unavailable (with the reason).
+    Peer {
+        node: &'a str,
+        peer: &'a str,
+        state: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<&'a str>,
+    },
+    /// Server `node` enabled XEP-0310 annotations for session `jid`.
+    PsaEnabled { node: &'a str, jid: &'a str },
+    /// Server `node` sent session `to` the presence of `about` with an
+    /// annotation: `server-unavailable`, `connection-paused`, or `clear`.
+    Annotation {
+        node: &'a str,
+        to: &'a str,
+        about: &'a str,
+        annotation: &'a str,
+    },
+    /// A client received something it must never receive (e.g. an
+    /// annotation it did not ask for).
+    Violation {
+        node: &'a str,
+        what: &'a str,
+        xml: &'a str,
+    },
     /// Last line: the run stopped at `t`.
     End { events: u64 },
 }
@@ -259,6 +290,7 @@ mod tests {
             available: true,
             show: Some("away".into()),
             status: None,
+            annotation: None,
         };
         trace.record(
             1_500,

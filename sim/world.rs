@@ -12,7 +12,9 @@ use presim_engine::minidom::Element;
 use presim_engine::stanza::Stanza;
 use presim_engine::store::Store;
 use presim_engine::xml;
-use presim_engine::{ConnId, Event, Input, Output, Server, ServerConfig, Time};
+use presim_engine::{
+    ConnId, Event, Input, Output, PeerFailure, Server, ServerConfig, Time, Timer as EngineTimer,
+};
 
 use crate::agent::{Act, Agent, Timer};
 use crate::model::{FaultAction, FaultSpec, Model, NodeRef, ScriptAction, ScriptStep, When};
@@ -23,6 +25,8 @@ use rustc_hash::FxHashMap;
 
 use crate::stanza_xml::StanzaXml;
 use crate::trace::{Record, Shown, Trace, TraceSummary, SCHEMA_VERSION};
+
+mod s2s;
 
 /// What travels on a link.
 #[derive(Debug)]
@@ -39,6 +43,10 @@ enum Wire {
     CloseStream(Option<&'static str>),
     /// Server to server: a stanza.
     Peer(Stanza),
+    /// Server to server: the initiator's stream header.
+    PeerOpen(Box<str>),
+    /// Server to server: the answering stream header and features.
+    PeerAccept(Box<str>),
 }
 
 impl Wire {
@@ -49,6 +57,7 @@ impl Wire {
             Wire::Element(el) => out.push_str(&xml::to_string(el)),
             Wire::Close | Wire::CloseStream(None) => out.push_str("</stream:stream>"),
             Wire::ToClient(s) | Wire::Peer(s) => cache.write(s, out),
+            Wire::PeerOpen(header) | Wire::PeerAccept(header) => out.push_str(header),
             Wire::CloseStream(Some(cond)) => {
                 out.push_str("<stream:error><");
                 out.push_str(cond);
@@ -109,6 +118,25 @@ enum Ev {
     ClientRestart(u32),
     SpikeEnd(LinkId, u64),
     Heal(u32),
+    /// A server's attempt to open a peer stream failed.
+    PeerFailed {
+        server: u32,
+        incarnation: u32,
+        domain: String,
+        failure: PeerFailure,
+    },
+    /// A peer stream handshake started by `side` got no answer in time.
+    HandshakeTimeout {
+        link: LinkId,
+        side: u8,
+        epoch: u32,
+    },
+    /// A timer an engine set.
+    EngineTimer {
+        server: u32,
+        incarnation: u32,
+        timer: EngineTimer,
+    },
 }
 
 struct ServerNode {
@@ -122,6 +150,9 @@ struct ServerNode {
     conns: FxHashMap<ConnId, (usize, u32)>,
     /// The same, by (client, epoch).
     by_client: BTreeMap<(usize, u32), ConnId>,
+    /// Bumped at every restart: timers and answers for an earlier run of
+    /// the process are void.
+    incarnation: u32,
 }
 
 impl ServerNode {
@@ -164,6 +195,8 @@ pub struct Stats {
     pub sessions: u64,
     pub truth_changes: u64,
     pub view_changes: u64,
+    /// Things clients received that they must never receive.
+    pub violations: u64,
 }
 
 /// A running simulation.
@@ -183,6 +216,9 @@ pub struct World {
     link_client: Vec<Option<usize>>,
     /// Times at which each end's detection is already scheduled, by link.
     detect_at: Vec<[u64; 2]>,
+    /// Peer stream handshakes awaiting their answer: the connection epoch,
+    /// by link and initiating side.
+    handshake: Vec<[Option<u32>; 2]>,
     script: Vec<ScriptStep>,
     faults: Vec<(FaultSpec, Stream)>,
     /// Links each partition took down.
@@ -222,6 +258,7 @@ impl World {
                 store: None,
                 conns: FxHashMap::default(),
                 by_client: BTreeMap::new(),
+                incarnation: 0,
             });
         }
         let muc_nodes: Vec<NodeId> = model
@@ -313,6 +350,7 @@ impl World {
             end: model.duration,
             queue: EventQueue::default(),
             detect_at: vec![[u64::MAX; 2]; net.link_count()],
+            handshake: vec![[None; 2]; net.link_count()],
             net,
             servers,
             clients,
@@ -496,6 +534,30 @@ impl World {
                 l.extra_latency = l.extra_latency.saturating_sub(extra);
             }
             Ev::Heal(p) => self.heal(p as usize),
+            Ev::PeerFailed {
+                server,
+                incarnation,
+                domain,
+                failure,
+            } => {
+                let s = server as usize;
+                if self.servers[s].incarnation == incarnation {
+                    self.engine_input(s, Input::PeerFailed { domain, failure });
+                }
+            }
+            Ev::HandshakeTimeout { link, side, epoch } => {
+                self.handshake_timeout(link, side as usize, epoch)
+            }
+            Ev::EngineTimer {
+                server,
+                incarnation,
+                timer,
+            } => {
+                let s = server as usize;
+                if self.servers[s].incarnation == incarnation {
+                    self.engine_input(s, Input::TimerFired { timer });
+                }
+            }
         }
     }
 
@@ -642,7 +704,6 @@ impl World {
         }
         self.stats.delivered += 1;
         self.trace.record(self.now, &Record::Deliver { msg });
-        let receiver = self.net.link(link).ends[1 - side];
         match self.net.link(link).kind {
             LinkKind::C2s => {
                 let client = self.link_client[link.index()].expect("c2s link has a client");
@@ -652,14 +713,7 @@ impl World {
                     self.server_to_client(client, wire);
                 }
             }
-            LinkKind::S2s | LinkKind::Component => {
-                if let Wire::Peer(stanza) = wire {
-                    let server = self.server_at(receiver);
-                    if let Some(s) = server {
-                        self.engine_input(s, Input::PeerStanza { stanza });
-                    }
-                }
-            }
+            LinkKind::S2s | LinkKind::Component => self.peer_arrive(link, side, epoch, wire),
         }
     }
 
@@ -711,6 +765,7 @@ impl World {
                 }
                 self.net.link_mut(link).believed[side] = false;
                 self.record_detect(link, node, how);
+                self.peer_detected(link, side, how);
             }
         }
     }
@@ -761,6 +816,17 @@ impl World {
                 if let Some(full) = self.clients[c].agent.full_jid.clone() {
                     self.set_truth(&full, shown);
                 }
+            }
+            Act::Violation(what, xml) => {
+                self.stats.violations += 1;
+                self.trace.record(
+                    self.now,
+                    &Record::Violation {
+                        node: &self.clients[c].agent.name,
+                        what,
+                        xml: &xml,
+                    },
+                );
             }
             Act::View(contact, shown) => {
                 self.stats.view_changes += 1;
@@ -949,7 +1015,20 @@ impl World {
                     self.broke(link, lost, [false, false]);
                 }
             }
+            Output::ConnectPeer { domain } => self.connect_peer(s, &domain),
             Output::ToPeer { domain, stanza } => self.send_to_peer(s, &domain, stanza),
+            Output::ClosePeer { domain, error } => self.close_peer(s, &domain, error),
+            Output::SetTimer { at, timer } => {
+                let incarnation = self.servers[s].incarnation;
+                self.queue.push(
+                    at.as_micros().max(self.now),
+                    Ev::EngineTimer {
+                        server: s as u32,
+                        incarnation,
+                        timer,
+                    },
+                );
+            }
             Output::Event(event) => self.engine_event(s, event),
         }
     }
@@ -962,37 +1041,6 @@ impl World {
             return;
         };
         self.send(self.clients[c].link, 1, epoch, wire);
-    }
-
-    fn send_to_peer(&mut self, s: usize, domain: &str, stanza: Stanza) {
-        let from = self.servers[s].node;
-        let Some(&peer) = self.domains.get(domain) else {
-            self.drop_xml(from, "unknown-domain", &stanza.to_xml());
-            return;
-        };
-        let Some(link) = self.peer_links[s][peer] else {
-            self.drop_xml(from, "no-s2s-link", &stanza.to_xml());
-            return;
-        };
-        let side = self.net.side_of(link, from);
-        if !self.net.link(link).believed[side] {
-            let reachable = self.servers[peer].engine.is_some() && self.net.link(link).up;
-            if !reachable {
-                self.drop_xml(from, "peer-unreachable", &stanza.to_xml());
-                return;
-            }
-            self.net.open(link);
-            self.detect_at[link.index()] = [u64::MAX; 2];
-            self.trace.record(
-                self.now,
-                &Record::Connect {
-                    link: &self.net.link(link).name,
-                    node: &self.net.node(from).name,
-                },
-            );
-        }
-        let epoch = self.net.link(link).epoch;
-        self.send(link, side, epoch, Wire::Peer(stanza));
     }
 
     fn engine_event(&mut self, s: usize, event: Event) {
@@ -1061,6 +1109,48 @@ impl World {
             }
             Event::Dropped { stanza, reason } => {
                 self.drop_xml(node, reason.as_str(), &stanza.to_xml());
+            }
+            Event::Peer {
+                domain,
+                state,
+                reason,
+            } => {
+                let name = &self.net.node(node).name;
+                self.trace.record(
+                    self.now,
+                    &Record::Peer {
+                        node: name,
+                        peer: &domain,
+                        state: state.as_str(),
+                        reason: reason.as_deref(),
+                    },
+                );
+            }
+            Event::PsaEnabled { jid } => {
+                let name = &self.net.node(node).name;
+                self.trace.record(
+                    self.now,
+                    &Record::PsaEnabled {
+                        node: name,
+                        jid: jid.as_str(),
+                    },
+                );
+            }
+            Event::Annotated {
+                to,
+                about,
+                annotation,
+            } => {
+                let name = &self.net.node(node).name;
+                self.trace.record(
+                    self.now,
+                    &Record::Annotation {
+                        node: name,
+                        to: to.as_str(),
+                        about: about.as_str(),
+                        annotation: annotation.map_or("clear", |a| a.as_str()),
+                    },
+                );
             }
             Event::Authenticated { .. } | Event::AuthFailed { .. } => {}
         }
@@ -1319,6 +1409,7 @@ impl World {
         let node = self.servers[s].node;
         self.servers[s].conns.clear();
         self.servers[s].by_client.clear();
+        self.servers[s].incarnation += 1;
         let links: Vec<LinkId> = self
             .net
             .links()
@@ -1326,6 +1417,7 @@ impl World {
             .collect();
         for link in links {
             let side = self.net.side_of(link, node);
+            self.handshake[link.index()][side] = None;
             self.crash_break(link, side, "server-crash");
         }
         // Sessions vanish with the process: their presence is no longer true.

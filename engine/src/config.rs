@@ -1,5 +1,7 @@
 //! Server configuration: the choices a deployment makes.
 
+use crate::time::Time;
+
 /// Configuration of one server (one XMPP domain).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
@@ -21,6 +23,19 @@ pub struct ServerConfig {
     /// Route stanzas for other domains to peers (`Output::ToPeer`); when false
     /// they are bounced with `remote-server-not-found`, as with s2s disabled.
     pub federation: bool,
+    /// Stanzas kept per peer domain while its stream is being opened; more
+    /// are bounced with `resource-constraint` (Prosody keeps 32768).
+    pub s2s_queue_limit: usize,
+    /// After a peer stream fails or breaks, try to reopen it this long
+    /// later, and again after each failed attempt, while local sessions
+    /// hold presence from that domain; `None`: reopen only on demand.
+    /// When a stream comes back after being unavailable, the server
+    /// re-probes the remote contacts of its online users.
+    pub s2s_retry_after: Option<Time>,
+    /// XEP-0310 Presence State Annotations: advertise `urn:xmpp:psa`, learn
+    /// clients' features from their XEP-0115 caps, and annotate the
+    /// presence held by opted-in sessions.
+    pub psa: bool,
 }
 
 impl ServerConfig {
@@ -36,6 +51,9 @@ impl ServerConfig {
             max_offline_messages: 1000,
             ignore_presence_priority: false,
             federation: false,
+            s2s_queue_limit: 32_768,
+            s2s_retry_after: Some(Time::from_secs(30)),
+            psa: false,
         }
     }
 }

@@ -35,9 +35,15 @@ fn info(category: &str, type_: &str, name: Option<&str>, features: &[&str]) -> E
     q
 }
 
-/// disco#info of the server (XEP-0030 §3.1).
-pub fn server_info() -> Element {
-    info("server", "im", Some("presim"), SERVER_FEATURES)
+/// disco#info of the server (XEP-0030 §3.1); with annotations on, it also
+/// advertises `urn:xmpp:psa` (XEP-0310).
+pub fn server_info(psa: bool) -> Element {
+    let mut features = SERVER_FEATURES.to_vec();
+    if psa {
+        features.push(crate::psa::NS_PSA);
+        features.sort_unstable();
+    }
+    info("server", "im", Some("presim"), &features)
 }
 
 /// disco#info of an account's bare JID (XEP-0030 §3.1, category "account").

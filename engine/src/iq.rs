@@ -137,7 +137,10 @@ impl Server {
     /// An IQ addressed to the server's domain.
     pub(crate) fn host_iq(&mut self, stanza: Stanza) {
         if !matches!(stanza.type_(), Some("get" | "set")) {
-            return self.dropped(stanza, DropReason::Unhandled);
+            if let Some(stanza) = self.caps_answer(stanza) {
+                self.dropped(stanza, DropReason::Unhandled);
+            }
+            return;
         }
         let Some(child) = payload(&stanza) else {
             return self.bounce(
@@ -153,7 +156,7 @@ impl Server {
         let from = Some(self.domain_jid.clone());
         let reply = match (name.as_str(), ns.as_str(), stanza.type_()) {
             ("query", NS_DISCO_INFO, Some("get")) if !node => {
-                result(&stanza, from, Some(disco::server_info()))
+                result(&stanza, from, Some(disco::server_info(self.config.psa)))
             }
             ("query", NS_DISCO_ITEMS, Some("get")) if !node => {
                 result(&stanza, from, Some(disco::no_items()))

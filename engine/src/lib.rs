@@ -19,18 +19,24 @@
 //! | [`offline`] | offline storage with XEP-0203 delay |
 //! | [`iq`] | RFC 6120 §8.2.3: IQ validation and routing |
 //! | [`disco`] | XEP-0030 service discovery |
+//! | [`caps`] | XEP-0115 entity capabilities: which sessions want annotations |
+//! | [`s2s`] | RFC 6120 §4: streams with peer servers, opened on demand |
+//! | [`psa`] | XEP-0310 presence state annotations |
 //! | [`stanza`] | RFC 6120 §8: stanzas, shared payloads, stanza and stream errors |
 //! | [`store`] | durable state kept across a crash |
 //!
 //! Where the RFCs leave a choice the engine behaves as Prosody does.
 
+pub mod caps;
 pub mod config;
 pub mod disco;
 pub mod iq;
 pub mod message;
 pub mod offline;
 pub mod presence;
+pub mod psa;
 pub mod roster;
+pub mod s2s;
 pub mod server;
 pub mod session;
 pub mod stanza;
@@ -40,7 +46,10 @@ pub mod time;
 pub mod xml;
 
 pub use config::ServerConfig;
-pub use server::{ConnId, DropReason, EndReason, Event, Input, Output, Server};
+pub use server::{
+    Annotation, ConnId, DropReason, EndReason, Event, Input, Output, PeerFailure, PeerStatus,
+    Server, Timer,
+};
 pub use stanza::{ErrorType, Kind, Stanza, StanzaError, StreamError};
 pub use time::Time;
 

@@ -80,7 +80,8 @@ pub(crate) fn parse_priority(stanza: &Stanza) -> i8 {
 
 impl Server {
     /// Presence sent by a bound session.
-    pub(crate) fn client_presence(&mut self, conn: ConnId, mut stanza: Stanza) {
+    pub(crate) fn client_presence(&mut self, conn: ConnId, stanza: Stanza) {
+        let mut stanza = Server::strip_client_annotation(stanza);
         let bare = self.session(conn).expect("bound").bare.clone();
         let type_ = stanza.type_().map(str::to_string);
         let to_self = stanza
@@ -159,6 +160,9 @@ impl Server {
             !session.available(),
         );
         let unavailable = stanza.type_() == Some("unavailable");
+        if !unavailable && self.config.psa {
+            self.caps_presence(conn, &stanza);
+        }
         self.send_to_client(conn, stanza.readdressed(Some(full.clone()), None));
         self.broadcast_presence(conn, &node, &full, &stanza);
         if unavailable {
@@ -336,8 +340,10 @@ impl Server {
     /// copies for accounts with several available resources.
     fn deliver_presence(&mut self, stanza: Stanza) {
         let to = stanza.to.as_ref().expect("routed");
+        let remote = stanza.from.as_ref().is_some_and(|f| !self.is_local(f));
         if to.is_full() {
             return match self.conn_for_full(to) {
+                Some(conn) if remote => self.remote_presence_to_session(conn, stanza),
                 Some(conn) => self.send_to_client(conn, stanza),
                 None => self.dropped(stanza, DropReason::SessionNotFound),
             };
@@ -360,6 +366,10 @@ impl Server {
                 DropReason::NoSuchUser
             };
             self.dropped(stanza, reason);
+        } else if remote {
+            for &conn in &targets {
+                self.remote_presence_to_session(conn, stanza.clone());
+            }
         } else {
             self.send_to_each(&targets, stanza);
         }

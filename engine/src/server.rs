@@ -40,8 +40,37 @@ pub enum Input {
     ClientClosed { conn: ConnId },
     /// The server detected that the client connection broke.
     ClientBroken { conn: ConnId, reason: String },
-    /// A stanza arrived from a peer server.
-    PeerStanza { stanza: Stanza },
+    /// The stream with a peer domain is established: one the server asked
+    /// for with [`Output::ConnectPeer`], or one the peer opened.
+    PeerConnected { domain: String },
+    /// An attempt to open a stream to a peer domain failed.
+    PeerFailed {
+        domain: String,
+        failure: PeerFailure,
+    },
+    /// The established stream with a peer domain is gone: the driver
+    /// detected the break, or the peer closed it.
+    PeerClosed { domain: String, reason: String },
+    /// A stanza arrived on the stream with peer `domain`.
+    PeerStanza { domain: String, stanza: Stanza },
+    /// A timer the server set with [`Output::SetTimer`] fired.
+    TimerFired { timer: Timer },
+}
+
+/// Why a connection attempt to a peer failed (RFC 6120 §8.3.3.14–15).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerFailure {
+    /// The peer could not be reached: `remote-server-not-found`.
+    NotFound(String),
+    /// The attempt timed out: `remote-server-timeout`.
+    Timeout(String),
+}
+
+/// Timers the server sets; the driver hands them back when they fire.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Timer {
+    /// Try again to open the stream to a peer domain deemed unavailable.
+    S2sRetry(String),
 }
 
 /// Something the server wants done, or wants recorded.
@@ -54,8 +83,18 @@ pub enum Output {
         conn: ConnId,
         error: Option<StreamError>,
     },
-    /// Send a stanza to the server of another domain.
+    /// Open a stream to the server of `domain`; the driver answers with
+    /// [`Input::PeerConnected`] or [`Input::PeerFailed`].
+    ConnectPeer { domain: String },
+    /// Send a stanza on the established stream with `domain`.
     ToPeer { domain: String, stanza: Stanza },
+    /// Close the stream with `domain`, with a stream error if given.
+    ClosePeer {
+        domain: String,
+        error: Option<StreamError>,
+    },
+    /// Hand `timer` back as [`Input::TimerFired`] at time `at`.
+    SetTimer { at: Time, timer: Timer },
     /// A typed record for the trace.
     Event(Event),
 }
@@ -97,6 +136,27 @@ pub enum DropReason {
     /// An outbound `subscribed` with no request pending: stored as a
     /// pre-approval (RFC 6121 §3.4) instead of being routed.
     PreApproved,
+    /// A stanza waiting for a peer stream that could not be opened; it is
+    /// bounced with `remote-server-not-found` or `remote-server-timeout`.
+    PeerUnavailable,
+    /// More stanzas waiting for a peer stream than the queue holds; bounced
+    /// with `resource-constraint`.
+    PeerQueueFull,
+    /// A peer stanza without `from` or `to` (RFC 6120 §8.1.1.2): the
+    /// stream is closed with `improper-addressing`.
+    ImproperAddressing,
+    /// A peer stanza whose `from` is not of the peer's domain (RFC 6120
+    /// §8.1.2.1): the stream is closed with `invalid-from`.
+    InvalidFrom,
+    /// A peer stanza for a domain this server does not host: the stream is
+    /// closed with `host-unknown`.
+    HostUnknown,
+    /// A presence carrying a XEP-0310 annotation for a session that did
+    /// not ask for annotations: it holds nothing the session lacks.
+    AnnotationNotRequested,
+    /// A disco#info answer to a caps query that does not match the
+    /// verification string it was asked for (XEP-0115 §5.4).
+    CapsNotVerified,
 }
 
 impl DropReason {
@@ -111,6 +171,13 @@ impl DropReason {
             DropReason::Unhandled => "unhandled",
             DropReason::NoInterestedResource => "no-interested-resource",
             DropReason::PreApproved => "pre-approved",
+            DropReason::PeerUnavailable => "peer-unavailable",
+            DropReason::PeerQueueFull => "peer-queue-full",
+            DropReason::ImproperAddressing => "improper-addressing",
+            DropReason::InvalidFrom => "invalid-from",
+            DropReason::HostUnknown => "host-unknown",
+            DropReason::AnnotationNotRequested => "annotation-not-requested",
+            DropReason::CapsNotVerified => "caps-not-verified",
         }
     }
 }
@@ -149,7 +216,46 @@ pub enum Event {
         stanza: Stanza,
         reason: DropReason,
     },
+    /// The server's view of its stream with a peer domain changed.
+    Peer {
+        domain: String,
+        state: PeerStatus,
+        reason: Option<String>,
+    },
+    /// A session opted in to XEP-0310 annotations (its caps name
+    /// `urn:xmpp:psa`).
+    PsaEnabled {
+        jid: Jid,
+    },
+    /// A XEP-0310 annotation was sent: `to` now holds `about`'s presence
+    /// with this annotation (`None`: the empty annotation that clears it).
+    Annotated {
+        to: Jid,
+        about: Jid,
+        annotation: Option<Annotation>,
+    },
 }
+
+/// A peer stream's state as the server sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerStatus {
+    Connecting,
+    Established,
+    /// Failed or broken; the server deems the peer unavailable.
+    Unavailable,
+}
+
+impl PeerStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeerStatus::Connecting => "connecting",
+            PeerStatus::Established => "established",
+            PeerStatus::Unavailable => "unavailable",
+        }
+    }
+}
+
+pub use crate::psa::Annotation;
 
 /// One XMPP server: the domain's sessions, rosters and routing.
 pub struct Server {
@@ -166,6 +272,11 @@ pub struct Server {
     pub(crate) out: Vec<Output>,
     /// Reused buffer for recipient lists on the delivery path.
     pub(crate) scratch: Vec<ConnId>,
+    /// Streams with peer domains (RFC 6120 §4, server-to-server).
+    pub(crate) peers: BTreeMap<String, crate::s2s::Peer>,
+    /// XEP-0115 caps: what each verification string advertises, and the
+    /// disco#info queries in flight.
+    pub(crate) caps: crate::caps::CapsCache,
     next_id: u64,
 }
 
@@ -193,6 +304,8 @@ impl Server {
             now: Time::ZERO,
             out: Vec::new(),
             scratch: Vec::new(),
+            peers: BTreeMap::new(),
+            caps: Default::default(),
             next_id: 0,
         }
     }
@@ -248,7 +361,11 @@ impl Server {
             Input::ClientBroken { conn, reason } => {
                 self.end_session(conn, EndReason::Broken(reason))
             }
-            Input::PeerStanza { stanza } => self.peer_stanza(stanza),
+            Input::PeerConnected { domain } => self.peer_connected(&domain),
+            Input::PeerFailed { domain, failure } => self.peer_failed(&domain, failure),
+            Input::PeerClosed { domain, reason } => self.peer_closed(&domain, reason),
+            Input::PeerStanza { domain, stanza } => self.peer_stanza(&domain, stanza),
+            Input::TimerFired { timer } => self.timer_fired(timer),
         }
         std::mem::swap(&mut self.out, out);
     }
@@ -344,28 +461,6 @@ impl Server {
         }
     }
 
-    fn route_remote(&mut self, stanza: Stanza) {
-        if self.config.federation {
-            let domain = stanza
-                .to
-                .as_ref()
-                .expect("routed")
-                .domain()
-                .as_str()
-                .to_string();
-            self.emit(Output::ToPeer { domain, stanza });
-        } else {
-            let error =
-                StanzaError::new(crate::stanza::ErrorType::Cancel, "remote-server-not-found")
-                    .with_text("Server-to-server connections are disabled");
-            if stanza.from.as_ref().is_some_and(|f| self.is_local(f)) {
-                self.bounce(&stanza, error);
-            } else {
-                self.dropped(stanza, DropReason::UndeliverableError);
-            }
-        }
-    }
-
     /// A stanza for a local account (bare or full JID).
     fn deliver_local(&mut self, stanza: Stanza) {
         match stanza.kind() {
@@ -406,17 +501,5 @@ impl Server {
             }
             Kind::Other => self.dropped(stanza, DropReason::Unhandled),
         }
-    }
-
-    /// A stanza from a peer server. Its `from` must be of another domain and
-    /// its `to` of this one.
-    fn peer_stanza(&mut self, stanza: Stanza) {
-        let from_ok = stanza.from.as_ref().is_some_and(|f| !self.is_local(f));
-        let to_ok = stanza.to.as_ref().is_some_and(|t| self.is_local(t));
-        if !(from_ok && to_ok) {
-            self.dropped(stanza, DropReason::Unhandled);
-            return;
-        }
-        self.route(stanza);
     }
 }

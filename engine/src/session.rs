@@ -2,7 +2,7 @@
 //! (RFC 4616), resource binding, stanza intake with RFC 6120 validation, and
 //! the end of a session (clean close, broken connection, resource conflict).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -36,6 +36,14 @@ pub(crate) struct Session {
     pub interested: bool,
     /// Entities that received directed presence (RFC 6121 §4.6).
     pub directed: BTreeSet<Jid>,
+    /// Asked for XEP-0310 annotations (its caps name `urn:xmpp:psa`).
+    pub psa: bool,
+    /// The last presence delivered from each remote full JID, available or
+    /// not: what annotations are made of.
+    pub held: BTreeMap<Jid, Arc<Element>>,
+    /// Remote full JIDs whose held presence the session has with a
+    /// `server-unavailable` annotation that is not cleared yet.
+    pub annotated: BTreeSet<Jid>,
 }
 
 impl Session {
@@ -197,6 +205,9 @@ impl Server {
             priority: 0,
             interested: false,
             directed: BTreeSet::new(),
+            psa: false,
+            held: BTreeMap::new(),
+            annotated: BTreeSet::new(),
         };
         if let Some(state) = self.conns.get_mut(&conn) {
             state.session = Some(session);

@@ -48,6 +48,7 @@ fn juliet() -> BareJid {
 fn apply(initial: SubState, inbound: bool, type_: &str) -> (Vec<String>, SubState) {
     let mut h = Harness::new("a.example", true);
     h.online(C1, "romeo", "home");
+    h.peer_connected("b.example");
     let roster = &mut h.server.store_mut().account_mut("romeo").unwrap().roster;
     roster.items.insert(
         juliet(),

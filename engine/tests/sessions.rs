@@ -156,6 +156,7 @@ fn directed_presence_without_broadcast_is_withdrawn_on_disconnect() {
 fn probe_from_non_subscriber_gets_unsubscribed() {
     let mut h = Harness::new("localhost", true);
     h.online(C1, "romeo", "home");
+    h.peer_connected("capulet.example");
     let out = h.peer_sends(
         "<presence from='tybalt@capulet.example/street' to='romeo@localhost' type='probe'/>",
     );

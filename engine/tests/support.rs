@@ -9,6 +9,9 @@ use presim_engine::{ConnId, Input, Output, Server, ServerConfig, Stanza, Time};
 pub struct Harness {
     pub server: Server,
     pub now: Time,
+    /// Answer every `ConnectPeer` at once with `PeerConnected`, as if the
+    /// stream opened instantly.
+    pub auto_connect_peers: bool,
 }
 
 impl Harness {
@@ -18,11 +21,34 @@ impl Harness {
         Harness {
             server: Server::new(config),
             now: Time::from_secs(1),
+            auto_connect_peers: false,
+        }
+    }
+
+    pub fn with_config(config: ServerConfig) -> Harness {
+        Harness {
+            server: Server::new(config),
+            now: Time::from_secs(1),
+            auto_connect_peers: false,
         }
     }
 
     pub fn input(&mut self, input: Input) -> Vec<Output> {
-        self.server.handle(self.now, input)
+        let mut out = self.server.handle(self.now, input);
+        if self.auto_connect_peers {
+            let mut i = 0;
+            while i < out.len() {
+                if let Output::ConnectPeer { domain } = &out[i] {
+                    let domain = domain.clone();
+                    let more = self
+                        .server
+                        .handle(self.now, Input::PeerConnected { domain });
+                    out.extend(more);
+                }
+                i += 1;
+            }
+        }
+        out
     }
 
     pub fn send(&mut self, conn: ConnId, xml_text: &str) -> Vec<Output> {
@@ -33,7 +59,26 @@ impl Harness {
     pub fn peer_sends(&mut self, xml_text: &str) -> Vec<Output> {
         let element = xml::parse_client_xml(xml_text).expect("test XML");
         let stanza = Stanza::from_element(element).expect("test addresses");
-        self.input(Input::PeerStanza { stanza })
+        let domain = stanza
+            .from
+            .as_ref()
+            .map(|f| f.domain().to_string())
+            .unwrap_or_default();
+        self.input(Input::PeerStanza { domain, stanza })
+    }
+
+    /// The stream with `domain` is established.
+    pub fn peer_connected(&mut self, domain: &str) -> Vec<Output> {
+        let domain = domain.to_string();
+        self.input(Input::PeerConnected { domain })
+    }
+
+    /// A stanza on the stream with `domain`, whatever its `from` says.
+    pub fn peer_sends_on(&mut self, domain: &str, xml_text: &str) -> Vec<Output> {
+        let element = xml::parse_client_xml(xml_text).expect("test XML");
+        let stanza = Stanza::from_element(element).expect("test addresses");
+        let domain = domain.to_string();
+        self.input(Input::PeerStanza { domain, stanza })
     }
 
     /// Connects, authenticates and binds `node@domain/resource`.
@@ -74,7 +119,8 @@ pub fn sasl_auth(mechanism: &str, payload: &str) -> presim_engine::minidom::Elem
 }
 
 /// Renders outputs as lines: `client cN <xml>`, `push cN <item/>`,
-/// `peer DOMAIN <xml>`, `close cN <condition>`; events are left out.
+/// `peer DOMAIN <xml>`, `close cN <condition>`, `connect DOMAIN`,
+/// `close-peer DOMAIN <condition>`, `timer AT TIMER`; events are left out.
 pub fn render(outputs: &[Output]) -> Vec<String> {
     outputs
         .iter()
@@ -98,6 +144,12 @@ pub fn render(outputs: &[Output]) -> Vec<String> {
                 "close {conn} {}",
                 error.as_ref().map(|e| e.condition).unwrap_or("-")
             )),
+            Output::ConnectPeer { domain } => Some(format!("connect {domain}")),
+            Output::ClosePeer { domain, error } => Some(format!(
+                "close-peer {domain} {}",
+                error.as_ref().map(|e| e.condition).unwrap_or("-")
+            )),
+            Output::SetTimer { at, timer } => Some(format!("timer {at} {timer:?}")),
             Output::Event(_) => None,
         })
         .collect()

@@ -236,6 +236,11 @@ fn servers(cx: &mut Ctx, s: &Scenario, names: &mut Names) -> Vec<ServerSpec> {
         config.ignore_presence_priority = f.ignore_presence_priority;
         config.auto_create_accounts = f.auto_create_accounts;
         config.check_passwords = f.check_passwords;
+        config.psa = f.psa;
+        config.s2s_retry_after = f.s2s_retry_after.as_ref().map(|d| {
+            let path = format!("servers[{i}].s2s_retry_after");
+            presim_engine::Time(cx.dur(&path, d))
+        });
         out.push(ServerSpec {
             config,
             accounts: Vec::new(),

@@ -177,6 +177,18 @@ pub struct ServerFile {
     pub auto_create_accounts: bool,
     #[serde(default)]
     pub check_passwords: bool,
+    /// XEP-0310 annotations for clients that advertise urn:xmpp:psa
+    /// (default: true).
+    #[serde(default = "yes")]
+    pub psa: bool,
+    /// Retry a failed or broken s2s stream after this long, while users
+    /// hold presence from that domain (default: "30s"; None: only on demand).
+    #[serde(default = "retry_default")]
+    pub s2s_retry_after: Option<Dur>,
+}
+
+fn retry_default() -> Option<Dur> {
+    Some(dur("30s"))
 }
 
 fn yes() -> bool {

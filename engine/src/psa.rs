@@ -1,0 +1,273 @@
+//! XEP-0310 Presence State Annotations: telling a client that presence it
+//! holds may be stale.
+//!
+//! A session asks for annotations by advertising `urn:xmpp:psa` in its
+//! XEP-0115 caps ([`crate::caps`]). For every session the server keeps what
+//! it has delivered of each remote full JID's presence, the last presence,
+//! available or not (`Session::held`). When the server deems a peer domain
+//! unavailable ([`crate::s2s`]) it re-sends to every opted-in session the
+//! held *available* presence of each full JID of that domain, annotated
+//! (XEP-0310 §3.1):
+//!
+//! ```xml
+//! <presence from='juliet@capulet.lit/orchard' to='romeo@montague.lit/lane'>
+//!   <status>Available</status>
+//!   <state-annotation xmlns='urn:xmpp:psa' from='montague.lit'>
+//!     <server-unavailable/>
+//!     <description>The capulet.lit server is no longer available</description>
+//!   </state-annotation>
+//! </presence>
+//! ```
+//!
+//! When the peer is back, each presence so annotated is sent again with an
+//! empty annotation (`<state-annotation xmlns='urn:xmpp:psa'
+//! from='montague.lit'/>`). Unavailable and error presence and
+//! subscription requests are never annotated, and only what a session has
+//! already received is re-sent, so an annotation reveals nothing the
+//! session was not given.
+//!
+//! Safety rules of this engine: a client cannot annotate (annotations in
+//! presence it sends are removed), and a presence carrying an annotation is
+//! not delivered to a session that did not opt in.
+
+use std::sync::Arc;
+
+use jid::Jid;
+use minidom::Element;
+
+use crate::server::{ConnId, DropReason, Event, Server};
+use crate::stanza::Stanza;
+use crate::xml;
+
+pub const NS_PSA: &str = "urn:xmpp:psa";
+
+/// What an annotation says about the presence it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Annotation {
+    /// The link to the entity's server is unavailable (XEP-0310 §3.1).
+    ServerUnavailable,
+    /// The entity's session is paused (XEP-0310 §3.2).
+    ConnectionPaused,
+}
+
+impl Annotation {
+    /// The name of the annotation's child element.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Annotation::ServerUnavailable => "server-unavailable",
+            Annotation::ConnectionPaused => "connection-paused",
+        }
+    }
+}
+
+/// `<state-annotation xmlns='urn:xmpp:psa' from=ANNOTATOR>`, holding the
+/// annotation and its description, or empty (the annotation is cleared).
+pub fn annotation_element(annotator: &str, annotation: Option<(Annotation, &str)>) -> Element {
+    let mut el = xml::element("state-annotation", NS_PSA, &[("from", annotator)]);
+    if let Some((annotation, description)) = annotation {
+        el.append_child(Element::bare(annotation.as_str(), NS_PSA));
+        el.append_child(xml::text_element("description", NS_PSA, description));
+    }
+    el
+}
+
+/// Whether a payload carries a state annotation.
+pub fn has_annotation(payload: &Element) -> bool {
+    payload.has_child("state-annotation", NS_PSA)
+}
+
+/// The payload without any state annotation.
+pub fn without_annotation(payload: &Element) -> Element {
+    let mut el = payload.clone();
+    while el.remove_child("state-annotation", NS_PSA).is_some() {}
+    el
+}
+
+/// The payload with `annotation` in place of any annotation it carried.
+pub fn annotated(payload: &Element, annotation: Element) -> Element {
+    let mut el = without_annotation(payload);
+    el.append_child(annotation);
+    el
+}
+
+/// The annotation a presence carries, if any: `Some(None)` for an empty
+/// annotation.
+pub fn annotation_of(payload: &Element) -> Option<Option<Annotation>> {
+    let el = xml::child(payload, "state-annotation", NS_PSA)?;
+    let kind = [Annotation::ServerUnavailable, Annotation::ConnectionPaused]
+        .into_iter()
+        .find(|a| el.has_child(a.as_str(), NS_PSA));
+    Some(kind)
+}
+
+impl Server {
+    /// A presence from a local session, without annotations of its own.
+    pub(crate) fn strip_client_annotation(stanza: Stanza) -> Stanza {
+        if !has_annotation(&stanza.payload) {
+            return stanza;
+        }
+        Stanza::new(stanza.from, stanza.to, without_annotation(&stanza.payload))
+    }
+
+    /// Delivers a presence from a remote entity to a session: keeps it as
+    /// the session's view of the sender, and refuses annotations to a
+    /// session that did not ask for them.
+    pub(crate) fn remote_presence_to_session(&mut self, conn: ConnId, stanza: Stanza) {
+        let annotated = has_annotation(&stanza.payload);
+        let Some(session) = self.session_mut(conn) else {
+            return self.dropped(stanza, DropReason::SessionNotFound);
+        };
+        if annotated && !session.psa {
+            return self.dropped(stanza, DropReason::AnnotationNotRequested);
+        }
+        let from = stanza.from.as_ref().expect("remote presence has a sender");
+        if from.is_full() {
+            session
+                .held
+                .insert(from.clone(), Arc::clone(&stanza.payload));
+            session.annotated.remove(from);
+        } else if stanza.type_() == Some("unavailable") {
+            // Unavailable from a bare JID: every resource is (RFC 6121 §4.5.3).
+            let bare = from.to_bare();
+            for (jid, held) in session.held.iter_mut() {
+                if jid.to_bare() == bare {
+                    *held = Arc::clone(&stanza.payload);
+                    session.annotated.remove(jid);
+                }
+            }
+        }
+        self.send_to_client(conn, stanza);
+    }
+
+    /// Opted-in sessions holding available presence from `domain`, with
+    /// those full JIDs: `(conn, session JID, [(entity, held presence)])`.
+    fn holders(&self, domain: &str, annotated_only: bool) -> Vec<(ConnId, Jid, Vec<HeldPresence>)> {
+        let mut holders: Vec<_> = self
+            .conns
+            .iter()
+            .filter_map(|(conn, c)| Some((*conn, c.session.as_ref()?)))
+            .filter(|(_, s)| s.psa)
+            .map(|(conn, s)| {
+                let held: Vec<HeldPresence> = s
+                    .held
+                    .iter()
+                    .filter(|(jid, _)| jid.domain().as_str() == domain)
+                    .filter(|(jid, _)| !annotated_only || s.annotated.contains(*jid))
+                    .filter(|(_, p)| p.attr("type").is_none())
+                    .map(|(jid, p)| (jid.clone(), Arc::clone(p)))
+                    .collect();
+                (conn, s.full.clone(), held)
+            })
+            .filter(|(_, _, held)| !held.is_empty())
+            .collect();
+        holders.sort_unstable_by_key(|(conn, _, _)| *conn);
+        holders
+    }
+
+    /// XEP-0310 §3.1: the peer `domain` is deemed unavailable.
+    pub(crate) fn psa_server_unavailable(&mut self, domain: &str) {
+        if !self.config.psa {
+            return;
+        }
+        let description = format!("The {domain} server is no longer available");
+        let annotation = Some((Annotation::ServerUnavailable, description.as_str()));
+        for (conn, to, held) in self.holders(domain, false) {
+            for (about, payload) in held {
+                self.annotate(conn, &to, about, &payload, annotation);
+            }
+        }
+    }
+
+    /// XEP-0310 §3.1: the peer `domain` is available again.
+    pub(crate) fn psa_server_available(&mut self, domain: &str) {
+        if !self.config.psa {
+            return;
+        }
+        for (conn, to, held) in self.holders(domain, true) {
+            for (about, payload) in held {
+                self.annotate(conn, &to, about, &payload, None);
+            }
+        }
+    }
+
+    /// Sends `about`'s held presence to the session at `conn` with the
+    /// annotation (or the empty one), and records it.
+    fn annotate(
+        &mut self,
+        conn: ConnId,
+        to: &Jid,
+        about: Jid,
+        payload: &Element,
+        annotation: Option<(Annotation, &str)>,
+    ) {
+        let element = annotation_element(self.domain.as_str(), annotation);
+        let stanza = Stanza::new(
+            Some(about.clone()),
+            Some(to.clone()),
+            annotated(payload, element),
+        );
+        if let Some(session) = self.session_mut(conn) {
+            if annotation.is_some() {
+                session.annotated.insert(about.clone());
+            } else {
+                session.annotated.remove(&about);
+            }
+        }
+        self.send_to_client(conn, stanza);
+        self.event(Event::Annotated {
+            to: to.clone(),
+            about,
+            annotation: annotation.map(|(a, _)| a),
+        });
+    }
+}
+
+type HeldPresence = (Jid, Arc<Element>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::parse_client_xml;
+
+    #[test]
+    fn the_annotation_of_xep_0310_example_2() {
+        let el = annotation_element(
+            "montague.lit",
+            Some((
+                Annotation::ServerUnavailable,
+                "The capulet.lit server is no longer available",
+            )),
+        );
+        assert_eq!(
+            xml::to_string(&el),
+            "<state-annotation xmlns='urn:xmpp:psa' from='montague.lit'><server-unavailable/>\
+             <description>The capulet.lit server is no longer available</description></state-annotation>"
+        );
+        assert_eq!(
+            xml::to_string(&annotation_element("montague.lit", None)),
+            "<state-annotation xmlns='urn:xmpp:psa' from='montague.lit'/>"
+        );
+    }
+
+    #[test]
+    fn an_annotation_replaces_the_one_a_presence_carried() {
+        let paused = parse_client_xml(
+            "<presence><status>x</status><state-annotation xmlns='urn:xmpp:psa' from='a'>\
+             <connection-paused/></state-annotation></presence>",
+        )
+        .unwrap();
+        assert_eq!(
+            annotation_of(&paused),
+            Some(Some(Annotation::ConnectionPaused))
+        );
+        let cleared = annotated(&paused, annotation_element("b", None));
+        assert_eq!(annotation_of(&cleared), Some(None));
+        assert_eq!(
+            xml::to_string(&cleared),
+            "<presence><status>x</status>\
+             <state-annotation xmlns='urn:xmpp:psa' from='b'/></presence>"
+        );
+        assert!(!has_annotation(&without_annotation(&paused)));
+        assert_eq!(annotation_of(&without_annotation(&paused)), None);
+    }
+}
