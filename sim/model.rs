@@ -187,9 +187,11 @@ pub enum Check {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ViewExpect {
     Unavailable,
-    /// Available; `show`/`status` are checked when given.
+    /// Available; `show`/`status`/`annotation` are checked when given
+    /// (annotation `Some(None)`: none).
     Available {
         show: Option<String>,
         status: Option<String>,
+        annotation: Option<Option<&'static str>>,
     },
 }

@@ -187,12 +187,17 @@ fn check_one(check: &Check, model: &Model, clients: &[ClientNode]) -> Result<(),
                 .unwrap_or(Shown::UNAVAILABLE);
             let ok = match expect {
                 ViewExpect::Unavailable => !shown.available,
-                ViewExpect::Available { show, status } => {
+                ViewExpect::Available {
+                    show,
+                    status,
+                    annotation,
+                } => {
                     shown.available
                         && show.as_ref().is_none_or(|s| shown.show.as_ref() == Some(s))
                         && status
                             .as_ref()
                             .is_none_or(|s| shown.status.as_ref() == Some(s))
+                        && annotation.is_none_or(|a| shown.annotation == a)
                 }
             };
             if ok {
@@ -205,14 +210,21 @@ fn check_one(check: &Check, model: &Model, clients: &[ClientNode]) -> Result<(),
                     describe(&shown),
                     match expect {
                         ViewExpect::Unavailable => "unavailable".to_string(),
-                        ViewExpect::Available { show, status } => format!(
-                            "available{}{}",
+                        ViewExpect::Available {
+                            show,
+                            status,
+                            annotation,
+                        } => format!(
+                            "available{}{}{}",
                             show.as_ref()
                                 .map(|s| format!(" show={s}"))
                                 .unwrap_or_default(),
                             status
                                 .as_ref()
                                 .map(|s| format!(" status={s:?}"))
+                                .unwrap_or_default(),
+                            annotation
+                                .map(|a| format!(" annotation={}", a.unwrap_or("none")))
                                 .unwrap_or_default()
                         ),
                     }
@@ -227,7 +239,7 @@ fn describe(s: &Shown) -> String {
         return "unavailable".to_string();
     }
     format!(
-        "available{}{}",
+        "available{}{}{}",
         s.show
             .as_ref()
             .map(|v| format!(" show={v}"))
@@ -235,6 +247,9 @@ fn describe(s: &Shown) -> String {
         s.status
             .as_ref()
             .map(|v| format!(" status={v:?}"))
+            .unwrap_or_default(),
+        s.annotation
+            .map(|a| format!(" annotation={a}"))
             .unwrap_or_default()
     )
 }

@@ -28,10 +28,11 @@
 //! that delay, again after each failed attempt, for as long as an online
 //! user holds presence from the domain or has a contact there. When the
 //! stream is back, annotated sessions get the empty annotation, queued
-//! stanzas are sent, and every online user's contacts at that domain
-//! (`to`/`both`) are probed again so that views catch up with what was
-//! missed (XEP-0310 §3.1 "MAY subsequently attempt to refresh this
-//! presence by reprobing").
+//! stanzas are sent, pending subscription requests to that domain are sent
+//! again (one written to a stream that broke may have been lost), and every
+//! online user's contacts at that domain (`to`/`both`) are probed again so
+//! that views catch up with what was missed (XEP-0310 §3.1 "MAY
+//! subsequently attempt to refresh this presence by reprobing").
 //!
 //! A peer stanza without `from` or `to`, from a domain other than the
 //! peer's, or for a domain this server does not host, closes the stream with
@@ -160,6 +161,7 @@ impl Server {
             self.emit(Output::ToPeer { domain, stanza });
         }
         if was_unavailable {
+            self.resend_requests(domain);
             self.reprobe(domain);
         }
     }
@@ -238,16 +240,25 @@ impl Server {
         }
     }
 
-    /// Whether an online session holds presence from `domain` or its user
-    /// has a contact there whose presence it is subscribed to.
+    /// Whether an online session holds presence from `domain`, or its user
+    /// has a contact there whose presence it is subscribed to or has asked
+    /// for.
     fn wants_peer(&self, domain: &str) -> bool {
+        let wanted = |s: &crate::session::Session| {
+            let contacts = self
+                .store
+                .account(&s.node)
+                .into_iter()
+                .flat_map(|a| a.roster.items.iter());
+            s.held.keys().any(|j| j.domain().as_str() == domain)
+                || contacts
+                    .filter(|(j, _)| j.domain().as_str() == domain)
+                    .any(|(_, item)| item.subscription.has_to() || item.ask)
+        };
         self.conns
             .values()
             .filter_map(|c| c.session.as_ref())
-            .any(|s| {
-                s.held.keys().any(|j| j.domain().as_str() == domain)
-                    || self.remote_contacts(&s.node, domain).next().is_some()
-            })
+            .any(wanted)
     }
 
     /// Contacts of `node` at `domain` with a `to`/`both` subscription.
@@ -264,6 +275,28 @@ impl Server {
                 jid.domain().as_str() == domain && item.subscription.has_to()
             })
             .map(|(jid, _)| jid)
+    }
+
+    /// Re-sends every account's pending subscription requests to contacts
+    /// at `domain`: a request written to a stream that then broke may never
+    /// have arrived (RFC 6121 §3.1.1 lets a server re-send them; receiving
+    /// servers ignore duplicates of a pending request).
+    fn resend_requests(&mut self, domain: &str) {
+        let mut requests: Vec<(BareJid, Jid)> = Vec::new();
+        for (node, account) in self.store.accounts() {
+            let Ok(user) = BareJid::new(&format!("{node}@{}", self.domain)) else {
+                continue;
+            };
+            let asked = account
+                .roster
+                .items
+                .iter()
+                .filter(|(jid, item)| item.ask && jid.domain().as_str() == domain);
+            requests.extend(asked.map(|(jid, _)| (user.clone(), Jid::from(jid.clone()))));
+        }
+        for (user, contact) in requests {
+            self.route(presence::presence(&user, &contact, Some("subscribe")));
+        }
     }
 
     /// Probes, from each online user's bare JID, that user's contacts at

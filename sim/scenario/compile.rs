@@ -759,9 +759,28 @@ fn expectations(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names) {
                 let Some(client) = client else { continue };
                 let expect = match is {
                     ViewFile::Unavailable => ViewExpect::Unavailable,
-                    ViewFile::Available { show, status } => ViewExpect::Available {
+                    ViewFile::Available {
+                        show,
+                        status,
+                        annotation,
+                    } => ViewExpect::Available {
                         show: show.clone(),
                         status: status.clone(),
+                        annotation: annotation.as_deref().and_then(|a| {
+                            let known = match a {
+                                "none" => Some(None),
+                                "server-unavailable" => Some(Some("server-unavailable")),
+                                "connection-paused" => Some(Some("connection-paused")),
+                                _ => None,
+                            };
+                            if known.is_none() {
+                                cx.problem(
+                                    &format!("{path}.is.annotation"),
+                                    format!("'{a}' is not one of none, server-unavailable, connection-paused"),
+                                );
+                            }
+                            known
+                        }),
                     },
                 };
                 Check::View {

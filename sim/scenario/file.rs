@@ -480,5 +480,9 @@ pub enum ViewFile {
         show: Option<String>,
         #[serde(default)]
         status: Option<String>,
+        /// The XEP-0310 annotation on it: "none", "server-unavailable" or
+        /// "connection-paused"; not checked when absent.
+        #[serde(default)]
+        annotation: Option<String>,
     },
 }
