@@ -915,6 +915,10 @@ impl World {
     fn client_to_server(&mut self, client: usize, epoch: u32, wire: Wire) {
         let server = self.clients[client].server;
         let Some(conn) = self.servers[server].conn_of(client, epoch) else {
+            // The server closed this stream; it reads nothing more from it.
+            let mut xml = String::new();
+            wire.write_xml(&mut self.stanza_xml, &mut xml);
+            self.drop_xml(self.servers[server].node, "connection-gone", &xml);
             return;
         };
         match wire {
@@ -959,6 +963,8 @@ impl World {
                 let link = self.clients[c].link;
                 self.net.link_mut(link).believed[0] = false;
                 self.clients[c].agent.disconnected(&mut acts);
+                let lost = self.net.break_connection(link);
+                self.broke(link, lost, [false, false]);
             }
             _ => {}
         }
@@ -1010,9 +1016,10 @@ impl World {
             Output::CloseClient { conn, error } => {
                 self.send_to_client(s, conn, Wire::CloseStream(error.map(|e| e.condition)));
                 if let Some((c, _)) = self.servers[s].detach(conn) {
+                    // The close travels to the client like any data; the
+                    // client tears the connection down when it reads it.
                     let link = self.clients[c].link;
-                    let lost = self.net.break_connection(link);
-                    self.broke(link, lost, [false, false]);
+                    self.net.link_mut(link).believed[1] = false;
                 }
             }
             Output::ConnectPeer { domain } => self.connect_peer(s, &domain),

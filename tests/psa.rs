@@ -1,4 +1,5 @@
-//! Federation faults and XEP-0310 annotations, run as whole scenarios: an
+//! Federation faults, XEP-0310 annotations and stream closes, run as whole
+//! scenarios: an
 //! s2s outage with annotations on and off, a subscription request lost with
 //! a broken stream, and a crash of the remote server. Each scenario states
 //! its timeline and checks the exact stanzas at the exact virtual times in
@@ -208,4 +209,45 @@ fn a_client_that_does_not_ask_never_gets_an_annotation() {
         .map(|r| r["jid"].as_str().unwrap())
         .collect();
     assert!(annotated_to.is_subset(&enabled), "{annotated_to:?}");
+}
+
+/// A stream the server closes with a stream error reaches the client: the
+/// close travels like any data and the client tears the connection down on
+/// reading it (here: a resource conflict, RFC 6120 §7.7.2.2).
+#[test]
+fn a_stream_error_from_the_server_reaches_the_client() {
+    let text = r#"Scenario(
+        name: "conflict",
+        duration: "20s",
+        defaults: (c2s: (latency: Constant("10ms")), behaviour: (reconnect_after: None)),
+        servers: [(domain: "a.example")],
+        users: [(jid: "alice@a.example")],
+        clients: [
+            (name: "first", jid: "alice@a.example/home", connect_at: "1s"),
+            (name: "second", jid: "alice@a.example/home", connect_at: "5s"),
+        ],
+    )"#;
+    let model = scenario::load("conflict.ron", text).unwrap_or_else(|e| panic!("{e}"));
+    let buf = SharedBuf::default();
+    let result = run::run(&model, Some(Box::new(buf.clone())));
+    assert!(result.failures.is_empty());
+    let bytes = buf.0.lock().unwrap().clone();
+    let records: Vec<Value> = String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let close = of_kind(&records, "send")
+        .into_iter()
+        .find(|r| r["to"] == "first" && r["xml"].as_str().unwrap().contains("<conflict"))
+        .expect("the conflict stream error is sent");
+    let msg = close["msg"].as_u64().unwrap();
+    let delivered = of_kind(&records, "deliver")
+        .into_iter()
+        .find(|r| r["msg"].as_u64() == Some(msg))
+        .expect("and delivered");
+    assert_eq!(t(delivered), t(close) + 10_000);
+    assert!(of_kind(&records, "drop")
+        .iter()
+        .all(|r| r["reason"] != "lost-in-flight"));
 }
