@@ -1,7 +1,7 @@
 //! Federation faults, XEP-0310 annotations and stream closes, run as whole
-//! scenarios: an
-//! s2s outage with annotations on and off, a subscription request lost with
-//! a broken stream, and a crash of the remote server. Each scenario states
+//! scenarios: an s2s outage with annotations on and off, a subscription
+//! request lost with a broken stream, a crash of the remote server, and a
+//! stream closed with a stream error. Each scenario states
 //! its timeline and checks the exact stanzas at the exact virtual times in
 //! its own expectations; these tests also read the trace.
 
