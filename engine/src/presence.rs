@@ -410,6 +410,9 @@ impl Server {
                 after: t.after,
             });
         }
+        if t.before.subscription.has_to() && !t.after.subscription.has_to() {
+            self.forget_held(user, contact);
+        }
     }
 
     /// Subscription stanzas sent by a local user (RFC 6121 §3, outbound).

@@ -27,12 +27,15 @@
 //! session was not given.
 //!
 //! Safety rules of this engine: a client cannot annotate (annotations in
-//! presence it sends are removed), and a presence carrying an annotation is
-//! not delivered to a session that did not opt in.
+//! presence it sends are removed); a presence carrying an annotation is not
+//! delivered to a session that did not opt in; and when a user's
+//! subscription to a contact loses its `to` part, the user's sessions forget
+//! what they hold of that contact, so an annotation never re-sends presence
+//! the user is no longer entitled to.
 
 use std::sync::Arc;
 
-use jid::Jid;
+use jid::{BareJid, Jid};
 use minidom::Element;
 
 use crate::server::{ConnId, DropReason, Event, Server};
@@ -137,6 +140,18 @@ impl Server {
             }
         }
         self.send_to_client(conn, stanza);
+    }
+
+    /// `user` is no longer subscribed to `contact`'s presence: its sessions
+    /// forget what they hold of it, so that no annotation re-sends it.
+    pub(crate) fn forget_held(&mut self, user: &BareJid, contact: &BareJid) {
+        let Some(node) = user.node() else { return };
+        for conn in self.account_conns(node.as_str()) {
+            if let Some(session) = self.session_mut(conn) {
+                session.held.retain(|jid, _| jid.to_bare() != *contact);
+                session.annotated.retain(|jid| jid.to_bare() != *contact);
+            }
+        }
     }
 
     /// Opted-in sessions holding available presence from `domain`, with

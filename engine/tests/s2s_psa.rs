@@ -386,3 +386,33 @@ fn a_client_cannot_annotate_its_own_presence() {
         vec!["client c1 <presence from='romeo@montague.lit/lane'><status>x</status></presence>"]
     );
 }
+
+/// An annotation never re-sends presence the user is no longer entitled to:
+/// once juliet cancels romeo's subscription, what romeo's sessions held of
+/// her is forgotten.
+#[test]
+fn no_annotation_after_the_subscription_is_cancelled() {
+    let mut h = montague(true);
+    romeo_online(&mut h, C1, "lane", Some(&psa_info()));
+    h.peer_connected("capulet.lit");
+    juliet_available(&mut h);
+    let out = h.peer_sends(
+        "<presence from='juliet@capulet.lit' to='romeo@montague.lit' type='unsubscribed'/>",
+    );
+    assert!(
+        render(&out)
+            .iter()
+            .any(|l| l.contains("subscription='from'")),
+        "{:?}",
+        render(&out)
+    );
+    let out = h.input(Input::PeerClosed {
+        domain: "capulet.lit".into(),
+        reason: "keepalive timeout".into(),
+    });
+    assert!(
+        render(&out).iter().all(|l| !l.contains("state-annotation")),
+        "{:?}",
+        render(&out)
+    );
+}
