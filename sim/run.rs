@@ -57,6 +57,12 @@ pub fn run(model: &Model, trace_sink: Option<Box<dyn std::io::Write>>) -> RunRes
 
 /// Runs `model` into `dir`: trace.jsonl and summary.json.
 pub fn run_to_dir(model: &Model, scenario_file: &str, dir: &Path) -> std::io::Result<RunResult> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "it exists and is not a directory",
+        ));
+    }
     std::fs::create_dir_all(dir)?;
     let outputs = Outputs {
         dir: dir.to_path_buf(),

@@ -273,3 +273,16 @@ fn inconsistent_scenarios_list_every_problem() {
         ],
     );
 }
+
+#[test]
+fn an_output_path_that_is_a_file_is_bad_input() {
+    let dir = tempdir("out-is-a-file");
+    std::fs::write(dir.join("out"), "x").unwrap();
+    let scenario = root().join("scenarios/quickstart.ron");
+    let (code, _, stderr) = presim(&dir, &["run", scenario.to_str().unwrap(), "--out", "out"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr,
+        "error: cannot write to out: it exists and is not a directory\n"
+    );
+}
