@@ -170,10 +170,13 @@ impl Server {
         let Some(peer) = self.peers.get_mut(domain) else {
             return;
         };
-        let State::Connecting(queue) = std::mem::take(&mut peer.state) else {
-            // Not an attempt of ours (any more): nothing waits for it.
-            peer.state = State::Established;
-            return;
+        let queue = match std::mem::take(&mut peer.state) {
+            State::Connecting(queue) => queue,
+            other => {
+                // Not an attempt of ours (any more): the state stands.
+                peer.state = other;
+                return;
+            }
         };
         self.bounce_queue(queue, &failure.error());
         self.peer_unavailable(domain, failure.reason().to_string());

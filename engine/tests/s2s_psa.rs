@@ -416,3 +416,24 @@ fn no_annotation_after_the_subscription_is_cancelled() {
         render(&out)
     );
 }
+
+/// A failure reported for an attempt that is over changes nothing: the
+/// stream stays as the server last knew it (here: broken, so the next
+/// stanza opens a new one instead of going to a dead stream).
+#[test]
+fn a_late_failure_report_changes_nothing() {
+    let mut h = montague(false);
+    h.login(C1, "romeo", "lane");
+    h.send(C1, ROMEO_IQ);
+    h.peer_connected("capulet.lit");
+    h.input(Input::PeerClosed {
+        domain: "capulet.lit".into(),
+        reason: "keepalive timeout".into(),
+    });
+    let out = h.input(Input::PeerFailed {
+        domain: "capulet.lit".into(),
+        failure: PeerFailure::Timeout("connection timed out".into()),
+    });
+    assert!(render(&out).is_empty(), "{:?}", render(&out));
+    assert_eq!(render(&h.send(C1, ROMEO_IQ)), vec!["connect capulet.lit"]);
+}

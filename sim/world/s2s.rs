@@ -143,11 +143,15 @@ impl World {
         self.handshake[link.index()][side] = None;
     }
 
+    /// The servers at end `side` of `link` and at its other end.
+    fn link_servers(&self, link: LinkId, side: usize) -> Option<(usize, usize)> {
+        let ends = self.net.link(link).ends;
+        Some((self.server_at(ends[side])?, self.server_at(ends[1 - side])?))
+    }
+
     /// Something arrived at server `r` on s2s link `link`, sent by `side`.
     pub(super) fn peer_arrive(&mut self, link: LinkId, side: usize, epoch: u32, wire: Wire) {
-        let ends = self.net.link(link).ends;
-        let (Some(s), Some(r)) = (self.server_at(ends[side]), self.server_at(ends[1 - side]))
-        else {
+        let Some((s, r)) = self.link_servers(link, side) else {
             return;
         };
         let domain = self.servers[s].config.domain.clone();
@@ -183,9 +187,7 @@ impl World {
     /// Server at `side` of s2s link `link` detected that its connection broke.
     pub(super) fn peer_detected(&mut self, link: LinkId, side: usize, how: How) {
         self.handshake[link.index()][side] = None;
-        let ends = self.net.link(link).ends;
-        let (Some(s), Some(p)) = (self.server_at(ends[side]), self.server_at(ends[1 - side]))
-        else {
+        let Some((s, p)) = self.link_servers(link, side) else {
             return;
         };
         let domain = self.servers[p].config.domain.clone();
@@ -199,9 +201,7 @@ impl World {
             return;
         }
         self.handshake[link.index()][side] = None;
-        let ends = self.net.link(link).ends;
-        let (Some(s), Some(p)) = (self.server_at(ends[side]), self.server_at(ends[1 - side]))
-        else {
+        let Some((s, p)) = self.link_servers(link, side) else {
             return;
         };
         let domain = self.servers[p].config.domain.clone();
