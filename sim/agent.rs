@@ -13,6 +13,11 @@
 //! client that did not ask for annotations and receives one reports a
 //! violation.
 //!
+//! A client whose behaviour asks for it enables XEP-0198 stream management
+//! with resumption ([`stream_management`]): it acknowledges what it
+//! receives, and after losing its connection it resumes the session on the
+//! next one, keeping its view.
+//!
 //! Like the engine, an agent never touches the network or the clock: each
 //! call takes the virtual time and pushes [`Act`]s for the simulator.
 
@@ -28,6 +33,9 @@ use presim_engine::Stanza;
 use crate::dist::Dist;
 use crate::rng::{Rng, Stream};
 use crate::trace::Shown;
+
+mod stream_management;
+use stream_management::ClientSm;
 
 /// How a client behaves on its own.
 #[derive(Debug, Clone)]
@@ -49,6 +57,9 @@ pub struct Behaviour {
     pub answer_iq: bool,
     /// Approve incoming subscription requests.
     pub accept_subscriptions: bool,
+    /// Enable XEP-0198 stream management with resumption, and resume
+    /// after a lost connection.
+    pub stream_management: bool,
 }
 
 impl Behaviour {
@@ -63,6 +74,7 @@ impl Behaviour {
             reconnect_after: None,
             answer_iq: false,
             accept_subscriptions: false,
+            stream_management: false,
         }
     }
 }
@@ -106,6 +118,8 @@ pub enum State {
     /// Waiting for stream features after authentication.
     AwaitBindFeatures,
     AwaitBind,
+    /// Waiting for the answer to `<resume/>` (XEP-0198 §5).
+    AwaitResume,
     Online,
 }
 
@@ -137,6 +151,15 @@ pub struct Agent {
     pub negotiation_error: Option<String>,
     /// The XEP-0115 verification string of `features` (computed on first use).
     caps_ver: Option<String>,
+    /// The server offered XEP-0198 stream management on this stream.
+    server_offers_sm: bool,
+    /// XEP-0198 state of the session, once enabled; kept across a lost
+    /// connection while the session can be resumed.
+    sm: Option<ClientSm>,
+    /// The presence this session last published (its truth while online).
+    published: Shown,
+    /// When the session is due to log out, if its length is limited.
+    logout_at: Option<u64>,
     next_id: u64,
 }
 
@@ -171,6 +194,10 @@ impl Agent {
             view_log: None,
             negotiation_error: None,
             caps_ver: None,
+            server_offers_sm: false,
+            sm: None,
+            published: Shown::UNAVAILABLE,
+            logout_at: None,
             next_id: 0,
         }
     }
@@ -188,9 +215,18 @@ impl Agent {
     pub fn connected(&mut self, now: u64, out: &mut Vec<Act>) {
         self.generation += 1;
         self.state = State::AwaitFeatures;
-        self.full_jid = None;
         self.negotiation_error = None;
-        // A new session starts with an empty view.
+        // A session to resume keeps its JID and view; a new one starts empty.
+        if !self.can_resume() {
+            self.new_session(now);
+        }
+        out.push(Act::OpenStream);
+    }
+
+    /// Forgets the previous session: its JID, its view, its stream state.
+    fn new_session(&mut self, now: u64) {
+        self.full_jid = None;
+        self.sm = None;
         let old = std::mem::take(&mut self.view);
         if let Some(log) = &mut self.view_log {
             let mut cleared: Vec<String> = old
@@ -201,7 +237,6 @@ impl Agent {
             cleared.sort_unstable();
             log.extend(cleared.into_iter().map(|c| (now, c, Shown::UNAVAILABLE)));
         }
-        out.push(Act::OpenStream);
     }
 
     /// The connection attempt failed; retry later if the behaviour says so.
@@ -231,6 +266,8 @@ impl Agent {
         self.state = State::Offline;
         self.generation += 1;
         self.crashed = true;
+        // The process's memory is gone, and the session with it.
+        self.sm = None;
     }
 
     fn schedule_reconnect(&mut self, out: &mut Vec<Act>) {
@@ -250,6 +287,8 @@ impl Agent {
         }
         self.state = State::Offline;
         self.generation += 1;
+        // A clean close ends the session: there is nothing to resume.
+        self.sm = None;
         out.push(Act::Close);
         self.schedule_reconnect(out);
     }
@@ -258,13 +297,17 @@ impl Agent {
     /// truth this session publishes.
     pub fn send(&mut self, element: Element, out: &mut Vec<Act>) {
         if element.name() == "presence" && element.attr("to").is_none() {
-            match element.attr("type") {
-                None => out.push(Act::Truth(shown_of(&element))),
-                Some("unavailable") => out.push(Act::Truth(Shown::UNAVAILABLE)),
-                Some(_) => {}
+            let published = match element.attr("type") {
+                None => Some(shown_of(&element)),
+                Some("unavailable") => Some(Shown::UNAVAILABLE),
+                Some(_) => None,
+            };
+            if let Some(shown) = published {
+                self.published = shown.clone();
+                out.push(Act::Truth(shown));
             }
         }
-        out.push(Act::Send(element));
+        self.send_stanza(element, out);
     }
 
     /// A timer set by this agent fired.
@@ -337,6 +380,12 @@ impl Agent {
     /// A stanza or stream-level element arrived from the server.
     pub fn receive(&mut self, now: u64, stanza: &Stanza, out: &mut Vec<Act>) {
         let element = &*stanza.payload;
+        if element.ns() == stream_management::NS_SM && self.state != State::Offline {
+            // Kept like stanzas, so expectations can check them.
+            if let Some(log) = &mut self.log {
+                log.push((now, element.clone()));
+            }
+        }
         match self.state {
             State::Offline => {}
             State::AwaitFeatures => self.expect(
@@ -366,19 +415,26 @@ impl Agent {
                 "features",
                 NS_STREAMS,
                 |a, out| {
-                    let mut bind = Element::bare("bind", NS_BIND);
-                    if let Some(resource) = &a.resource {
-                        bind.append_child(xml::text_element("resource", NS_BIND, resource));
+                    a.server_offers_sm = stream_management::offered(element);
+                    if a.can_resume() && a.server_offers_sm {
+                        a.state = State::AwaitResume;
+                        out.push(Act::Send(a.resume_request()));
+                    } else {
+                        a.new_session(now);
+                        a.bind(out);
                     }
-                    let mut iq = xml::element("iq", NS_CLIENT, &[("type", "set"), ("id", "bind")]);
-                    iq.append_child(bind);
-                    a.state = State::AwaitBind;
-                    out.push(Act::Send(iq));
                 },
                 out,
             ),
-            State::AwaitBind => self.bind_result(element, out),
-            State::Online => self.stanza(now, stanza, out),
+            State::AwaitBind => self.bind_result(now, element, out),
+            State::AwaitResume => self.resume_answer(now, element, out),
+            State::Online if element.ns() == stream_management::NS_SM => {
+                self.sm_element(element, out)
+            }
+            State::Online => {
+                self.sm_count_inbound();
+                self.stanza(now, stanza, out)
+            }
         }
     }
 
@@ -403,7 +459,19 @@ impl Agent {
         }
     }
 
-    fn bind_result(&mut self, element: &Element, out: &mut Vec<Act>) {
+    /// Asks to bind a resource (RFC 6120 §7).
+    fn bind(&mut self, out: &mut Vec<Act>) {
+        let mut bind = Element::bare("bind", NS_BIND);
+        if let Some(resource) = &self.resource {
+            bind.append_child(xml::text_element("resource", NS_BIND, resource));
+        }
+        let mut iq = xml::element("iq", NS_CLIENT, &[("type", "set"), ("id", "bind")]);
+        iq.append_child(bind);
+        self.state = State::AwaitBind;
+        out.push(Act::Send(iq));
+    }
+
+    fn bind_result(&mut self, now: u64, element: &Element, out: &mut Vec<Act>) {
         let bound = xml::child(element, "bind", NS_BIND)
             .and_then(|b| xml::child(b, "jid", NS_BIND))
             .map(|j| j.text());
@@ -417,19 +485,24 @@ impl Agent {
         };
         self.state = State::Online;
         self.full_jid = Some(full);
+        self.published = Shown::UNAVAILABLE;
+        if self.behaviour.stream_management && self.server_offers_sm {
+            self.enable_sm(out);
+        }
         if self.behaviour.initial_presence {
             let id = self.id("roster");
             let mut get = xml::element("iq", NS_CLIENT, &[("type", "get"), ("id", &id)]);
             get.append_child(Element::bare("query", NS_ROSTER));
-            out.push(Act::Send(get));
+            self.send_stanza(get, out);
             let presence = self.with_caps(Element::bare("presence", NS_CLIENT));
             self.send(presence, out);
         }
         self.schedule_presence_change(out);
-        if let Some(length) = &self.behaviour.session_length {
+        self.logout_at = self.behaviour.session_length.clone().map(|length| {
             let length = length.sample(&mut self.rng);
             out.push(Act::Timer(length, Timer::Logout));
-        }
+            now + length
+        });
     }
 
     fn stanza(&mut self, now: u64, stanza: &Stanza, out: &mut Vec<Act>) {
@@ -466,7 +539,7 @@ impl Agent {
                         NS_CLIENT,
                         &[("to", from), ("type", "subscribed")],
                     );
-                    out.push(Act::Send(reply));
+                    self.send_stanza(reply, out);
                 }
                 return;
             }
@@ -541,7 +614,7 @@ impl Agent {
                 reply.append_child(error);
             }
         }
-        out.push(Act::Send(reply));
+        self.send_stanza(reply, out);
     }
 
     /// disco#info of this client, for `node` if asked (XEP-0115 §6.2).

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use presim_engine::minidom::Element;
-use presim_engine::stanza::Stanza;
+use presim_engine::stanza::{Kind, Stanza};
 use presim_engine::store::Store;
 use presim_engine::xml;
 use presim_engine::{
@@ -952,7 +952,7 @@ impl World {
         let mut acts = std::mem::take(&mut self.acts);
         match wire {
             Wire::ToClient(stanza) => {
-                if self.clients[c].agent.is_online() {
+                if self.clients[c].agent.is_online() && stanza.kind() != Kind::Other {
                     self.stats.delivered_to_clients += 1;
                 }
                 let now = self.now;
@@ -1055,16 +1055,7 @@ impl World {
         match event {
             Event::SessionBound { jid, .. } => {
                 self.stats.sessions += 1;
-                let name = &self.net.node(node).name;
-                self.trace.record(
-                    self.now,
-                    &Record::Session {
-                        node: name,
-                        jid: &jid.to_string(),
-                        state: "bound",
-                        reason: None,
-                    },
-                );
+                self.session_record(node, jid.as_str(), "bound", None);
             }
             Event::SessionEnded { jid, reason, .. } => {
                 let jid = jid.to_string();
@@ -1073,17 +1064,11 @@ impl World {
                     presim_engine::EndReason::Broken(r) => format!("broken: {r}"),
                     presim_engine::EndReason::Replaced => "replaced".to_string(),
                     presim_engine::EndReason::StreamError(c) => format!("stream-error: {c}"),
+                    presim_engine::EndReason::HibernationExpired => {
+                        "hibernation-expired".to_string()
+                    }
                 };
-                let name = &self.net.node(node).name;
-                self.trace.record(
-                    self.now,
-                    &Record::Session {
-                        node: name,
-                        jid: &jid,
-                        state: "ended",
-                        reason: Some(&reason),
-                    },
-                );
+                self.session_record(node, &jid, "ended", Some(&reason));
                 self.set_truth(&jid, Shown::UNAVAILABLE);
             }
             Event::SubscriptionChanged {
@@ -1159,8 +1144,28 @@ impl World {
                     },
                 );
             }
+            Event::SessionPaused { jid, reason, .. } => {
+                let reason = format!("broken: {reason}");
+                self.session_record(node, jid.as_str(), "paused", Some(&reason));
+            }
+            Event::SessionResumed { jid, .. } => {
+                self.session_record(node, jid.as_str(), "resumed", None);
+            }
             Event::Authenticated { .. } | Event::AuthFailed { .. } => {}
         }
+    }
+
+    fn session_record(&mut self, node: NodeId, jid: &str, state: &str, reason: Option<&str>) {
+        let name = &self.net.node(node).name;
+        self.trace.record(
+            self.now,
+            &Record::Session {
+                node: name,
+                jid,
+                state,
+                reason,
+            },
+        );
     }
 
     // ----- faults -----

@@ -1,7 +1,8 @@
 //! Federation faults, XEP-0310 annotations and stream closes, run as whole
 //! scenarios: an s2s outage with annotations on and off, a subscription
-//! request lost with a broken stream, a crash of the remote server, and a
-//! stream closed with a stream error. Each scenario states
+//! request lost with a broken stream, a crash of the remote server, a
+//! XEP-0198 session paused and resumed or timed out, and a stream closed
+//! with a stream error. Each scenario states
 //! its timeline and checks the exact stanzas at the exact virtual times in
 //! its own expectations; these tests also read the trace.
 
@@ -209,6 +210,131 @@ fn a_client_that_does_not_ask_never_gets_an_annotation() {
         .map(|r| r["jid"].as_str().unwrap())
         .collect();
     assert!(annotated_to.is_subset(&enabled), "{annotated_to:?}");
+}
+
+/// `(t, node, state)` of the session records about `jid`.
+fn sessions<'a>(records: &'a [Value], jid: &str) -> Vec<(u64, &'a str, &'a str)> {
+    of_kind(records, "session")
+        .into_iter()
+        .filter(|r| r["jid"] == jid)
+        .map(|r| {
+            (
+                t(r),
+                r["node"].as_str().unwrap(),
+                r["state"].as_str().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// `(t, node, to, annotation)` of the annotation records.
+fn annotations(records: &[Value]) -> Vec<(u64, &str, &str, &str)> {
+    of_kind(records, "annotation")
+        .into_iter()
+        .map(|r| {
+            (
+                t(r),
+                r["node"].as_str().unwrap(),
+                r["to"].as_str().unwrap(),
+                r["annotation"].as_str().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_paused_session_is_annotated_locally_and_across_s2s_until_it_resumes() {
+    let (_, records) = run_scenario("paused_resume.ron");
+    let benvolio = "benvolio@montague.lit/lane";
+    assert_eq!(
+        sessions(&records, benvolio),
+        vec![
+            (2_070_000, "montague.lit", "bound"),
+            (75_000_000, "montague.lit", "paused"),
+            (110_070_000, "montague.lit", "resumed"),
+        ]
+    );
+    assert_eq!(
+        annotations(&records),
+        vec![
+            (
+                75_000_000,
+                "montague.lit",
+                "romeo@montague.lit/lane",
+                "connection-paused"
+            ),
+            (
+                75_020_000,
+                "capulet.lit",
+                "juliet@capulet.lit/balcony",
+                "connection-paused"
+            ),
+            (
+                110_070_000,
+                "montague.lit",
+                "romeo@montague.lit/lane",
+                "clear"
+            ),
+            (
+                110_090_000,
+                "capulet.lit",
+                "juliet@capulet.lit/balcony",
+                "clear"
+            ),
+        ]
+    );
+    // Truth: gone when his client noticed the loss, back on resumption.
+    let truth: Vec<(u64, bool)> = of_kind(&records, "truth")
+        .into_iter()
+        .filter(|r| r["jid"] == benvolio)
+        .map(|r| (t(r), r["available"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        truth,
+        vec![(3_000_000, true), (75_000_000, false), (110_080_000, true)]
+    );
+    // The message lost on the dead connection came back on resumption.
+    let resent = of_kind(&records, "send")
+        .into_iter()
+        .filter(|r| r["xml"].as_str().unwrap().contains("Where is he?") && r["to"] == "benvolio")
+        .map(t)
+        .collect::<Vec<_>>();
+    assert_eq!(resent, vec![65_010_000, 110_070_000]);
+}
+
+#[test]
+fn a_paused_session_that_times_out_ends_with_unavailable() {
+    let (_, records) = run_scenario("paused_timeout.ron");
+    let benvolio = "benvolio@montague.lit/lane";
+    assert_eq!(
+        sessions(&records, benvolio),
+        vec![
+            (2_070_000, "montague.lit", "bound"),
+            (75_000_000, "montague.lit", "paused"),
+            (135_000_000, "montague.lit", "ended"),
+            (185_090_000, "montague.lit", "bound"),
+        ]
+    );
+    let ended = of_kind(&records, "session")
+        .into_iter()
+        .find(|r| r["state"] == "ended")
+        .unwrap();
+    assert_eq!(ended["reason"], "hibernation-expired");
+    // Annotated once; never cleared: the unavailable presence replaced it.
+    assert_eq!(
+        annotations(&records),
+        vec![(
+            75_000_000,
+            "montague.lit",
+            "romeo@montague.lit/lane",
+            "connection-paused"
+        )]
+    );
+    let stored: Vec<u64> = of_kind(&records, "offline-stored")
+        .into_iter()
+        .map(t)
+        .collect();
+    assert_eq!(stored, vec![135_000_000]);
 }
 
 /// A stream the server closes with a stream error reaches the client: the

@@ -36,6 +36,15 @@ pub struct ServerConfig {
     /// clients' features from their XEP-0115 caps, and annotate the
     /// presence held by opted-in sessions.
     pub psa: bool,
+    /// XEP-0198 stream management: offer `<sm xmlns='urn:xmpp:sm:3'/>`
+    /// after authentication.
+    pub stream_management: bool,
+    /// How long a resumable session whose connection broke hibernates
+    /// before it ends (Prosody's `smacks_hibernation_time`, 600 s).
+    pub hibernation_time: Time,
+    /// Unacknowledged stanzas kept per session; a session that had to
+    /// forget some cannot be resumed (Prosody's `smacks_max_queue_size`).
+    pub sm_queue_limit: usize,
 }
 
 impl ServerConfig {
@@ -54,6 +63,9 @@ impl ServerConfig {
             s2s_queue_limit: 32_768,
             s2s_retry_after: Some(Time::from_secs(30)),
             psa: false,
+            stream_management: false,
+            hibernation_time: Time::from_secs(600),
+            sm_queue_limit: 500,
         }
     }
 }

@@ -22,6 +22,7 @@
 //! | [`caps`] | XEP-0115 entity capabilities: which sessions want annotations |
 //! | [`s2s`] | RFC 6120 §4: streams with peer servers, opened on demand |
 //! | [`psa`] | XEP-0310 presence state annotations |
+//! | [`stream_management`] | XEP-0198 acknowledgements, hibernation, resumption |
 //! | [`stanza`] | RFC 6120 §8: stanzas, shared payloads, stanza and stream errors |
 //! | [`store`] | durable state kept across a crash |
 //!
@@ -41,6 +42,7 @@ pub mod server;
 pub mod session;
 pub mod stanza;
 pub mod store;
+pub mod stream_management;
 pub mod subscription;
 pub mod time;
 pub mod xml;

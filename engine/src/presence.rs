@@ -260,6 +260,7 @@ impl Server {
                 payload: Arc::clone(s.presence.as_ref().expect("available")),
             };
             self.send_to_client(conn, copy);
+            self.psa_if_paused(other, full);
         }
         let bare = full.to_bare();
         let (pending, asked) = match self.store.account(node) {
@@ -317,6 +318,9 @@ impl Server {
                 payload,
             };
             self.route(stanza);
+            if template.is_none() {
+                self.psa_if_paused(conn, to);
+            }
             sent += 1;
         }
         sent
@@ -341,9 +345,12 @@ impl Server {
     fn deliver_presence(&mut self, stanza: Stanza) {
         let to = stanza.to.as_ref().expect("routed");
         let remote = stanza.from.as_ref().is_some_and(|f| !self.is_local(f));
+        // Each session must be looked at: to keep what it holds of a remote
+        // sender, or to check that it asked for annotations.
+        let per_session = remote || crate::psa::has_annotation(&stanza.payload);
         if to.is_full() {
             return match self.conn_for_full(to) {
-                Some(conn) if remote => self.remote_presence_to_session(conn, stanza),
+                Some(conn) if per_session => self.presence_to_session(conn, stanza, remote),
                 Some(conn) => self.send_to_client(conn, stanza),
                 None => self.dropped(stanza, DropReason::SessionNotFound),
             };
@@ -366,9 +373,9 @@ impl Server {
                 DropReason::NoSuchUser
             };
             self.dropped(stanza, reason);
-        } else if remote {
+        } else if per_session {
             for &conn in &targets {
-                self.remote_presence_to_session(conn, stanza.clone());
+                self.presence_to_session(conn, stanza.clone(), remote);
             }
         } else {
             self.send_to_each(&targets, stanza);

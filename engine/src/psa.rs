@@ -39,6 +39,7 @@ use jid::{BareJid, Jid};
 use minidom::Element;
 
 use crate::server::{ConnId, DropReason, Event, Server};
+use crate::session::Session;
 use crate::stanza::Stanza;
 use crate::xml;
 
@@ -112,32 +113,29 @@ impl Server {
         Stanza::new(stanza.from, stanza.to, without_annotation(&stanza.payload))
     }
 
-    /// Delivers a presence from a remote entity to a session: keeps it as
-    /// the session's view of the sender, and refuses annotations to a
-    /// session that did not ask for them.
-    pub(crate) fn remote_presence_to_session(&mut self, conn: ConnId, stanza: Stanza) {
-        let annotated = has_annotation(&stanza.payload);
+    /// Delivers a presence that comes from a remote entity or carries an
+    /// annotation to a session: refuses annotations to a session that did
+    /// not ask for them, records those delivered, and keeps a remote
+    /// sender's presence as the session's view of it.
+    pub(crate) fn presence_to_session(&mut self, conn: ConnId, stanza: Stanza, remote: bool) {
+        let annotation = annotation_of(&stanza.payload);
         let Some(session) = self.session_mut(conn) else {
             return self.dropped(stanza, DropReason::SessionNotFound);
         };
-        if annotated && !session.psa {
+        if annotation.is_some() && !session.psa {
             return self.dropped(stanza, DropReason::AnnotationNotRequested);
         }
-        let from = stanza.from.as_ref().expect("remote presence has a sender");
-        if from.is_full() {
-            session
-                .held
-                .insert(from.clone(), Arc::clone(&stanza.payload));
-            session.annotated.remove(from);
-        } else if stanza.type_() == Some("unavailable") {
-            // Unavailable from a bare JID: every resource is (RFC 6121 §4.5.3).
-            let bare = from.to_bare();
-            for (jid, held) in session.held.iter_mut() {
-                if jid.to_bare() == bare {
-                    *held = Arc::clone(&stanza.payload);
-                    session.annotated.remove(jid);
-                }
-            }
+        let from = stanza.from.as_ref().expect("presence has a sender");
+        if remote {
+            hold(session, from, &stanza);
+        }
+        if let Some(annotation) = annotation {
+            let (to, about) = (session.full.clone(), from.clone());
+            self.event(Event::Annotated {
+                to,
+                about,
+                annotation,
+            });
         }
         self.send_to_client(conn, stanza);
     }
@@ -238,6 +236,118 @@ impl Server {
 }
 
 type HeldPresence = (Jid, Arc<Element>);
+
+impl Server {
+    /// Who holds the presence of the local session at `conn`: the
+    /// account's other available resources, its contacts with a
+    /// `from`/`both` subscription, and its directed-presence recipients.
+    fn presence_recipients(&self, conn: ConnId) -> Vec<Jid> {
+        let Some(session) = self.session(conn) else {
+            return Vec::new();
+        };
+        let mut to: Vec<Jid> = self
+            .account_conns(&session.node)
+            .into_iter()
+            .filter(|c| *c != conn)
+            .filter_map(|c| self.session(c).filter(|s| s.available()))
+            .map(|s| s.full.clone())
+            .collect();
+        to.extend(self.contacts_where(&session.node, |s| s.has_from()));
+        to.extend(session.directed.iter().cloned());
+        to
+    }
+
+    /// The session's presence annotated (or with the empty annotation),
+    /// without the delay stamp the server keeps on it.
+    fn paused_presence(&self, conn: ConnId, paused: bool) -> Option<Stanza> {
+        let session = self.session(conn)?;
+        let mut payload = (**session.presence.as_ref()?).clone();
+        while payload
+            .remove_child("delay", crate::xml::NS_DELAY)
+            .is_some()
+        {}
+        let description = format!("{}'s session has been paused", session.node);
+        let annotation = paused.then_some((Annotation::ConnectionPaused, description.as_str()));
+        let element = annotation_element(self.domain.as_str(), annotation);
+        let payload = annotated(&payload, element);
+        Some(Stanza::new(Some(session.full.clone()), None, payload))
+    }
+
+    /// XEP-0310 §3.2: the session at `conn` is paused (it hibernates).
+    /// Everyone who holds its presence gets it annotated; their servers
+    /// deliver it to the sessions that asked for annotations.
+    pub(crate) fn psa_session_paused(&mut self, conn: ConnId) {
+        if !self.config.psa {
+            return;
+        }
+        let Some(stanza) = self.paused_presence(conn, true) else {
+            return;
+        };
+        let recipients = self.presence_recipients(conn);
+        for to in &recipients {
+            self.route(stanza.readdressed(stanza.from.clone(), Some(to.clone())));
+        }
+        if let Some(sm) = self.session_mut(conn).and_then(|s| s.sm.as_mut()) {
+            sm.paused_to = recipients.into_iter().collect();
+        }
+    }
+
+    /// XEP-0310 §3.2: the paused session at `conn` was resumed: an empty
+    /// annotation to each entity that got the paused one and still holds
+    /// the session's presence.
+    pub(crate) fn psa_session_resumed(&mut self, conn: ConnId) {
+        let Some(sm) = self.session_mut(conn).and_then(|s| s.sm.as_mut()) else {
+            return;
+        };
+        let paused_to = std::mem::take(&mut sm.paused_to);
+        let Some(stanza) = self.paused_presence(conn, false) else {
+            return;
+        };
+        for to in self.presence_recipients(conn) {
+            if paused_to.contains(&to) {
+                self.route(stanza.readdressed(stanza.from.clone(), Some(to)));
+            }
+        }
+    }
+
+    /// `to` was just given the presence of the session at `conn`; if that
+    /// session is paused, `to` gets the annotated presence as well.
+    pub(crate) fn psa_if_paused(&mut self, conn: ConnId, to: &Jid) {
+        let paused = self
+            .session(conn)
+            .and_then(|s| s.sm.as_ref())
+            .is_some_and(|sm| sm.hibernating.is_some());
+        if !paused || !self.config.psa {
+            return;
+        }
+        let Some(stanza) = self.paused_presence(conn, true) else {
+            return;
+        };
+        self.route(stanza.readdressed(stanza.from.clone(), Some(to.clone())));
+        if let Some(sm) = self.session_mut(conn).and_then(|s| s.sm.as_mut()) {
+            sm.paused_to.insert(to.clone());
+        }
+    }
+}
+
+/// Keeps a remote sender's presence as what `session` holds of it.
+fn hold(session: &mut Session, from: &Jid, stanza: &Stanza) {
+    if from.is_full() {
+        session
+            .held
+            .insert(from.clone(), Arc::clone(&stanza.payload));
+        session.annotated.remove(from);
+    } else if stanza.type_() == Some("unavailable") {
+        // Unavailable from a bare JID: every resource is (RFC 6121 §4.5.3).
+        let bare = from.to_bare();
+        for (jid, held) in session.held.iter_mut() {
+            if jid.to_bare() == bare {
+                *held = Arc::clone(&stanza.payload);
+                session.annotated.remove(jid);
+            }
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

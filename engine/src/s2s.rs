@@ -226,13 +226,7 @@ impl Server {
         self.emit(Output::SetTimer { at, timer });
     }
 
-    pub(crate) fn timer_fired(&mut self, timer: Timer) {
-        match timer {
-            Timer::S2sRetry(domain) => self.retry_peer(domain),
-        }
-    }
-
-    fn retry_peer(&mut self, domain: String) {
+    pub(crate) fn retry_peer(&mut self, domain: String) {
         let Some(peer) = self.peers.get_mut(&domain) else {
             return;
         };

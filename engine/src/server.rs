@@ -71,6 +71,8 @@ pub enum PeerFailure {
 pub enum Timer {
     /// Try again to open the stream to a peer domain deemed unavailable.
     S2sRetry(String),
+    /// A hibernating session's time is up (XEP-0198 §5).
+    Hibernation(ConnId),
 }
 
 /// Something the server wants done, or wants recorded.
@@ -110,6 +112,8 @@ pub enum EndReason {
     Replaced,
     /// The server closed the stream with a stream error.
     StreamError(&'static str),
+    /// The session hibernated longer than the server keeps it (XEP-0198).
+    HibernationExpired,
 }
 
 /// Why a stanza went nowhere. Every such stanza is reported with one.
@@ -157,6 +161,12 @@ pub enum DropReason {
     /// A disco#info answer to a caps query that does not match the
     /// verification string it was asked for (XEP-0115 §5.4).
     CapsNotVerified,
+    /// A stanza for a hibernating session pushed out of its full
+    /// stream-management queue before it could be written (XEP-0198).
+    SmQueueFull,
+    /// A stanza a session never acknowledged when it ended, that is an
+    /// error or its own, so neither stored nor bounced (XEP-0198).
+    Unacknowledged,
 }
 
 impl DropReason {
@@ -178,6 +188,8 @@ impl DropReason {
             DropReason::HostUnknown => "host-unknown",
             DropReason::AnnotationNotRequested => "annotation-not-requested",
             DropReason::CapsNotVerified => "caps-not-verified",
+            DropReason::SmQueueFull => "sm-queue-full",
+            DropReason::Unacknowledged => "unacknowledged",
         }
     }
 }
@@ -201,6 +213,18 @@ pub enum Event {
         conn: ConnId,
         jid: Jid,
         reason: EndReason,
+    },
+    /// A resumable session lost its connection and hibernates (XEP-0198).
+    SessionPaused {
+        conn: ConnId,
+        jid: Jid,
+        reason: String,
+    },
+    /// A session was resumed on connection `conn` (XEP-0198 §5).
+    SessionResumed {
+        conn: ConnId,
+        previous: ConnId,
+        jid: Jid,
     },
     SubscriptionChanged {
         user: BareJid,
@@ -277,6 +301,13 @@ pub struct Server {
     /// XEP-0115 caps: what each verification string advertises, and the
     /// disco#info queries in flight.
     pub(crate) caps: crate::caps::CapsCache,
+    /// XEP-0198 resumption ids of resumable sessions, to their connection.
+    pub(crate) resumable: BTreeMap<String, ConnId>,
+    /// Ids and `h` of sessions that hibernated too long, per account
+    /// (the last few, for the `h` of a late `<failed/>`).
+    pub(crate) sm_expired: FxHashMap<String, std::collections::VecDeque<(String, u32)>>,
+    /// Streams to send an `<r/>` on at the end of the current input.
+    pub(crate) sm_want_ack: Vec<ConnId>,
     next_id: u64,
 }
 
@@ -306,6 +337,9 @@ impl Server {
             scratch: Vec::new(),
             peers: BTreeMap::new(),
             caps: Default::default(),
+            resumable: BTreeMap::new(),
+            sm_expired: FxHashMap::default(),
+            sm_want_ack: Vec::new(),
             next_id: 0,
         }
     }
@@ -358,16 +392,22 @@ impl Server {
             Input::ClientOpened { conn } => self.client_opened(conn),
             Input::ClientElement { conn, element } => self.client_element(conn, element),
             Input::ClientClosed { conn } => self.client_closed(conn),
-            Input::ClientBroken { conn, reason } => {
-                self.end_session(conn, EndReason::Broken(reason))
-            }
+            Input::ClientBroken { conn, reason } => self.client_broken(conn, reason),
             Input::PeerConnected { domain } => self.peer_connected(&domain),
             Input::PeerFailed { domain, failure } => self.peer_failed(&domain, failure),
             Input::PeerClosed { domain, reason } => self.peer_closed(&domain, reason),
             Input::PeerStanza { domain, stanza } => self.peer_stanza(&domain, stanza),
             Input::TimerFired { timer } => self.timer_fired(timer),
         }
+        self.sm_request_acks();
         std::mem::swap(&mut self.out, out);
+    }
+
+    fn timer_fired(&mut self, timer: Timer) {
+        match timer {
+            Timer::S2sRetry(domain) => self.retry_peer(domain),
+            Timer::Hibernation(conn) => self.hibernation_expired(conn),
+        }
     }
 
     // ----- helpers shared by the protocol modules -----
@@ -384,8 +424,13 @@ impl Server {
         self.event(Event::Dropped { stanza, reason });
     }
 
+    /// Writes a stanza to a client stream; with stream management it is
+    /// also kept until acknowledged, and only kept while the session
+    /// hibernates.
     pub(crate) fn send_to_client(&mut self, conn: ConnId, stanza: Stanza) {
-        self.out.push(Output::ToClient { conn, stanza });
+        if self.sm_track_outbound(conn, &stanza) {
+            self.out.push(Output::ToClient { conn, stanza });
+        }
     }
 
     /// A fresh id for server-generated stanzas; deterministic per server.

@@ -11,6 +11,7 @@ use minidom::Element;
 
 use crate::server::{ConnId, DropReason, EndReason, Event, Output, Server};
 use crate::stanza::{Kind, Stanza, StanzaError, StreamError};
+use crate::stream_management::{StreamManagement, NS_SM};
 use crate::xml::{self, NS_BIND, NS_CLIENT, NS_PREAPPROVAL, NS_ROSTERVER, NS_SASL, NS_SESSION};
 
 /// A client connection: negotiating, authenticated, or bound to a session.
@@ -44,6 +45,8 @@ pub(crate) struct Session {
     /// Remote full JIDs whose held presence the session has with a
     /// `server-unavailable` annotation that is not cleared yet.
     pub annotated: BTreeSet<Jid>,
+    /// XEP-0198 stream management, once enabled.
+    pub sm: Option<Box<StreamManagement>>,
 }
 
 impl Session {
@@ -71,6 +74,9 @@ impl Server {
             features.append_child(session);
             features.append_child(Element::bare("ver", NS_ROSTERVER));
             features.append_child(Element::bare("sub", NS_PREAPPROVAL));
+            if let Some(sm) = self.sm_feature() {
+                features.append_child(sm);
+            }
         } else {
             let mut mechs = Element::bare("mechanisms", NS_SASL);
             mechs.append_child(xml::text_element("mechanism", NS_SASL, "PLAIN"));
@@ -85,7 +91,9 @@ impl Server {
             self.dropped(stanza, DropReason::UnknownConnection);
             return;
         };
-        if state.session.is_some() {
+        if state.node.is_some() && element.ns() == NS_SM {
+            self.stream_management(conn, element);
+        } else if state.session.is_some() {
             self.session_element(conn, element);
         } else if state.node.is_some() {
             self.bind_element(conn, element);
@@ -189,10 +197,19 @@ impl Server {
             .and_then(|r| r.get(&resource))
             .copied()
         {
-            self.emit(Output::CloseClient {
-                conn: old,
-                error: Some(StreamError::new("conflict").with_text("Replaced by new connection")),
-            });
+            // A hibernating session has no connection left to close.
+            let hibernating = self
+                .session(old)
+                .and_then(|s| s.sm.as_ref())
+                .is_some_and(|sm| sm.hibernating.is_some());
+            if !hibernating {
+                self.emit(Output::CloseClient {
+                    conn: old,
+                    error: Some(
+                        StreamError::new("conflict").with_text("Replaced by new connection"),
+                    ),
+                });
+            }
             self.end_session(old, EndReason::Replaced);
         }
         let full = Jid::from(full);
@@ -208,6 +225,7 @@ impl Server {
             psa: false,
             held: BTreeMap::new(),
             annotated: BTreeSet::new(),
+            sm: None,
         };
         if let Some(state) = self.conns.get_mut(&conn) {
             state.session = Some(session);
@@ -226,6 +244,7 @@ impl Server {
         if element.ns() != NS_CLIENT || !matches!(element.name(), "message" | "presence" | "iq") {
             return self.stream_error(conn, StreamError::new("unsupported-stanza-type"));
         }
+        self.sm_count_inbound(conn);
         let full = self.session(conn).expect("bound").full.clone();
         let stanza = match Stanza::from_element(element) {
             Ok(mut s) => {
@@ -281,11 +300,15 @@ impl Server {
                 self.online.remove(&session.node);
             }
         }
+        if let Some(sm) = session.sm.take() {
+            self.sm_unacked_at_end(&session.full, &session.node, *sm);
+        }
         let status = match &reason {
             EndReason::Closed => None,
             EndReason::Broken(why) => Some(format!("Disconnected: {why}")),
             EndReason::Replaced => Some("Disconnected: Replaced by new connection".to_string()),
             EndReason::StreamError(condition) => Some(format!("Disconnected: {condition}")),
+            EndReason::HibernationExpired => Some("Disconnected: Hibernating too long".to_string()),
         };
         let mut unavailable = xml::element("presence", NS_CLIENT, &[("type", "unavailable")]);
         if let Some(status) = status {

@@ -4,28 +4,12 @@
 
 mod support;
 
-use presim_engine::caps;
-use presim_engine::xml::{self, NS_ROSTER};
-use presim_engine::{ConnId, Event, Input, Output, PeerFailure, ServerConfig, Time, Timer};
-use support::{render, Harness};
+use presim_engine::xml::NS_ROSTER;
+use presim_engine::{ConnId, Event, Input, PeerFailure, ServerConfig, Time, Timer};
+use support::{caps_presence, events, psa_info, render, ver_of, Harness, CAPS_NODE};
 
 const C1: ConnId = ConnId(1);
 const C2: ConnId = ConnId(2);
-
-const CAPS_NODE: &str = "https://presim.example/client";
-
-fn psa_info() -> String {
-    "<query xmlns='http://jabber.org/protocol/disco#info'>\
-     <identity category='client' type='pc' name='presim'/>\
-     <feature var='http://jabber.org/protocol/disco#info'/>\
-     <feature var='urn:xmpp:psa'/></query>"
-        .to_string()
-}
-
-fn ver_of(info: &str) -> String {
-    let el = xml::parse_fragment(info, &[]).unwrap().remove(0);
-    caps::ver(&el).unwrap()
-}
 
 fn montague(psa: bool) -> Harness {
     let mut config = ServerConfig::new("montague.lit");
@@ -47,30 +31,13 @@ fn romeo_online(h: &mut Harness, conn: ConnId, resource: &str, info: Option<&str
         &format!("<iq type='get' id='r'><query xmlns='{NS_ROSTER}'/></iq>"),
     );
     let presence = match info {
-        Some(info) => format!(
-            "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='{CAPS_NODE}' ver='{}'/></presence>",
-            ver_of(info)
-        ),
+        Some(info) => caps_presence(info),
         None => "<presence/>".to_string(),
     };
     let out = h.send(conn, &presence);
     let lines = render(&out);
     if let Some(info) = info {
-        let query = out.iter().find_map(|o| match o {
-            Output::ToClient { conn: c, stanza }
-                if *c == conn && stanza.child("query", xml::NS_DISCO_INFO).is_some() =>
-            {
-                Some(stanza.clone())
-            }
-            _ => None,
-        });
-        if let Some(query) = query {
-            let answer = format!(
-                "<iq type='result' id='{}' to='montague.lit'>{info}</iq>",
-                query.id().unwrap()
-            );
-            h.send(conn, &answer);
-        }
+        h.answer_caps_query(conn, &out, info);
     }
     lines
 }
@@ -79,15 +46,6 @@ fn juliet_available(h: &mut Harness) {
     h.peer_sends(
         "<presence from='juliet@capulet.lit/orchard' to='romeo@montague.lit'><status>Available</status></presence>",
     );
-}
-
-fn events(out: &[Output]) -> Vec<&Event> {
-    out.iter()
-        .filter_map(|o| match o {
-            Output::Event(e) => Some(e),
-            _ => None,
-        })
-        .collect()
 }
 
 const ROMEO_IQ: &str =

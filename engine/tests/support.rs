@@ -2,9 +2,56 @@
 
 #![allow(dead_code)]
 
+use presim_engine::caps;
 use presim_engine::session::encode_plain;
 use presim_engine::xml::{self, NS_BIND, NS_CLIENT, NS_ROSTER, NS_SASL};
-use presim_engine::{ConnId, Input, Output, Server, ServerConfig, Stanza, Time};
+use presim_engine::{ConnId, Event, Input, Output, Server, ServerConfig, Stanza, Time};
+
+pub const CAPS_NODE: &str = "https://presim.example/client";
+
+/// disco#info of a client that asks for XEP-0310 annotations.
+pub fn psa_info() -> String {
+    "<query xmlns='http://jabber.org/protocol/disco#info'>\
+     <identity category='client' type='pc' name='presim'/>\
+     <feature var='http://jabber.org/protocol/disco#info'/>\
+     <feature var='urn:xmpp:psa'/></query>"
+        .to_string()
+}
+
+/// The XEP-0115 verification string of a disco#info `<query/>`.
+pub fn ver_of(info: &str) -> String {
+    let el = xml::parse_fragment(info, &[]).unwrap().remove(0);
+    caps::ver(&el).unwrap()
+}
+
+/// An available presence advertising `info` in XEP-0115 caps.
+pub fn caps_presence(info: &str) -> String {
+    format!(
+        "<presence><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='{CAPS_NODE}' ver='{}'/></presence>",
+        ver_of(info)
+    )
+}
+
+/// The typed events among outputs.
+pub fn events(out: &[Output]) -> Vec<&Event> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Event(e) => Some(e),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Reasons of the stanzas recorded as dropped among outputs.
+pub fn drop_reasons(out: &[Output]) -> Vec<&'static str> {
+    events(out)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Dropped { reason, .. } => Some(reason.as_str()),
+            _ => None,
+        })
+        .collect()
+}
 
 pub struct Harness {
     pub server: Server,
@@ -98,6 +145,28 @@ impl Harness {
             "bind failed: {:?}",
             render(&out)
         );
+    }
+
+    /// Answers the server's caps disco#info query to `conn` among `out`,
+    /// if there is one, with `info`.
+    pub fn answer_caps_query(&mut self, conn: ConnId, out: &[Output], info: &str) -> Vec<Output> {
+        let query = out.iter().find_map(|o| match o {
+            Output::ToClient { conn: c, stanza }
+                if *c == conn && stanza.child("query", xml::NS_DISCO_INFO).is_some() =>
+            {
+                Some(stanza.clone())
+            }
+            _ => None,
+        });
+        let Some(query) = query else {
+            return Vec::new();
+        };
+        let answer = format!(
+            "<iq type='result' id='{}' to='{}'>{info}</iq>",
+            query.id().unwrap(),
+            self.server.domain()
+        );
+        self.send(conn, &answer)
     }
 
     /// Logs in, fetches the roster (interested) and sends initial presence.

@@ -129,6 +129,7 @@ impl Ctx<'_> {
             statuses: b.statuses.clone(),
             answer_iq: b.answer_iq,
             accept_subscriptions: b.accept_subscriptions,
+            stream_management: b.stream_management,
         }
     }
 }
@@ -241,6 +242,9 @@ fn servers(cx: &mut Ctx, s: &Scenario, names: &mut Names) -> Vec<ServerSpec> {
             let path = format!("servers[{i}].s2s_retry_after");
             presim_engine::Time(cx.dur(&path, d))
         });
+        config.stream_management = f.stream_management;
+        let path = format!("servers[{i}].hibernation_time");
+        config.hibernation_time = presim_engine::Time(cx.dur(&path, &f.hibernation_time));
         out.push(ServerSpec {
             config,
             accounts: Vec::new(),

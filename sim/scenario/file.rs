@@ -185,6 +185,17 @@ pub struct ServerFile {
     /// hold presence from that domain (default: "30s"; None: only on demand).
     #[serde(default = "retry_default")]
     pub s2s_retry_after: Option<Dur>,
+    /// Offer XEP-0198 stream management to clients (default: true).
+    #[serde(default = "yes")]
+    pub stream_management: bool,
+    /// How long a resumable session whose connection broke is kept for
+    /// resumption (default: "600s", Prosody's).
+    #[serde(default = "hibernation_default")]
+    pub hibernation_time: Dur,
+}
+
+fn hibernation_default() -> Dur {
+    dur("600s")
 }
 
 fn retry_default() -> Option<Dur> {
@@ -294,6 +305,10 @@ pub struct BehaviourFile {
     pub answer_iq: bool,
     #[serde(default = "yes")]
     pub accept_subscriptions: bool,
+    /// Enable XEP-0198 stream management with resumption when the server
+    /// offers it, and resume after losing the connection (default: false).
+    #[serde(default)]
+    pub stream_management: bool,
 }
 
 impl BehaviourFile {
@@ -322,6 +337,7 @@ impl Default for BehaviourFile {
             reconnect_after: Self::reconnect_after(),
             answer_iq: true,
             accept_subscriptions: true,
+            stream_management: false,
         }
     }
 }
