@@ -26,12 +26,27 @@
 //! already received is re-sent, so an annotation reveals nothing the
 //! session was not given.
 //!
+//! When a local session is paused (its connection broke and it hibernates,
+//! XEP-0198, [`crate::stream_management`]), XEP-0310 §3.2: everyone who
+//! holds its presence (the account's other resources, `from`/`both`
+//! contacts, directed-presence recipients, and whoever probes it while it
+//! is paused) gets that presence annotated `<connection-paused/>`, routed
+//! like a presence broadcast, so that remote contacts' servers deliver it to
+//! their sessions that asked for annotations. On resumption they get the
+//! empty annotation; on expiry, ordinary unavailable presence.
+//!
+//! XEP-0310 §3.3 (a MUC service loses contact with an occupant's server) is
+//! the MUC service's to do: when it deems an occupant's server unavailable,
+//! it annotates that occupant's room presence to each occupant that asked,
+//! with [`annotation_element`] and [`Annotation::ServerUnavailable`], as
+//! `Server::psa_server_unavailable` does for contacts.
+//!
 //! Safety rules of this engine: a client cannot annotate (annotations in
-//! presence it sends are removed); a presence carrying an annotation is not
-//! delivered to a session that did not opt in; and when a user's
-//! subscription to a contact loses its `to` part, the user's sessions forget
-//! what they hold of that contact, so an annotation never re-sends presence
-//! the user is no longer entitled to.
+//! presence it sends are removed); a presence carrying an annotation, from
+//! a peer or from this server, is not delivered to a session that did not
+//! opt in; and when a user's subscription to a contact loses its `to` part,
+//! the user's sessions forget what they hold of that contact, so an
+//! annotation never re-sends presence the user is no longer entitled to.
 
 use std::sync::Arc;
 

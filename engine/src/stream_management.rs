@@ -24,7 +24,7 @@
 //!
 //! While a session hibernates, XEP-0310 §3.2 applies: every entity that
 //! holds its presence and asked for annotations gets it annotated
-//! `<connection-paused/>` ([`Server::psa_session_paused`]); on resumption,
+//! `<connection-paused/>` (`Server::psa_session_paused`); on resumption,
 //! an empty annotation.
 //!
 //! The rules follow Prosody's mod_smacks (counters, errors and their

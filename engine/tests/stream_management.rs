@@ -497,6 +497,39 @@ fn binding_the_resource_of_a_hibernating_session_replaces_it_without_a_close() {
 }
 
 #[test]
+fn resuming_with_an_h_behind_the_last_ack_fails_and_ends_the_session() {
+    let mut h = montague();
+    let id = romeo_and_benvolio(&mut h);
+    broken(&mut h, BENVOLIO);
+    authenticated(&mut h, BENVOLIO_AGAIN, "benvolio");
+    let out = h.send(
+        BENVOLIO_AGAIN,
+        &format!("<resume xmlns='{SM}' previd='{id}' h='1'/>"),
+    );
+    let lines = render(&out);
+    assert_eq!(
+        lines[..2],
+        [
+            format!("client c3 <failed xmlns='urn:xmpp:sm:3' h='1' previd='{id}'/>"),
+            "close c3 undefined-condition".to_string(),
+        ]
+    );
+    let error = out.iter().find_map(|o| match o {
+        Output::CloseClient { error, .. } => error.clone(),
+        _ => None,
+    });
+    assert_eq!(
+        error.and_then(|e| e.text),
+        Some("Client acknowledged less stanzas than already acknowledged".to_string())
+    );
+    assert!(lines.contains(
+        &"client c1 <presence from='benvolio@montague.lit/lane' to='romeo@montague.lit' type='unavailable'>\
+          <status>Disconnected: undefined-condition</status></presence>"
+            .to_string()
+    ));
+}
+
+#[test]
 fn a_session_whose_queue_overflowed_cannot_be_resumed() {
     let mut config = ServerConfig::new("montague.lit");
     config.stream_management = true;
@@ -526,4 +559,53 @@ fn a_session_whose_queue_overflowed_cannot_be_resumed() {
             "close c3 resource-constraint".to_string(),
         ]
     );
+}
+
+#[test]
+fn a_contact_that_probes_a_paused_session_is_told_it_is_paused() {
+    let mut h = montague();
+    let id = romeo_and_benvolio(&mut h);
+    befriend(&mut h, "mercutio", "benvolio@montague.lit");
+    befriend(&mut h, "benvolio", "mercutio@montague.lit");
+    h.now = Time::from_secs(10);
+    broken(&mut h, BENVOLIO);
+    // Mercutio comes online while Benvolio hibernates, with the caps the
+    // server already knows want annotations; his initial presence probes
+    // Benvolio. The answer is the presence Benvolio had, then the same
+    // annotated.
+    h.login(MERCUTIO, "mercutio", "x");
+    let out = render(&h.send(MERCUTIO, &caps_presence(&psa_info())));
+    let from_benvolio: Vec<&String> = out
+        .iter()
+        .filter(|l| l.starts_with("client c4 <presence from='benvolio"))
+        .collect();
+    assert_eq!(
+        from_benvolio,
+        vec![
+            &format!(
+                "client c4 <presence from='benvolio@montague.lit/lane' to='mercutio@montague.lit/x'>\
+                 <status>{STATUS}</status>\
+                 <delay xmlns='urn:xmpp:delay' from='montague.lit' stamp='2026-01-01T00:00:01Z'/></presence>"
+            ),
+            &format!(
+                "client c4 <presence from='benvolio@montague.lit/lane' to='mercutio@montague.lit/x'>\
+                 <status>{STATUS}</status><state-annotation xmlns='urn:xmpp:psa' from='montague.lit'>\
+                 <connection-paused/><description>benvolio's session has been paused</description>\
+                 </state-annotation></presence>"
+            ),
+        ]
+    );
+    // On resumption both Romeo and Mercutio get the empty annotation (in
+    // roster order, at their bare JIDs as broadcasts go).
+    authenticated(&mut h, BENVOLIO_AGAIN, "benvolio");
+    let out = render(&h.send(
+        BENVOLIO_AGAIN,
+        &format!("<resume xmlns='{SM}' previd='{id}' h='2'/>"),
+    ));
+    let cleared: Vec<&str> = out
+        .iter()
+        .filter(|l| l.contains("<state-annotation xmlns='urn:xmpp:psa' from='montague.lit'/>"))
+        .map(|l| &l[..9])
+        .collect();
+    assert_eq!(cleared, vec!["client c4", "client c1"], "{out:?}");
 }
