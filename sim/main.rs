@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use presim::analysis::{self, Report};
 use presim::scansion::{self, Options, Outcome};
 use presim::{duration, run, scenario};
 
@@ -29,6 +30,23 @@ enum Command {
         /// Output directory.
         #[arg(long, default_value = "presim-out")]
         out: PathBuf,
+    },
+    /// Analyse a trace: stale intervals and their causes, XEP-0310
+    /// annotation metrics, leaks, convergence. Prints a table and writes
+    /// analysis.json.
+    Analyze {
+        /// The trace (trace.jsonl of a run).
+        #[arg(value_name = "TRACE.jsonl")]
+        trace: PathBuf,
+        /// Where to write analysis.json (default: beside the trace).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Stale intervals no longer than this are propagation lag.
+        #[arg(long, default_value = "1s", value_name = "DURATION")]
+        lag_threshold: String,
+        /// Check convergence this long after the last fault healed.
+        #[arg(long, default_value = "60s", value_name = "DURATION")]
+        settle: String,
     },
     /// Run scansion test scripts (.scs) on the simulator: one server per
     /// domain the script's clients use, federating over s2s links.
@@ -65,6 +83,12 @@ fn main() -> ExitCode {
                 ExitCode::from(EXIT_BAD_INPUT)
             }
         },
+        Some(Command::Analyze {
+            trace,
+            out,
+            lag_threshold,
+            settle,
+        }) => analyze_trace(&trace, out.as_deref(), &lag_threshold, &settle),
         Some(Command::Scansion {
             files,
             strict_order,
@@ -124,19 +148,97 @@ fn run_scenario(file: &str, text: &str, seed: Option<u64>, out: &std::path::Path
     println!("wrote {}", out.join("trace.jsonl").display());
     println!("wrote {}", out.join("summary.json").display());
     println!("digest {}", result.trace.digest);
-    if result.failures.is_empty() {
+    let mut failures = result.failures.clone();
+    match analyse_into(&out.join("trace.jsonl"), out, analysis::Options::default()) {
+        Ok(report) => {
+            print!("{}", report.table());
+            if !report.leaks.is_empty() {
+                failures.push(format!(
+                    "{} presence leak(s): see analysis.json",
+                    report.leaks.len()
+                ));
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
+    if failures.is_empty() {
         println!("expectations: {} passed", result.expectations);
         ExitCode::SUCCESS
     } else {
         println!(
             "expectations: {} passed, {} failed",
-            result.expectations - result.failures.len(),
+            result.expectations - result.failures.len().min(result.expectations),
             result.failures.len()
         );
-        for f in &result.failures {
+        for f in &failures {
             println!("  FAIL {f}");
         }
         ExitCode::from(EXIT_FAILED)
+    }
+}
+
+/// Analyses the trace at `trace` and writes DIR/analysis.json.
+fn analyse_into(
+    trace: &std::path::Path,
+    dir: &std::path::Path,
+    options: analysis::Options,
+) -> Result<Report, String> {
+    let file =
+        std::fs::File::open(trace).map_err(|e| format!("{}: cannot read: {e}", trace.display()))?;
+    let report = analysis::analyze(std::io::BufReader::new(file), options)
+        .map_err(|e| format!("{}: {e}", trace.display()))?;
+    let path = dir.join("analysis.json");
+    let json = serde_json::to_string_pretty(&report).expect("a report serializes");
+    std::fs::write(&path, json + "\n")
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(report)
+}
+
+fn analyze_trace(
+    trace: &std::path::Path,
+    out: Option<&std::path::Path>,
+    lag_threshold: &str,
+    settle: &str,
+) -> ExitCode {
+    let parse = |name: &str, text: &str| {
+        duration::parse(text).map_err(|e| format!("error: --{name} {text:?}: {e}"))
+    };
+    let options = match (
+        parse("lag-threshold", lag_threshold),
+        parse("settle", settle),
+    ) {
+        (Ok(lag_threshold), Ok(settle)) => analysis::Options {
+            lag_threshold,
+            settle,
+        },
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let dir = out.map(std::path::Path::to_path_buf).unwrap_or_else(|| {
+        trace
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .to_path_buf()
+    });
+    match analyse_into(trace, &dir, options) {
+        Ok(report) => {
+            print!("{}", report.table());
+            if report.leaks.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FAILED)
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// Version of the trace schema; part of the header record.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// A presence as a client shows it: available or not, with show and status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -115,13 +115,31 @@ pub enum Record<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         extra_latency: Option<u64>,
     },
-    /// A session bound or ended at a server.
+    /// A roster item an account starts with (listed after the links).
+    Roster {
+        node: &'a str,
+        user: &'a str,
+        contact: &'a str,
+        subscription: &'a str,
+    },
+    /// A session bound, paused, resumed or ended at a server; `client` names
+    /// the client node of a bound session.
     Session {
         node: &'a str,
         jid: &'a str,
         state: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         reason: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client: Option<&'a str>,
+    },
+    /// Session `from` sent directed available presence to `to`, which is
+    /// not its subscriber (RFC 6121 §4.6), or ended that with unavailable.
+    Directed {
+        node: &'a str,
+        from: &'a str,
+        to: &'a str,
+        available: bool,
     },
     /// The presence a session publishes changed (DESIGN.md: truth).
     Truth {

@@ -405,6 +405,28 @@ impl World {
                 },
             );
         }
+        for spec in &model.servers {
+            let domain = &spec.config.domain;
+            for account in &spec.accounts {
+                let user = format!("{}@{domain}", account.user);
+                for (contact, item) in &account.roster {
+                    let state = presim_engine::roster::SubState {
+                        subscription: item.subscription,
+                        pending_out: item.ask,
+                        pending_in: false,
+                    };
+                    self.trace.record(
+                        0,
+                        &Record::Roster {
+                            node: domain,
+                            user: &user,
+                            contact: contact.as_str(),
+                            subscription: &state.to_string(),
+                        },
+                    );
+                }
+            }
+        }
         for (i, spec) in model.clients.iter().enumerate() {
             if let Some(at) = spec.connect_at {
                 self.queue.push(
@@ -1053,9 +1075,26 @@ impl World {
     fn engine_event(&mut self, s: usize, event: Event) {
         let node = self.servers[s].node;
         match event {
-            Event::SessionBound { jid, .. } => {
+            Event::SessionBound { conn, jid } => {
                 self.stats.sessions += 1;
-                self.session_record(node, jid.as_str(), "bound", None);
+                let client = self.servers[s].conns.get(&conn).map(|(c, _)| *c);
+                self.session_record_of(node, jid.as_str(), "bound", None, client);
+            }
+            Event::Directed {
+                from,
+                to,
+                available,
+            } => {
+                let name = &self.net.node(node).name;
+                self.trace.record(
+                    self.now,
+                    &Record::Directed {
+                        node: name,
+                        from: from.as_str(),
+                        to: to.as_str(),
+                        available,
+                    },
+                );
             }
             Event::SessionEnded { jid, reason, .. } => {
                 let jid = jid.to_string();
@@ -1156,7 +1195,19 @@ impl World {
     }
 
     fn session_record(&mut self, node: NodeId, jid: &str, state: &str, reason: Option<&str>) {
+        self.session_record_of(node, jid, state, reason, None);
+    }
+
+    fn session_record_of(
+        &mut self,
+        node: NodeId,
+        jid: &str,
+        state: &str,
+        reason: Option<&str>,
+        client: Option<usize>,
+    ) {
         let name = &self.net.node(node).name;
+        let client = client.map(|c| self.clients[c].agent.name.as_str());
         self.trace.record(
             self.now,
             &Record::Session {
@@ -1164,6 +1215,7 @@ impl World {
                 jid,
                 state,
                 reason,
+                client,
             },
         );
     }

@@ -138,10 +138,18 @@ impl Server {
         }
         let available = stanza.type_().is_none();
         let session = self.session_mut(conn).expect("bound");
-        if available {
-            session.directed.insert(to);
+        let changed = if available {
+            session.directed.insert(to.clone())
         } else {
-            session.directed.remove(&to);
+            session.directed.remove(&to)
+        };
+        if changed {
+            let from = session.full.clone();
+            self.event(Event::Directed {
+                from,
+                to,
+                available,
+            });
         }
     }
 
@@ -237,6 +245,11 @@ impl Server {
         directed: std::collections::BTreeSet<Jid>,
     ) {
         for target in directed {
+            self.event(Event::Directed {
+                from: full.clone(),
+                to: target.clone(),
+                available: false,
+            });
             self.route(stanza.readdressed(Some(full.clone()), Some(target)));
         }
     }

@@ -246,6 +246,13 @@ pub enum Event {
         state: PeerStatus,
         reason: Option<String>,
     },
+    /// Session `from` sent available presence directly to `to`, not its
+    /// subscriber (RFC 6121 §4.6), or ended that with unavailable presence.
+    Directed {
+        from: Jid,
+        to: Jid,
+        available: bool,
+    },
     /// A session opted in to XEP-0310 annotations (its caps name
     /// `urn:xmpp:psa`).
     PsaEnabled {

@@ -322,9 +322,8 @@ impl Server {
             self.presence_to_directed(&jid, &stanza, directed);
         } else if !session.directed.is_empty() {
             let stanza = Stanza::new(Some(jid.clone()), None, unavailable);
-            for target in std::mem::take(&mut session.directed) {
-                self.route(stanza.readdressed(Some(jid.clone()), Some(target)));
-            }
+            let directed = std::mem::take(&mut session.directed);
+            self.presence_to_directed(&jid, &stanza, directed);
         }
         self.event(Event::SessionEnded { conn, jid, reason });
     }

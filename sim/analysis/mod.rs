@@ -1,0 +1,854 @@
+//! Stale presence and XEP-0310 annotations, computed from a trace alone
+//! (docs/analysis.md has the definitions and the decisions taken where
+//! DESIGN.md leaves a choice).
+//!
+//! The trace is read once, in order. The analysis keeps, per session, its
+//! truth; per observer and contact, the view and whether the observer is
+//! entitled to it; and per pair that is stale right now, the interval
+//! being built. Memory grows with the number of pairs and intervals, not
+//! with the length of the trace.
+//!
+//! - **Truth(E)**: the `truth` records of session E.
+//! - **View(O, E)**: the `view` records of observer O about E; empty when
+//!   O's session is (re)bound.
+//! - **Entitled(O, E)**: O's user has a `to`/`both` subscription to E's
+//!   user (`roster` and `subscription` records at O's server), or both are
+//!   the same user, or E sent O directed presence (`directed` records).
+//! - **Stale**: O's session is active (bound and available), O is entitled,
+//!   and View(O, E) differs from Truth(E) in availability, show or status.
+//!   Intervals no longer than the lag threshold are propagation lag,
+//!   counted apart.
+//! - **Leak**: O's session is active, O is not entitled, and View(O, E)
+//!   shows E available for longer than the lag threshold.
+
+pub mod read;
+pub mod report;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufRead;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use read::{Line, TraceError, TraceInfo};
+pub use report::{Cause, Interval, Leak, NotConverged, Report};
+
+/// Parameters of the analysis.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Stale intervals (and leaks) no longer than this are propagation lag.
+    pub lag_threshold: u64,
+    /// Convergence is checked this long after the last fault healed.
+    pub settle: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            lag_threshold: 1_000_000,
+            settle: 60_000_000,
+        }
+    }
+}
+
+/// Analyses a trace read from `input`.
+pub fn analyze(input: impl BufRead, options: Options) -> Result<Report, TraceError> {
+    let mut a = Analyzer::new(options);
+    let info = read::read_trace(input, |line| a.record(line))?;
+    Ok(a.finish(info))
+}
+
+type Id = u32;
+type Pair = (Id, Id);
+
+#[derive(Default)]
+struct Interner {
+    ids: FxHashMap<String, Id>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    fn id(&mut self, name: &str) -> Id {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = self.names.len() as Id;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        id
+    }
+
+    fn name(&self, id: Id) -> &str {
+        &self.names[id as usize]
+    }
+}
+
+/// Availability, show and status: what staleness compares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Presence {
+    available: bool,
+    show: Option<String>,
+    status: Option<String>,
+}
+
+impl Presence {
+    fn of(line: &Line) -> Presence {
+        let available = line.available.unwrap_or(false);
+        Presence {
+            available,
+            show: line.show.clone().filter(|_| available),
+            status: line.status.clone().filter(|_| available),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct View {
+    presence: Presence,
+    annotation: Option<String>,
+}
+
+struct SessionInfo {
+    user: Id,
+    /// The server node it is bound at.
+    server: Id,
+    domain: Id,
+    client: Option<Id>,
+    /// Bound at its server (a paused session is still bound).
+    bound: bool,
+    /// Opted in to XEP-0310 annotations.
+    psa: bool,
+}
+
+/// A stale interval being built.
+struct Open {
+    start: u64,
+    cause: Cause,
+    annotated_since: Option<u64>,
+    annotated_us: u64,
+    first_annotated: Option<u64>,
+    /// The observer's server could know the view is stale.
+    knowable: bool,
+}
+
+struct Analyzer {
+    options: Options,
+    names: Interner,
+    sessions: FxHashMap<Id, SessionInfo>,
+    /// Bound sessions of each user.
+    user_sessions: FxHashMap<Id, BTreeSet<Id>>,
+    /// (user, contact): the user is subscribed to the contact's presence.
+    subscribed: FxHashSet<Pair>,
+    /// Users subscribed to each contact, and contacts each user is
+    /// subscribed to.
+    subscribers: FxHashMap<Id, BTreeSet<Id>>,
+    following: FxHashMap<Id, BTreeSet<Id>>,
+    truth: FxHashMap<Id, Presence>,
+    views: FxHashMap<Pair, View>,
+    /// Observers holding a view of each contact, and the reverse.
+    viewers: FxHashMap<Id, BTreeSet<Id>>,
+    viewed: FxHashMap<Id, BTreeSet<Id>>,
+    /// Directed presence: (sender, target as addressed).
+    directed: FxHashSet<Pair>,
+    directed_to: FxHashMap<Id, BTreeSet<Id>>,
+    open: BTreeMap<Pair, Open>,
+    open_leaks: BTreeMap<Pair, u64>,
+    // Conditions that make presence go stale.
+    servers_down: FxHashSet<Id>,
+    clients_crashed: FxHashSet<Id>,
+    paused: FxHashSet<Id>,
+    /// Links whose connection broke (link down, an end crashed) and has
+    /// not been replaced by a new one: what is written to them is lost.
+    links_broken: FxHashSet<Id>,
+    /// (server node, peer domain) the server deems unavailable.
+    peers_unavailable: FxHashSet<Pair>,
+    /// The link between two nodes, keyed by the ordered pair of node ids.
+    link_between: FxHashMap<Pair, Id>,
+    /// Each client node's c2s link.
+    client_link: FxHashMap<Id, Id>,
+    link_up_at: FxHashMap<Id, u64>,
+    restarted_at: FxHashMap<Id, u64>,
+    resumed_at: FxHashMap<Id, u64>,
+    last_fault_end: u64,
+    now: u64,
+    // Results.
+    intervals: Vec<Interval>,
+    lag: Vec<u64>,
+    leaks: Vec<Leak>,
+    revocation_lag: Vec<u64>,
+    annotation_latency: Vec<u64>,
+    clear_latency: Vec<u64>,
+    spurious: u64,
+}
+
+fn ordered(a: Id, b: Id) -> Pair {
+    (a.min(b), a.max(b))
+}
+
+/// `user@domain` of a full JID, and the domain.
+fn bare_and_domain(jid: &str) -> (&str, &str) {
+    let bare = jid.split('/').next().unwrap_or(jid);
+    let domain = bare.rsplit('@').next().unwrap_or(bare);
+    (bare, domain)
+}
+
+impl Analyzer {
+    fn new(options: Options) -> Analyzer {
+        Analyzer {
+            options,
+            names: Interner::default(),
+            sessions: FxHashMap::default(),
+            user_sessions: FxHashMap::default(),
+            subscribed: FxHashSet::default(),
+            subscribers: FxHashMap::default(),
+            following: FxHashMap::default(),
+            truth: FxHashMap::default(),
+            views: FxHashMap::default(),
+            viewers: FxHashMap::default(),
+            viewed: FxHashMap::default(),
+            directed: FxHashSet::default(),
+            directed_to: FxHashMap::default(),
+            open: BTreeMap::new(),
+            open_leaks: BTreeMap::new(),
+            servers_down: FxHashSet::default(),
+            clients_crashed: FxHashSet::default(),
+            paused: FxHashSet::default(),
+            links_broken: FxHashSet::default(),
+            peers_unavailable: FxHashSet::default(),
+            link_between: FxHashMap::default(),
+            client_link: FxHashMap::default(),
+            link_up_at: FxHashMap::default(),
+            restarted_at: FxHashMap::default(),
+            resumed_at: FxHashMap::default(),
+            last_fault_end: 0,
+            now: 0,
+            intervals: Vec::new(),
+            lag: Vec::new(),
+            leaks: Vec::new(),
+            revocation_lag: Vec::new(),
+            annotation_latency: Vec::new(),
+            clear_latency: Vec::new(),
+            spurious: 0,
+        }
+    }
+
+    fn record(&mut self, line: &Line) -> Result<(), String> {
+        self.now = line.t;
+        match line.ev.as_str() {
+            "link" => self.link(line)?,
+            "roster" => {
+                let sub = line.need(&line.subscription, "subscription")?;
+                let user = line.need(&line.user, "user")?;
+                let contact = line.need(&line.contact, "contact")?;
+                self.set_subscription(user, contact, sub);
+            }
+            "subscription" => {
+                let after = line.need(&line.after, "after")?;
+                let user = line.need(&line.user, "user")?;
+                let contact = line.need(&line.contact, "contact")?;
+                self.set_subscription(user, contact, after);
+            }
+            "session" => self.session(line)?,
+            "truth" => self.truth(line)?,
+            "view" => self.view(line)?,
+            "directed" => self.directed(line)?,
+            "link-state" => self.link_state(line)?,
+            "connection-broken" => {
+                let link = self.names.id(line.need(&line.link, "link")?);
+                self.links_broken.insert(link);
+                self.conditions_changed();
+            }
+            "connect" => {
+                let link = self.names.id(line.need(&line.link, "link")?);
+                self.links_broken.remove(&link);
+            }
+            "fault" => self.fault(line)?,
+            "peer" => self.peer(line)?,
+            "psa-enabled" => {
+                let jid = self.names.id(line.need(&line.jid, "jid")?);
+                if let Some(s) = self.sessions.get_mut(&jid) {
+                    s.psa = true;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn link(&mut self, line: &Line) -> Result<(), String> {
+        let name = self.names.id(line.need(&line.name, "name")?);
+        let a = self.names.id(line.need(&line.a, "a")?);
+        let b = self.names.id(line.need(&line.b, "b")?);
+        self.link_between.insert(ordered(a, b), name);
+        if line.kind.as_deref() == Some("c2s") {
+            self.client_link.insert(a, name);
+        }
+        Ok(())
+    }
+
+    fn set_subscription(&mut self, user: &str, contact: &str, state: &str) {
+        let (u, c) = (self.names.id(user), self.names.id(contact));
+        let to = state.starts_with("To") || state.starts_with("Both");
+        let changed = if to {
+            self.subscribers.entry(c).or_default().insert(u);
+            self.following.entry(u).or_default().insert(c);
+            self.subscribed.insert((u, c))
+        } else {
+            if let Some(s) = self.subscribers.get_mut(&c) {
+                s.remove(&u);
+            }
+            if let Some(s) = self.following.get_mut(&u) {
+                s.remove(&c);
+            }
+            self.subscribed.remove(&(u, c))
+        };
+        if changed {
+            let observers = self.sessions_of(u);
+            let contacts = self.sessions_of(c);
+            for &o in &observers {
+                let mut es: BTreeSet<Id> = contacts.iter().copied().collect();
+                es.extend(self.viewed_of_user(o, c));
+                for e in es {
+                    self.evaluate(o, e);
+                }
+            }
+        }
+    }
+
+    fn sessions_of(&self, user: Id) -> Vec<Id> {
+        self.user_sessions
+            .get(&user)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Contacts of `user` that observer `o` holds a view of.
+    fn viewed_of_user(&self, o: Id, user: Id) -> Vec<Id> {
+        let Some(viewed) = self.viewed.get(&o) else {
+            return Vec::new();
+        };
+        viewed
+            .iter()
+            .copied()
+            .filter(|e| self.sessions.get(e).is_some_and(|s| s.user == user))
+            .collect()
+    }
+
+    fn session(&mut self, line: &Line) -> Result<(), String> {
+        let jid_text = line.need(&line.jid, "jid")?;
+        let state = line.need(&line.state, "state")?;
+        let node = line.need(&line.node, "node")?;
+        let jid = self.names.id(jid_text);
+        match state {
+            "bound" => {
+                let (bare, domain) = bare_and_domain(jid_text);
+                let info = SessionInfo {
+                    user: self.names.id(bare),
+                    server: self.names.id(node),
+                    domain: self.names.id(domain),
+                    client: line.client.as_deref().map(|c| self.names.id(c)),
+                    bound: true,
+                    psa: false,
+                };
+                self.user_sessions.entry(info.user).or_default().insert(jid);
+                self.sessions.insert(jid, info);
+                // A new session starts with an empty view.
+                self.forget_views(jid);
+                self.paused.remove(&jid);
+            }
+            "paused" => {
+                self.paused.insert(jid);
+                self.conditions_changed();
+            }
+            "resumed" => {
+                self.paused.remove(&jid);
+                self.resumed_at.insert(jid, line.t);
+            }
+            "ended" => {
+                self.paused.remove(&jid);
+                if let Some(s) = self.sessions.get_mut(&jid) {
+                    s.bound = false;
+                    let user = s.user;
+                    if let Some(s) = self.user_sessions.get_mut(&user) {
+                        s.remove(&jid);
+                    }
+                }
+            }
+            _ => {}
+        }
+        if matches!(state, "bound" | "ended") {
+            self.evaluate_observer(jid);
+        }
+        Ok(())
+    }
+
+    /// An observer sees presence while its session is bound and available
+    /// (RFC 6121 §4.2: presence goes to available resources only).
+    fn active(&self, o: Id) -> bool {
+        self.sessions.get(&o).is_some_and(|s| s.bound) && self.truth.contains_key(&o)
+    }
+
+    fn forget_views(&mut self, o: Id) {
+        for e in self.viewed.remove(&o).unwrap_or_default() {
+            self.views.remove(&(o, e));
+            if let Some(v) = self.viewers.get_mut(&e) {
+                v.remove(&o);
+            }
+        }
+    }
+
+    /// Every pair in which `o` observes something it holds or may hold.
+    fn evaluate_observer(&mut self, o: Id) {
+        let Some(user) = self.sessions.get(&o).map(|s| s.user) else {
+            return;
+        };
+        let mut contacts: BTreeSet<Id> = self.viewed.get(&o).cloned().unwrap_or_default();
+        let subscribed: Vec<Id> = self
+            .following
+            .get(&user)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        for c in subscribed.into_iter().chain([user]) {
+            contacts.extend(self.sessions_of(c));
+        }
+        contacts.extend(self.open.range((o, 0)..=(o, Id::MAX)).map(|(p, _)| p.1));
+        for e in contacts {
+            if e != o {
+                self.evaluate(o, e);
+            }
+        }
+    }
+
+    /// Every observer that may hold `e`'s presence.
+    fn evaluate_contact(&mut self, e: Id) {
+        let Some(user) = self.sessions.get(&e).map(|s| s.user) else {
+            return;
+        };
+        let mut observers: BTreeSet<Id> = self.viewers.get(&e).cloned().unwrap_or_default();
+        let subscribers: Vec<Id> = self
+            .subscribers
+            .get(&user)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        for u in subscribers.into_iter().chain([user]) {
+            observers.extend(self.sessions_of(u));
+        }
+        for target in self.directed_to.get(&e).cloned().unwrap_or_default() {
+            observers.insert(target);
+            observers.extend(self.sessions_of(target));
+        }
+        for o in observers {
+            if o != e {
+                self.evaluate(o, e);
+            }
+        }
+    }
+
+    fn truth(&mut self, line: &Line) -> Result<(), String> {
+        let jid_text = line.need(&line.jid, "jid")?;
+        let e = self.names.id(jid_text);
+        let presence = Presence::of(line);
+        if !self.sessions.contains_key(&e) {
+            // Truth of a session no server has bound (yet): keep it.
+            let (bare, domain) = bare_and_domain(jid_text);
+            let info = SessionInfo {
+                user: self.names.id(bare),
+                server: self.names.id(domain),
+                domain: self.names.id(domain),
+                client: None,
+                bound: false,
+                psa: false,
+            };
+            self.sessions.insert(e, info);
+        }
+        let was_available = self.truth.contains_key(&e);
+        if presence.available {
+            self.truth.insert(e, presence);
+        } else {
+            self.truth.remove(&e);
+        }
+        self.evaluate_contact(e);
+        if was_available != self.truth.contains_key(&e) {
+            // It starts or stops observing.
+            self.evaluate_observer(e);
+        }
+        Ok(())
+    }
+
+    fn view(&mut self, line: &Line) -> Result<(), String> {
+        let o = self.names.id(line.need(&line.observer, "observer")?);
+        let e_text = line.need(&line.contact, "contact")?;
+        let e = self.names.id(e_text);
+        if !self.sessions.contains_key(&e) {
+            let (bare, domain) = bare_and_domain(e_text);
+            let info = SessionInfo {
+                user: self.names.id(bare),
+                server: self.names.id(domain),
+                domain: self.names.id(domain),
+                client: None,
+                bound: false,
+                psa: false,
+            };
+            self.sessions.insert(e, info);
+        }
+        let view = View {
+            presence: Presence::of(line),
+            annotation: line.annotation.clone(),
+        };
+        let before = self.views.get(&(o, e)).and_then(|v| v.annotation.clone());
+        self.viewers.entry(e).or_default().insert(o);
+        self.viewed.entry(o).or_default().insert(e);
+        let annotated = view.annotation.is_some();
+        self.views.insert((o, e), view);
+        if before.is_some() && !annotated {
+            self.cleared(o, e, before.as_deref());
+        }
+        self.evaluate(o, e);
+        if annotated && before.is_none() && !self.open.contains_key(&(o, e)) {
+            // Annotated while fresh: spurious unless an outage explains it.
+            if self.condition(o, e).is_none() && !self.knowable(o, e) {
+                self.spurious += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// O's view of E lost its annotation: the clear latency is measured
+    /// from the heal that allowed it.
+    fn cleared(&mut self, o: Id, e: Id, annotation: Option<&str>) {
+        let healed = match annotation {
+            Some("connection-paused") => self.resumed_at.get(&e).copied(),
+            _ => self.healed_at(o, e),
+        };
+        if let Some(healed) = healed.filter(|h| *h <= self.now) {
+            self.clear_latency.push(self.now - healed);
+        }
+    }
+
+    /// When the path between O's server and E's server last came back.
+    fn healed_at(&self, o: Id, e: Id) -> Option<u64> {
+        let (so, se) = (self.sessions.get(&o)?, self.sessions.get(&e)?);
+        let link = self.link_between.get(&ordered(so.server, se.domain));
+        let up = link.and_then(|l| self.link_up_at.get(l)).copied();
+        let restart = self.restarted_at.get(&se.domain).copied();
+        up.max(restart)
+    }
+
+    fn directed(&mut self, line: &Line) -> Result<(), String> {
+        let from = self.names.id(line.need(&line.from, "from")?);
+        let to = self.names.id(line.need(&line.to, "to")?);
+        if line.available == Some(true) {
+            self.directed.insert((from, to));
+            self.directed_to.entry(from).or_default().insert(to);
+        } else {
+            self.directed.remove(&(from, to));
+            if let Some(t) = self.directed_to.get_mut(&from) {
+                t.remove(&to);
+            }
+        }
+        let mut observers = vec![to];
+        observers.extend(self.sessions_of(to));
+        for o in observers {
+            if o != from && self.sessions.contains_key(&o) {
+                self.evaluate(o, from);
+            }
+        }
+        Ok(())
+    }
+
+    fn link_state(&mut self, line: &Line) -> Result<(), String> {
+        let link = self.names.id(line.need(&line.link, "link")?);
+        match line.need(&line.state, "state")? {
+            "down" => {
+                self.links_broken.insert(link);
+            }
+            _ => {
+                self.link_up_at.insert(link, line.t);
+                self.last_fault_end = self.last_fault_end.max(line.t);
+            }
+        }
+        self.conditions_changed();
+        Ok(())
+    }
+
+    fn fault(&mut self, line: &Line) -> Result<(), String> {
+        let fault = line.need(&line.fault, "fault")?;
+        let target = self.names.id(line.need(&line.target, "target")?);
+        let end = line.t + line.duration.unwrap_or(0);
+        self.last_fault_end = self.last_fault_end.max(end);
+        match fault {
+            "server-crash" => {
+                self.servers_down.insert(target);
+            }
+            "server-restart" => {
+                self.servers_down.remove(&target);
+                self.restarted_at.insert(target, line.t);
+            }
+            "client-crash" => {
+                self.clients_crashed.insert(target);
+            }
+            "client-restart" => {
+                self.clients_crashed.remove(&target);
+            }
+            _ => {}
+        }
+        self.conditions_changed();
+        Ok(())
+    }
+
+    fn peer(&mut self, line: &Line) -> Result<(), String> {
+        let node = self.names.id(line.need(&line.node, "node")?);
+        let peer = self.names.id(line.need(&line.peer, "peer")?);
+        match line.need(&line.state, "state")? {
+            "unavailable" => {
+                self.peers_unavailable.insert((node, peer));
+            }
+            "established" => {
+                self.peers_unavailable.remove(&(node, peer));
+            }
+            _ => {}
+        }
+        self.conditions_changed();
+        Ok(())
+    }
+
+    /// A fault condition changed: open intervals of unknown cause may now
+    /// have one, and the observer's server may now know.
+    fn conditions_changed(&mut self) {
+        let pairs: Vec<Pair> = self.open.keys().copied().collect();
+        for (o, e) in pairs {
+            let condition = self.condition(o, e);
+            let knowable = self.knowable(o, e);
+            let open = self.open.get_mut(&(o, e)).expect("open");
+            // A cause appears: an interval that began as propagation had
+            // its update caught by the fault; a connection loss of the
+            // contact that its server then pauses is a paused session.
+            match (open.cause, condition) {
+                (Cause::Propagation, Some(c)) => open.cause = c,
+                (Cause::LinkDown, Some(Cause::PausedSession)) => open.cause = Cause::PausedSession,
+                _ => {}
+            }
+            open.knowable |= knowable;
+        }
+    }
+
+    /// The fault condition that keeps E's presence from O, if any.
+    fn condition(&self, o: Id, e: Id) -> Option<Cause> {
+        let se = self.sessions.get(&e)?;
+        let so = self.sessions.get(&o)?;
+        if self.servers_down.contains(&se.domain) {
+            return Some(Cause::ServerDown);
+        }
+        if se.client.is_some_and(|c| self.clients_crashed.contains(&c)) {
+            return Some(Cause::Crash);
+        }
+        if self.paused.contains(&e) || self.paused.contains(&o) {
+            return Some(Cause::PausedSession);
+        }
+        // The contact's own connection, or the observer's.
+        let c2s_down = [se.client, so.client]
+            .into_iter()
+            .flatten()
+            .filter_map(|c| self.client_link.get(&c))
+            .any(|l| self.links_broken.contains(l));
+        let s2s_down = so.server != se.domain
+            && (self
+                .link_between
+                .get(&ordered(so.server, se.domain))
+                .is_some_and(|l| self.links_broken.contains(l))
+                || self.peers_unavailable.contains(&(so.server, se.domain))
+                || self.peers_unavailable.contains(&(se.domain, so.domain)));
+        (c2s_down || s2s_down).then_some(Cause::LinkDown)
+    }
+
+    /// Whether O's server could know that what O holds of E may be stale:
+    /// it deems E's server unavailable, or E's session is paused.
+    fn knowable(&self, o: Id, e: Id) -> bool {
+        let (Some(so), Some(se)) = (self.sessions.get(&o), self.sessions.get(&e)) else {
+            return false;
+        };
+        self.paused.contains(&e) || self.peers_unavailable.contains(&(so.server, se.domain))
+    }
+
+    fn entitled(&self, o: Id, e: Id) -> bool {
+        let (Some(so), Some(se)) = (self.sessions.get(&o), self.sessions.get(&e)) else {
+            return false;
+        };
+        so.user == se.user
+            || self.subscribed.contains(&(so.user, se.user))
+            || self.directed.contains(&(e, o))
+            || self.directed.contains(&(e, so.user))
+    }
+
+    /// Re-evaluates the pair (O, E) now: opens or closes a stale interval
+    /// or a leak, and follows the annotation on O's view.
+    fn evaluate(&mut self, o: Id, e: Id) {
+        let active = self.active(o);
+        let entitled = self.entitled(o, e);
+        let unavailable = View::default();
+        let view = self.views.get(&(o, e)).unwrap_or(&unavailable);
+        let truth = self.truth.get(&e).cloned().unwrap_or_default();
+        let stale = active && entitled && view.presence != truth;
+        let leaking = active && !entitled && view.presence.available;
+        let annotated = view.annotation.is_some();
+        let now = self.now;
+        match (self.open.get_mut(&(o, e)), stale) {
+            (None, true) => {
+                let open = Open {
+                    start: now,
+                    cause: self.condition(o, e).unwrap_or(Cause::Propagation),
+                    annotated_since: annotated.then_some(now),
+                    annotated_us: 0,
+                    first_annotated: annotated.then_some(now),
+                    knowable: self.knowable(o, e),
+                };
+                self.open.insert((o, e), open);
+            }
+            (Some(open), true) => match (open.annotated_since, annotated) {
+                (None, true) => {
+                    open.annotated_since = Some(now);
+                    open.first_annotated.get_or_insert(now);
+                }
+                (Some(since), false) => {
+                    open.annotated_us += now - since;
+                    open.annotated_since = None;
+                }
+                _ => {}
+            },
+            (Some(_), false) => self.close(o, e),
+            (None, false) => {}
+        }
+        match (self.open_leaks.get(&(o, e)), leaking) {
+            (None, true) => {
+                self.open_leaks.insert((o, e), now);
+            }
+            (Some(_), false) => self.close_leak(o, e),
+            _ => {}
+        }
+    }
+
+    fn close(&mut self, o: Id, e: Id) {
+        let Some(mut open) = self.open.remove(&(o, e)) else {
+            return;
+        };
+        let now = self.now;
+        if let Some(since) = open.annotated_since {
+            open.annotated_us += now - since;
+        }
+        let duration = now - open.start;
+        if duration <= self.options.lag_threshold {
+            self.lag.push(duration);
+            return;
+        }
+        if let Some(first) = open.first_annotated {
+            self.annotation_latency.push(first - open.start);
+        }
+        let opted_in = self.sessions.get(&o).is_some_and(|s| s.psa);
+        self.intervals.push(Interval {
+            observer: self.names.name(o).to_string(),
+            contact: self.names.name(e).to_string(),
+            start: open.start,
+            end: now,
+            duration,
+            cause: open.cause,
+            annotated_at: open.first_annotated,
+            annotated: open.annotated_us,
+            server_could_know: open.knowable,
+            observer_opted_in: opted_in,
+        });
+    }
+
+    fn close_leak(&mut self, o: Id, e: Id) {
+        let Some(start) = self.open_leaks.remove(&(o, e)) else {
+            return;
+        };
+        let duration = self.now - start;
+        if duration <= self.options.lag_threshold {
+            self.revocation_lag.push(duration);
+            return;
+        }
+        self.leaks.push(Leak {
+            observer: self.names.name(o).to_string(),
+            contact: self.names.name(e).to_string(),
+            start,
+            end: self.now,
+        });
+    }
+
+    fn finish(mut self, info: TraceInfo) -> Report {
+        self.now = info.end;
+        let not_converged = self.convergence(&info);
+        let pairs: Vec<Pair> = self.open.keys().copied().collect();
+        for (o, e) in pairs {
+            self.close(o, e);
+        }
+        let leaks: Vec<Pair> = self.open_leaks.keys().copied().collect();
+        for (o, e) in leaks {
+            self.close_leak(o, e);
+        }
+        let settle_at = self.last_fault_end + self.options.settle;
+        report::build(report::Parts {
+            info,
+            options: self.options,
+            pairs: self.views.len() as u64,
+            intervals: self.intervals,
+            lag: self.lag,
+            leaks: self.leaks,
+            revocation_lag: self.revocation_lag,
+            annotation_latency: self.annotation_latency,
+            clear_latency: self.clear_latency,
+            spurious: self.spurious,
+            settle_at,
+            not_converged,
+        })
+    }
+
+    /// Pairs whose view differs from the truth, or is still annotated, at
+    /// the end of the trace; `None` if the trace ends before the settle time.
+    fn convergence(&self, info: &TraceInfo) -> Option<Vec<NotConverged>> {
+        if info.end < self.last_fault_end + self.options.settle {
+            return None;
+        }
+        let mut failures: BTreeMap<Pair, NotConverged> = BTreeMap::new();
+        let describe = |p: &Presence| {
+            if !p.available {
+                return "unavailable".to_string();
+            }
+            let mut s = "available".to_string();
+            for part in [&p.show, &p.status].into_iter().flatten() {
+                s.push_str(&format!(" '{part}'"));
+            }
+            s
+        };
+        for (&(o, e), open) in &self.open {
+            let _ = open;
+            let view = self.views.get(&(o, e)).cloned().unwrap_or_default();
+            let truth = self.truth.get(&e).cloned().unwrap_or_default();
+            failures.insert(
+                (o, e),
+                NotConverged {
+                    observer: self.names.name(o).to_string(),
+                    contact: self.names.name(e).to_string(),
+                    view: describe(&view.presence),
+                    truth: describe(&truth),
+                    annotation: view.annotation.clone(),
+                },
+            );
+        }
+        for (&(o, e), view) in &self.views {
+            if self.active(o) && view.annotation.is_some() && !failures.contains_key(&(o, e)) {
+                let truth = self.truth.get(&e).cloned().unwrap_or_default();
+                failures.insert(
+                    (o, e),
+                    NotConverged {
+                        observer: self.names.name(o).to_string(),
+                        contact: self.names.name(e).to_string(),
+                        view: describe(&view.presence),
+                        truth: describe(&truth),
+                        annotation: view.annotation.clone(),
+                    },
+                );
+            }
+        }
+        Some(failures.into_values().collect())
+    }
+}

@@ -1,0 +1,291 @@
+//! The stale-presence analysis on whole scenarios whose intervals can be
+//! computed by hand (each scenario's header comment has its timeline),
+//! checked to the microsecond; a leak and a non-converging pair injected
+//! into a real trace; and traces that cannot be analysed.
+
+use std::path::Path;
+use std::process::Command;
+
+use presim::analysis::{self, Cause, Options, Report};
+use presim::{run, scenario};
+
+fn trace_of(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let model = scenario::load(name, &text).unwrap_or_else(|e| panic!("{e}"));
+    let buf = SharedBuf::default();
+    let result = run::run(&model, Some(Box::new(buf.clone())));
+    assert!(result.failures.is_empty(), "{:?}", result.failures);
+    let bytes = buf.0.lock().unwrap().clone();
+    String::from_utf8(bytes).unwrap()
+}
+
+#[derive(Clone, Default)]
+struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn analyse(trace: &str) -> Report {
+    analysis::analyze(trace.as_bytes(), Options::default()).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// (observer, contact, start, end, cause, annotated_at, annotated)
+type Row<'a> = (&'a str, &'a str, u64, u64, Cause, Option<u64>, u64);
+
+fn rows(report: &Report) -> Vec<Row<'_>> {
+    report
+        .intervals
+        .iter()
+        .map(|i| {
+            (
+                i.observer.as_str(),
+                i.contact.as_str(),
+                i.start,
+                i.end,
+                i.cause,
+                i.annotated_at,
+                i.annotated,
+            )
+        })
+        .collect()
+}
+
+/// Inserts `record` (at time `t`) before the first record after `t`.
+fn insert_at(trace: &str, t: u64, record: &str) -> String {
+    let mut out = String::new();
+    let mut done = false;
+    for line in trace.lines() {
+        let time: u64 = line[5..line.find(',').unwrap()].parse().unwrap();
+        if !done && time > t {
+            out.push_str(record);
+            out.push('\n');
+            done = true;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn an_s2s_outage_is_stale_from_the_logout_to_the_probe_answer_and_annotated_throughout() {
+    // psa_outage.ron: juliet logs out at 90 s while the link is down;
+    // romeo's view, annotated since 75.010 s, is corrected at 195.090 s.
+    let report = analyse(&trace_of("psa_outage.ron"));
+    assert_eq!(
+        rows(&report),
+        vec![(
+            "romeo@montague.lit/lane",
+            "juliet@capulet.lit/orchard",
+            90_000_000,
+            195_090_000,
+            Cause::LinkDown,
+            Some(90_000_000),
+            // The empty annotation at 195.050 s ends the annotated part;
+            // the probe answer 40 ms later ends the stale interval.
+            105_050_000,
+        )]
+    );
+    assert_eq!(report.psa.annotation_latency.max, 0);
+    assert_eq!(report.psa.annotated_share, 105_050_000.0 / 105_090_000.0);
+    // The link came back at 180 s; the empty annotation reached romeo at
+    // 195.050 s.
+    assert_eq!(report.psa.clear_latency.count, 1);
+    assert_eq!(report.psa.clear_latency.max, 15_050_000);
+    assert_eq!((report.psa.missed, report.psa.spurious), (0, 0));
+    assert!(report.leaks.is_empty());
+    assert!(report.convergence.checked);
+    assert!(report.convergence.not_converged.is_empty());
+}
+
+#[test]
+fn without_annotations_the_same_outage_is_stale_and_missed() {
+    let report = analyse(&trace_of("psa_outage_off.ron"));
+    assert_eq!(
+        rows(&report),
+        vec![(
+            "romeo@montague.lit/lane",
+            "juliet@capulet.lit/orchard",
+            90_000_000,
+            195_090_000,
+            Cause::LinkDown,
+            None,
+            0,
+        )]
+    );
+    assert_eq!(report.psa.annotated_share, 0.0);
+    // romeo's client asks for annotations but the server does not offer
+    // them: no psa-enabled record, so nothing counts as missed.
+    assert_eq!(report.psa.missed, 0);
+}
+
+#[test]
+fn a_paused_session_is_stale_while_paused_and_annotated_after_one_hop() {
+    // paused_resume.ron: benvolio's client notices the loss at 75 s and
+    // resumes at 110.080 s; the annotations reach romeo at 75.010 s and
+    // juliet (over s2s) at 75.030 s; the clears 10 ms and 30 ms after the
+    // resumption at 110.070 s.
+    let report = analyse(&trace_of("paused_resume.ron"));
+    let benvolio = "benvolio@montague.lit/lane";
+    assert_eq!(
+        rows(&report),
+        vec![
+            (
+                "juliet@capulet.lit/balcony",
+                benvolio,
+                75_000_000,
+                110_080_000,
+                Cause::PausedSession,
+                Some(75_030_000),
+                35_050_000,
+            ),
+            (
+                "romeo@montague.lit/lane",
+                benvolio,
+                75_000_000,
+                110_080_000,
+                Cause::PausedSession,
+                Some(75_010_000),
+                35_070_000,
+            ),
+        ]
+    );
+    assert_eq!(report.psa.annotation_latency.max, 30_000);
+    assert_eq!(report.psa.annotation_latency.total, 40_000);
+    assert_eq!(report.psa.clear_latency.total, 40_000);
+}
+
+#[test]
+fn a_remote_crash_is_server_down_and_annotated_after_detection() {
+    // remote_crash.ron: capulet.lit crashes at 60 s; montague.lit notices
+    // at 75 s and romeo's view is annotated at 75.010 s.
+    let report = analyse(&trace_of("remote_crash.ron"));
+    assert_eq!(report.intervals.len(), 1);
+    let i = &report.intervals[0];
+    assert_eq!((i.start, i.cause), (60_000_000, Cause::ServerDown));
+    assert_eq!(i.annotated_at, Some(75_010_000));
+    assert_eq!(report.psa.annotation_latency.max, 15_010_000);
+}
+
+#[test]
+fn an_injected_leak_is_reported() {
+    // romeo loses his subscription to juliet at 100 s (as if the record
+    // said so) while his view still shows her available: a leak until the
+    // view goes unavailable at 195.090 s, and no longer a stale interval.
+    let trace = insert_at(
+        &trace_of("psa_outage.ron"),
+        100_000_000,
+        "{\"t\":100000000,\"ev\":\"subscription\",\"node\":\"montague.lit\",\"user\":\"romeo@montague.lit\",\
+         \"contact\":\"juliet@capulet.lit\",\"before\":\"Both\",\"after\":\"From\"}",
+    );
+    let report = analyse(&trace);
+    assert_eq!(report.leaks.len(), 1, "{:?}", report.leaks);
+    let leak = &report.leaks[0];
+    assert_eq!(
+        (
+            leak.observer.as_str(),
+            leak.contact.as_str(),
+            leak.start,
+            leak.end
+        ),
+        (
+            "romeo@montague.lit/lane",
+            "juliet@capulet.lit/orchard",
+            100_000_000,
+            195_090_000
+        )
+    );
+    assert_eq!(report.intervals[0].end, 100_000_000);
+    assert!(!report.healthy());
+    assert!(report
+        .table()
+        .contains("LEAK romeo@montague.lit/lane saw juliet@capulet.lit/orchard"));
+}
+
+#[test]
+fn a_view_left_wrong_after_settling_does_not_converge() {
+    let trace = insert_at(
+        &trace_of("psa_outage.ron"),
+        238_000_000,
+        "{\"t\":238000000,\"ev\":\"view\",\"observer\":\"romeo@montague.lit/lane\",\
+         \"contact\":\"juliet@capulet.lit/orchard\",\"available\":true,\"status\":\"Ghost\"}",
+    );
+    let report = analyse(&trace);
+    let n = &report.convergence.not_converged;
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(n[0].view, "available 'Ghost'");
+    assert_eq!(n[0].truth, "unavailable");
+    // The trace ends at 240 s: the interval is open at the end.
+    assert_eq!(report.intervals.last().unwrap().end, 240_000_000);
+}
+
+#[test]
+fn traces_that_cannot_be_analysed_say_where() {
+    let good = trace_of("psa_outage.ron");
+    let err = |text: &str| analysis::analyze(text.as_bytes(), Options::default()).unwrap_err();
+    assert_eq!(err("").to_string(), "the trace is empty");
+    let cut = &good[..good.len() - 10];
+    let lines = cut.lines().count();
+    let e = err(cut);
+    assert_eq!(e.line, lines);
+    assert!(e.message.contains("truncated"), "{e}");
+    let old = good.replacen("\"schema\":2", "\"schema\":1", 1);
+    let e = err(&old);
+    assert_eq!(e.line, 1);
+    assert!(e.message.contains("schema 1 is not supported"), "{e}");
+    let e = err("{\"t\":0,\"ev\":\"view\"}\n");
+    assert!(e.message.contains("first record must be the header"), "{e}");
+    let mut lines: Vec<&str> = good.lines().collect();
+    lines.insert(5, "{\"t\":0,\"ev\":\"truth\"}");
+    let e = err(&lines.join("\n"));
+    assert_eq!(e.line, 6);
+    assert_eq!(e.message, "'truth' record without 'jid'");
+}
+
+#[test]
+fn presim_analyze_prints_the_table_and_exits_2_on_a_bad_trace() {
+    let dir = std::env::temp_dir().join(format!("presim-analyze-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("trace.jsonl");
+    std::fs::write(&trace, trace_of("psa_outage.ron")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
+        .args(["analyze", trace.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("link-down                 1    105.090 s"),
+        "{stdout}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("analysis.json")).unwrap()).unwrap();
+    assert_eq!(json["schema"], 1);
+    assert_eq!(json["intervals"][0]["cause"], "link-down");
+    std::fs::write(
+        &trace,
+        "{\"t\":0,\"ev\":\"header\",\"schema\":2}\n{\"t\":1,",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
+        .args(["analyze", trace.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("trace.jsonl: line 2: not a trace record"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
