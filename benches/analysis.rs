@@ -70,9 +70,7 @@ const SCENARIO: &str = r#"Scenario(
 
 fn bench(c: &mut Criterion) {
     let model = scenario::load("bench-analysis", SCENARIO).expect("valid scenario");
-    let buf = SharedBuf::default();
-    run::run(&model, Some(Box::new(buf.clone())));
-    let trace = std::mem::take(&mut *buf.0.lock().unwrap());
+    let (_, trace) = run::run_captured(&model);
     let records = trace.iter().filter(|b| **b == b'\n').count();
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
@@ -94,19 +92,6 @@ fn bench(c: &mut Criterion) {
         b.iter(|| analysis::analyze(&trace[..], Options::default()).expect("valid"))
     });
     group.finish();
-}
-
-#[derive(Clone, Default)]
-struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for SharedBuf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 criterion_group!(benches, bench);

@@ -55,6 +55,29 @@ pub fn run(model: &Model, trace_sink: Option<Box<dyn std::io::Write>>) -> RunRes
     }
 }
 
+/// Runs `model` and returns its trace bytes too (for tests and analysis
+/// in memory).
+pub fn run_captured(model: &Model) -> (RunResult, Vec<u8>) {
+    let buf = SharedBuf::default();
+    let result = run(model, Some(Box::new(buf.clone())));
+    let bytes = std::mem::take(&mut *buf.0.lock().expect("not poisoned"));
+    (result, bytes)
+}
+
+/// A byte buffer the trace writes to while the caller keeps a handle.
+#[derive(Clone, Default)]
+struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedBuf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("not poisoned").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Runs `model` into `dir`: trace.jsonl and summary.json.
 pub fn run_to_dir(model: &Model, scenario_file: &str, dir: &Path) -> std::io::Result<RunResult> {
     if dir.exists() && !dir.is_dir() {

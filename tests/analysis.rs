@@ -15,24 +15,9 @@ fn trace_of(name: &str) -> String {
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap();
     let model = scenario::load(name, &text).unwrap_or_else(|e| panic!("{e}"));
-    let buf = SharedBuf::default();
-    let result = run::run(&model, Some(Box::new(buf.clone())));
+    let (result, bytes) = run::run_captured(&model);
     assert!(result.failures.is_empty(), "{:?}", result.failures);
-    let bytes = buf.0.lock().unwrap().clone();
     String::from_utf8(bytes).unwrap()
-}
-
-#[derive(Clone, Default)]
-struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for SharedBuf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 fn analyse(trace: &str) -> Report {

@@ -17,9 +17,7 @@ fn run_scenario(name: &str) -> (run::RunResult, Vec<Value>) {
         .join(name);
     let text = std::fs::read_to_string(&path).unwrap();
     let model = scenario::load(name, &text).unwrap_or_else(|e| panic!("{e}"));
-    let buf = SharedBuf::default();
-    let result = run::run(&model, Some(Box::new(buf.clone())));
-    let bytes = buf.0.lock().unwrap().clone();
+    let (result, bytes) = run::run_captured(&model);
     let records = String::from_utf8(bytes)
         .unwrap()
         .lines()
@@ -28,19 +26,6 @@ fn run_scenario(name: &str) -> (run::RunResult, Vec<Value>) {
     assert!(result.failures.is_empty(), "{name}: {:#?}", result.failures);
     assert_eq!(result.stats.violations, 0);
     (result, records)
-}
-
-#[derive(Clone, Default)]
-struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for SharedBuf {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// `(t, field values...)` of the records of kind `ev`.
@@ -55,21 +40,21 @@ fn t(r: &Value) -> u64 {
 #[test]
 fn s2s_outage_with_annotations() {
     let (_, records) = run_scenario("psa_outage.ron");
-    let annotations: Vec<(u64, &str, &str)> = of_kind(&records, "annotation")
-        .into_iter()
-        .map(|r| {
-            (
-                t(r),
-                r["to"].as_str().unwrap(),
-                r["annotation"].as_str().unwrap(),
-            )
-        })
-        .collect();
     assert_eq!(
-        annotations,
+        annotations(&records),
         vec![
-            (75_000_000, "romeo@montague.lit/lane", "server-unavailable"),
-            (195_040_000, "romeo@montague.lit/lane", "clear"),
+            (
+                75_000_000,
+                "montague.lit",
+                "romeo@montague.lit/lane",
+                "server-unavailable"
+            ),
+            (
+                195_040_000,
+                "montague.lit",
+                "romeo@montague.lit/lane",
+                "clear"
+            ),
         ]
     );
     // The server learned from romeo's caps that he wants annotations.
@@ -184,13 +169,22 @@ fn a_crash_of_the_remote_server_is_annotated_until_it_is_back() {
     assert_eq!(truth.len(), 3);
     assert_eq!(truth[1], (60_000_000, false));
     assert_eq!(truth[2], (100_080_000, true));
-    let annotations: Vec<(u64, &str)> = of_kind(&records, "annotation")
-        .into_iter()
-        .map(|r| (t(r), r["annotation"].as_str().unwrap()))
-        .collect();
     assert_eq!(
-        annotations,
-        vec![(75_000_000, "server-unavailable"), (100_110_000, "clear")]
+        annotations(&records),
+        vec![
+            (
+                75_000_000,
+                "montague.lit",
+                "romeo@montague.lit/lane",
+                "server-unavailable"
+            ),
+            (
+                100_110_000,
+                "montague.lit",
+                "romeo@montague.lit/lane",
+                "clear"
+            ),
+        ]
     );
 }
 
@@ -354,10 +348,8 @@ fn a_stream_error_from_the_server_reaches_the_client() {
         ],
     )"#;
     let model = scenario::load("conflict.ron", text).unwrap_or_else(|e| panic!("{e}"));
-    let buf = SharedBuf::default();
-    let result = run::run(&model, Some(Box::new(buf.clone())));
+    let (result, bytes) = run::run_captured(&model);
     assert!(result.failures.is_empty());
-    let bytes = buf.0.lock().unwrap().clone();
     let records: Vec<Value> = String::from_utf8(bytes)
         .unwrap()
         .lines()

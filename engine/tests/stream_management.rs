@@ -90,6 +90,14 @@ fn broken(h: &mut Harness, conn: ConnId) -> Vec<Output> {
     })
 }
 
+/// `<resume/>` of session `id` at `conn`, having handled `handled` stanzas.
+fn resume(h: &mut Harness, conn: ConnId, id: &str, handled: u32) -> Vec<String> {
+    render(&h.send(
+        conn,
+        &format!("<resume xmlns='{SM}' previd='{id}' h='{handled}'/>"),
+    ))
+}
+
 /// Opens a new stream for `node` at `conn`, authenticated, not bound.
 fn authenticated(h: &mut Harness, conn: ConnId, node: &str) -> Vec<String> {
     h.input(Input::ClientOpened { conn });
@@ -393,9 +401,8 @@ fn a_session_that_hibernates_too_long_ends_with_unavailable_presence() {
     )));
     // Too late to resume: item-not-found with the h the server had.
     authenticated(&mut h, BENVOLIO_AGAIN, "benvolio");
-    let resume = format!("<resume xmlns='{SM}' previd='{id}' h='2'/>");
     assert_eq!(
-        render(&h.send(BENVOLIO_AGAIN, &resume)),
+        resume(&mut h, BENVOLIO_AGAIN, &id, 2),
         vec![
             "client c3 <failed xmlns='urn:xmpp:sm:3' h='1'>\
               <item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
@@ -403,7 +410,7 @@ fn a_session_that_hibernates_too_long_ends_with_unavailable_presence() {
     );
     // Asked once; then the id is unknown.
     assert_eq!(
-        render(&h.send(BENVOLIO_AGAIN, &resume)),
+        resume(&mut h, BENVOLIO_AGAIN, &id, 2),
         vec![
             "client c3 <failed xmlns='urn:xmpp:sm:3'>\
               <item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
@@ -443,10 +450,7 @@ fn a_clean_close_ends_the_session_at_once() {
     );
     authenticated(&mut h, BENVOLIO_AGAIN, "benvolio");
     assert_eq!(
-        render(&h.send(
-            BENVOLIO_AGAIN,
-            &format!("<resume xmlns='{SM}' previd='{id}' h='0'/>")
-        )),
+        resume(&mut h, BENVOLIO_AGAIN, &id, 0),
         vec![
             "client c3 <failed xmlns='urn:xmpp:sm:3'>\
               <item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
@@ -461,10 +465,7 @@ fn only_the_owner_can_resume_a_session() {
     broken(&mut h, BENVOLIO);
     authenticated(&mut h, MERCUTIO, "mercutio");
     assert_eq!(
-        render(&h.send(
-            MERCUTIO,
-            &format!("<resume xmlns='{SM}' previd='{id}' h='0'/>")
-        )),
+        resume(&mut h, MERCUTIO, &id, 0),
         vec![
             "client c4 <failed xmlns='urn:xmpp:sm:3'>\
               <item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>"
@@ -598,10 +599,7 @@ fn a_contact_that_probes_a_paused_session_is_told_it_is_paused() {
     // On resumption both Romeo and Mercutio get the empty annotation (in
     // roster order, at their bare JIDs as broadcasts go).
     authenticated(&mut h, BENVOLIO_AGAIN, "benvolio");
-    let out = render(&h.send(
-        BENVOLIO_AGAIN,
-        &format!("<resume xmlns='{SM}' previd='{id}' h='2'/>"),
-    ));
+    let out = resume(&mut h, BENVOLIO_AGAIN, &id, 2);
     let cleared: Vec<&str> = out
         .iter()
         .filter(|l| l.contains("<state-annotation xmlns='urn:xmpp:psa' from='montague.lit'/>"))

@@ -136,8 +136,6 @@ struct Analyzer {
     sessions: FxHashMap<Id, SessionInfo>,
     /// Bound sessions of each user.
     user_sessions: FxHashMap<Id, BTreeSet<Id>>,
-    /// (user, contact): the user is subscribed to the contact's presence.
-    subscribed: FxHashSet<Pair>,
     /// Users subscribed to each contact, and contacts each user is
     /// subscribed to.
     subscribers: FxHashMap<Id, BTreeSet<Id>>,
@@ -198,7 +196,6 @@ impl Analyzer {
             names: Interner::default(),
             sessions: FxHashMap::default(),
             user_sessions: FxHashMap::default(),
-            subscribed: FxHashSet::default(),
             subscribers: FxHashMap::default(),
             following: FxHashMap::default(),
             truth: FxHashMap::default(),
@@ -290,16 +287,12 @@ impl Analyzer {
         let to = state.starts_with("To") || state.starts_with("Both");
         let changed = if to {
             self.subscribers.entry(c).or_default().insert(u);
-            self.following.entry(u).or_default().insert(c);
-            self.subscribed.insert((u, c))
+            self.following.entry(u).or_default().insert(c)
         } else {
             if let Some(s) = self.subscribers.get_mut(&c) {
                 s.remove(&u);
             }
-            if let Some(s) = self.following.get_mut(&u) {
-                s.remove(&c);
-            }
-            self.subscribed.remove(&(u, c))
+            self.following.get_mut(&u).is_some_and(|s| s.remove(&c))
         };
         if changed {
             let observers = self.sessions_of(u);
@@ -432,8 +425,11 @@ impl Analyzer {
         for u in subscribers.into_iter().chain([user]) {
             observers.extend(self.sessions_of(u));
         }
+        // Directed presence went to a full JID (a session) or a bare one.
         for target in self.directed_to.get(&e).cloned().unwrap_or_default() {
-            observers.insert(target);
+            if self.sessions.contains_key(&target) {
+                observers.insert(target);
+            }
             observers.extend(self.sessions_of(target));
         }
         for o in observers {
@@ -443,23 +439,29 @@ impl Analyzer {
         }
     }
 
+    /// A session the trace names before any server bound it (or whose
+    /// binding it does not show): known by its JID alone.
+    fn known_session(&mut self, id: Id, jid: &str) {
+        if self.sessions.contains_key(&id) {
+            return;
+        }
+        let (bare, domain) = bare_and_domain(jid);
+        let info = SessionInfo {
+            user: self.names.id(bare),
+            server: self.names.id(domain),
+            domain: self.names.id(domain),
+            client: None,
+            bound: false,
+            psa: false,
+        };
+        self.sessions.insert(id, info);
+    }
+
     fn truth(&mut self, line: &Line) -> Result<(), String> {
         let jid_text = line.need(&line.jid, "jid")?;
         let e = self.names.id(jid_text);
         let presence = Presence::of(line);
-        if !self.sessions.contains_key(&e) {
-            // Truth of a session no server has bound (yet): keep it.
-            let (bare, domain) = bare_and_domain(jid_text);
-            let info = SessionInfo {
-                user: self.names.id(bare),
-                server: self.names.id(domain),
-                domain: self.names.id(domain),
-                client: None,
-                bound: false,
-                psa: false,
-            };
-            self.sessions.insert(e, info);
-        }
+        self.known_session(e, jid_text);
         let was_available = self.truth.contains_key(&e);
         if presence.available {
             self.truth.insert(e, presence);
@@ -478,18 +480,7 @@ impl Analyzer {
         let o = self.names.id(line.need(&line.observer, "observer")?);
         let e_text = line.need(&line.contact, "contact")?;
         let e = self.names.id(e_text);
-        if !self.sessions.contains_key(&e) {
-            let (bare, domain) = bare_and_domain(e_text);
-            let info = SessionInfo {
-                user: self.names.id(bare),
-                server: self.names.id(domain),
-                domain: self.names.id(domain),
-                client: None,
-                bound: false,
-                psa: false,
-            };
-            self.sessions.insert(e, info);
-        }
+        self.known_session(e, e_text);
         let view = View {
             presence: Presence::of(line),
             annotation: line.annotation.clone(),
@@ -674,7 +665,10 @@ impl Analyzer {
             return false;
         };
         so.user == se.user
-            || self.subscribed.contains(&(so.user, se.user))
+            || self
+                .following
+                .get(&so.user)
+                .is_some_and(|c| c.contains(&se.user))
             || self.directed.contains(&(e, o))
             || self.directed.contains(&(e, so.user))
     }
@@ -808,7 +802,14 @@ impl Analyzer {
         if info.end < self.last_fault_end + self.options.settle {
             return None;
         }
-        let mut failures: BTreeMap<Pair, NotConverged> = BTreeMap::new();
+        // Still stale, or still annotated.
+        let mut pairs: BTreeSet<Pair> = self.open.keys().copied().collect();
+        pairs.extend(
+            self.views
+                .iter()
+                .filter(|(&(o, _), v)| self.active(o) && v.annotation.is_some())
+                .map(|(p, _)| *p),
+        );
         let describe = |p: &Presence| {
             if !p.available {
                 return "unavailable".to_string();
@@ -819,36 +820,17 @@ impl Analyzer {
             }
             s
         };
-        for (&(o, e), open) in &self.open {
-            let _ = open;
+        let failures = pairs.into_iter().map(|(o, e)| {
             let view = self.views.get(&(o, e)).cloned().unwrap_or_default();
             let truth = self.truth.get(&e).cloned().unwrap_or_default();
-            failures.insert(
-                (o, e),
-                NotConverged {
-                    observer: self.names.name(o).to_string(),
-                    contact: self.names.name(e).to_string(),
-                    view: describe(&view.presence),
-                    truth: describe(&truth),
-                    annotation: view.annotation.clone(),
-                },
-            );
-        }
-        for (&(o, e), view) in &self.views {
-            if self.active(o) && view.annotation.is_some() && !failures.contains_key(&(o, e)) {
-                let truth = self.truth.get(&e).cloned().unwrap_or_default();
-                failures.insert(
-                    (o, e),
-                    NotConverged {
-                        observer: self.names.name(o).to_string(),
-                        contact: self.names.name(e).to_string(),
-                        view: describe(&view.presence),
-                        truth: describe(&truth),
-                        annotation: view.annotation.clone(),
-                    },
-                );
+            NotConverged {
+                observer: self.names.name(o).to_string(),
+                contact: self.names.name(e).to_string(),
+                view: describe(&view.presence),
+                truth: describe(&truth),
+                annotation: view.annotation,
             }
-        }
-        Some(failures.into_values().collect())
+        });
+        Some(failures.collect())
     }
 }
