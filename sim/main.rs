@@ -19,7 +19,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario file (.ron): writes trace.jsonl and summary.json,
-    /// prints the trace digest, checks the scenario's expectations.
+    /// prints the trace digest, checks the scenario's expectations, then
+    /// analyses the trace (analysis.json) and charts it (timeline and
+    /// durations, SVG and PNG).
     Run {
         /// The scenario file.
         #[arg(value_name = "FILE.ron")]
@@ -30,10 +32,13 @@ enum Command {
         /// Output directory.
         #[arg(long, default_value = "presim-out")]
         out: PathBuf,
+        /// Do not draw the charts.
+        #[arg(long)]
+        no_chart: bool,
     },
     /// Analyse a trace: stale intervals and their causes, XEP-0310
     /// annotation metrics, leaks, convergence. Prints a table and writes
-    /// analysis.json.
+    /// analysis.json; with --chart, draws the timeline and the durations.
     Analyze {
         /// The trace (trace.jsonl of a run).
         #[arg(value_name = "TRACE.jsonl")]
@@ -47,6 +52,13 @@ enum Command {
         /// Check convergence this long after the last fault healed.
         #[arg(long, default_value = "60s", value_name = "DURATION")]
         settle: String,
+        /// Draw timeline.{svg,png} and durations.{svg,png} into DIR.
+        #[arg(long, value_name = "DIR")]
+        chart: Option<PathBuf>,
+        /// A second trace (e.g. the same scenario without XEP-0310) whose
+        /// stale-interval durations are drawn beside this one's.
+        #[arg(long, value_name = "TRACE.jsonl", requires = "chart")]
+        compare: Option<PathBuf>,
     },
     /// Run scansion test scripts (.scs) on the simulator: one server per
     /// domain the script's clients use, federating over s2s links.
@@ -76,8 +88,13 @@ const EXIT_BAD_INPUT: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Run { file, seed, out }) => match std::fs::read_to_string(&file) {
-            Ok(text) => run_scenario(&file, &text, seed, &out),
+        Some(Command::Run {
+            file,
+            seed,
+            out,
+            no_chart,
+        }) => match std::fs::read_to_string(&file) {
+            Ok(text) => run_scenario(&file, &text, seed, &out, !no_chart),
             Err(e) => {
                 eprintln!("error: {file}: cannot read: {e}");
                 ExitCode::from(EXIT_BAD_INPUT)
@@ -88,7 +105,16 @@ fn main() -> ExitCode {
             out,
             lag_threshold,
             settle,
-        }) => analyze_trace(&trace, out.as_deref(), &lag_threshold, &settle),
+            chart,
+            compare,
+        }) => analyze_trace(AnalyzeArgs {
+            trace: &trace,
+            out: out.as_deref(),
+            lag_threshold: &lag_threshold,
+            settle: &settle,
+            chart: chart.as_deref(),
+            compare: compare.as_deref(),
+        }),
         Some(Command::Scansion {
             files,
             strict_order,
@@ -112,12 +138,19 @@ fn main() -> ExitCode {
                 QUICKSTART.1,
                 None,
                 &PathBuf::from("presim-out"),
+                true,
             )
         }
     }
 }
 
-fn run_scenario(file: &str, text: &str, seed: Option<u64>, out: &std::path::Path) -> ExitCode {
+fn run_scenario(
+    file: &str,
+    text: &str,
+    seed: Option<u64>,
+    out: &std::path::Path,
+    chart: bool,
+) -> ExitCode {
     let model = match scenario::load_with_seed(file, text, seed) {
         Ok(model) => model,
         Err(e) => {
@@ -151,6 +184,12 @@ fn run_scenario(file: &str, text: &str, seed: Option<u64>, out: &std::path::Path
     let mut failures = result.failures.clone();
     match analyse_into(&out.join("trace.jsonl"), out, analysis::Options::default()) {
         Ok(report) => {
+            if chart {
+                if let Err(e) = write_charts(&report, None, out) {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
+            }
             print!("{}", report.table());
             if !report.leaks.is_empty() {
                 failures.push(format!(
@@ -180,16 +219,21 @@ fn run_scenario(file: &str, text: &str, seed: Option<u64>, out: &std::path::Path
     }
 }
 
+/// Analyses the trace at `trace`.
+fn analyse_file(trace: &std::path::Path, options: analysis::Options) -> Result<Report, String> {
+    let file =
+        std::fs::File::open(trace).map_err(|e| format!("{}: cannot read: {e}", trace.display()))?;
+    analysis::analyze(std::io::BufReader::new(file), options)
+        .map_err(|e| format!("{}: {e}", trace.display()))
+}
+
 /// Analyses the trace at `trace` and writes DIR/analysis.json.
 fn analyse_into(
     trace: &std::path::Path,
     dir: &std::path::Path,
     options: analysis::Options,
 ) -> Result<Report, String> {
-    let file =
-        std::fs::File::open(trace).map_err(|e| format!("{}: cannot read: {e}", trace.display()))?;
-    let report = analysis::analyze(std::io::BufReader::new(file), options)
-        .map_err(|e| format!("{}: {e}", trace.display()))?;
+    let report = analyse_file(trace, options)?;
     let path = dir.join("analysis.json");
     let json = serde_json::to_string_pretty(&report).expect("a report serializes");
     std::fs::write(&path, json + "\n")
@@ -198,12 +242,38 @@ fn analyse_into(
     Ok(report)
 }
 
-fn analyze_trace(
-    trace: &std::path::Path,
-    out: Option<&std::path::Path>,
-    lag_threshold: &str,
-    settle: &str,
-) -> ExitCode {
+/// Draws the charts of `report` (beside `compare`'s durations) into `dir`.
+fn write_charts(
+    report: &Report,
+    compare: Option<&Report>,
+    dir: &std::path::Path,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let written = analysis::chart::write_charts(report, compare, dir).map_err(|e| e.to_string())?;
+    for path in written {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+struct AnalyzeArgs<'a> {
+    trace: &'a std::path::Path,
+    out: Option<&'a std::path::Path>,
+    lag_threshold: &'a str,
+    settle: &'a str,
+    chart: Option<&'a std::path::Path>,
+    compare: Option<&'a std::path::Path>,
+}
+
+fn analyze_trace(args: AnalyzeArgs) -> ExitCode {
+    let AnalyzeArgs {
+        trace,
+        out,
+        lag_threshold,
+        settle,
+        chart,
+        compare,
+    } = args;
     let parse = |name: &str, text: &str| {
         duration::parse(text).map_err(|e| format!("error: --{name} {text:?}: {e}"))
     };
@@ -226,8 +296,21 @@ fn analyze_trace(
             .unwrap_or(std::path::Path::new("."))
             .to_path_buf()
     });
+    let compared = match compare.map(|c| analyse_file(c, options)).transpose() {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
     match analyse_into(trace, &dir, options) {
         Ok(report) => {
+            if let Some(chart) = chart {
+                if let Err(e) = write_charts(&report, compared.as_ref(), chart) {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
+            }
             print!("{}", report.table());
             if report.leaks.is_empty() {
                 ExitCode::SUCCESS

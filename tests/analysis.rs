@@ -6,8 +6,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use presim::analysis::{self, Cause, Options, Report};
+use presim::analysis::{self, chart, Cause, MarkKind, Options, Outage, Report};
 use presim::{run, scenario};
+use presim_viz as viz;
 
 fn trace_of(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -91,6 +92,29 @@ fn an_s2s_outage_is_stale_from_the_logout_to_the_probe_answer_and_annotated_thro
     assert!(report.leaks.is_empty());
     assert!(report.convergence.checked);
     assert!(report.convergence.not_converged.is_empty());
+    // What the timeline draws: the annotated part, the annotation's
+    // arrival and removal, and the outage band.
+    assert_eq!(
+        report.intervals[0].annotated_spans,
+        vec![[90_000_000, 195_050_000]]
+    );
+    let marks: Vec<(u64, MarkKind)> = report.marks.iter().map(|m| (m.t, m.kind.clone())).collect();
+    assert_eq!(
+        marks,
+        vec![
+            (75_010_000, MarkKind::Annotated("server-unavailable".into())),
+            (195_050_000, MarkKind::Cleared),
+        ]
+    );
+    assert_eq!(
+        report.outages,
+        vec![Outage {
+            kind: "link-down",
+            target: "montague.lit--capulet.lit".into(),
+            start: 60_000_000,
+            end: 180_000_000,
+        }]
+    );
 }
 
 #[test]
@@ -148,6 +172,18 @@ fn a_paused_session_is_stale_while_paused_and_annotated_after_one_hop() {
     assert_eq!(report.psa.annotation_latency.max, 30_000);
     assert_eq!(report.psa.annotation_latency.total, 40_000);
     assert_eq!(report.psa.clear_latency.total, 40_000);
+    let outages: Vec<(&str, &str, u64, u64)> = report
+        .outages
+        .iter()
+        .map(|o| (o.kind, o.target.as_str(), o.start, o.end))
+        .collect();
+    assert_eq!(
+        outages,
+        vec![
+            ("link-down", "c2s:benvolio", 60_000_000, 100_000_000),
+            ("session-paused", benvolio, 75_000_000, 110_070_000),
+        ]
+    );
 }
 
 #[test]
@@ -215,6 +251,23 @@ fn a_view_left_wrong_after_settling_does_not_converge() {
 }
 
 #[test]
+fn an_update_in_flight_at_the_end_of_the_trace_is_not_a_failure_to_converge() {
+    // The same wrong view 0.5 s before the end: within the lag threshold,
+    // so it is propagation lag, not a pair that did not converge.
+    let trace = insert_at(
+        &trace_of("psa_outage.ron"),
+        239_500_000,
+        "{\"t\":239500000,\"ev\":\"view\",\"observer\":\"romeo@montague.lit/lane\",\
+         \"contact\":\"juliet@capulet.lit/orchard\",\"available\":true,\"status\":\"Ghost\"}",
+    );
+    let report = analyse(&trace);
+    assert!(report.convergence.checked);
+    assert_eq!(report.convergence.not_converged, vec![]);
+    assert_eq!(report.intervals.len(), 1);
+    assert_eq!(report.propagation_lag.max, 500_000);
+}
+
+#[test]
 fn traces_that_cannot_be_analysed_say_where() {
     let good = trace_of("psa_outage.ron");
     let err = |text: &str| analysis::analyze(text.as_bytes(), Options::default()).unwrap_err();
@@ -238,6 +291,141 @@ fn traces_that_cannot_be_analysed_say_where() {
 }
 
 #[test]
+fn the_timeline_has_a_lane_per_stale_pair_with_its_marks_and_the_outage() {
+    let report = analyse(&trace_of("psa_outage.ron"));
+    let t = chart::timeline(&report);
+    assert_eq!(t.end, 240.0);
+    assert_eq!(t.lanes.len(), 1);
+    let lane = &t.lanes[0];
+    assert_eq!(
+        lane.label,
+        "romeo@montague.lit/lane → juliet@capulet.lit/orchard"
+    );
+    assert_eq!(lane.intervals.len(), 1);
+    let i = &lane.intervals[0];
+    assert_eq!((i.start, i.end), (90.0, 195.09));
+    assert_eq!(i.annotated, vec![(90.0, 195.05)]);
+    assert_eq!(
+        lane.marks,
+        vec![
+            viz::Mark {
+                at: 75.01,
+                kind: viz::MarkKind::Annotation
+            },
+            viz::Mark {
+                at: 195.05,
+                kind: viz::MarkKind::Clear
+            },
+        ]
+    );
+    assert_eq!(t.bands.len(), 1);
+    let band = &t.bands[0];
+    assert_eq!(
+        (band.label.as_str(), band.start, band.end),
+        ("link down: montague.lit--capulet.lit", 60.0, 180.0)
+    );
+}
+
+#[test]
+fn charts_of_a_run_without_stale_intervals_say_so() {
+    let report = analyse(&trace_of("federation.ron"));
+    assert!(report.intervals.is_empty());
+    let dir = std::env::temp_dir().join(format!("presim-nochart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let written = chart::write_charts(&report, None, &dir).unwrap();
+    assert_eq!(written.len(), 4);
+    let timeline = std::fs::read_to_string(dir.join("timeline.svg")).unwrap();
+    assert!(timeline.contains("no stale intervals"));
+    assert!(timeline.contains("0 stale interval(s)"));
+    let durations = std::fs::read_to_string(dir.join("durations.svg")).unwrap();
+    assert_eq!(durations.matches("no stale intervals").count(), 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn durations_of_two_runs_are_drawn_side_by_side() {
+    let with = analyse(&trace_of("psa_outage.ron"));
+    let without = analyse(&trace_of("psa_outage_off.ron"));
+    let d = chart::durations(&with, Some(&without));
+    let samples: Vec<(&str, &[f64], bool)> = d
+        .samples
+        .iter()
+        .map(|s| (s.label.as_str(), s.values.as_slice(), s.secondary))
+        .collect();
+    // The run with annotations also shows the part of each interval that
+    // was not annotated: the 40 ms between the clear and the probe answer.
+    assert_eq!(
+        samples,
+        vec![
+            ("psa_outage (seed 1): stale", &[105.09][..], false),
+            (
+                "psa_outage (seed 1): stale and not annotated",
+                &[0.04][..],
+                true
+            ),
+            ("psa_outage_off (seed 1): stale", &[105.09][..], false),
+        ]
+    );
+    assert_eq!(
+        d.subtitle,
+        "psa_outage (seed 1) beside psa_outage_off (seed 1)"
+    );
+}
+
+#[test]
+fn presim_analyze_draws_charts_with_a_comparison() {
+    let dir = std::env::temp_dir().join(format!("presim-chart-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (with, without) = (dir.join("with.jsonl"), dir.join("without.jsonl"));
+    std::fs::write(&with, trace_of("psa_outage.ron")).unwrap();
+    std::fs::write(&without, trace_of("psa_outage_off.ron")).unwrap();
+    let charts = dir.join("charts");
+    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
+        .args(["analyze", with.to_str().unwrap(), "--chart"])
+        .arg(&charts)
+        .arg("--compare")
+        .arg(&without)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for file in [
+        "timeline.svg",
+        "timeline.png",
+        "durations.svg",
+        "durations.png",
+    ] {
+        let path = charts.join(file);
+        assert!(
+            stdout.contains(&format!("wrote {}", path.display())),
+            "{stdout}"
+        );
+        assert!(std::fs::metadata(&path).unwrap().len() > 1000, "{file}");
+    }
+    let svg = std::fs::read_to_string(charts.join("durations.svg")).unwrap();
+    assert!(svg.contains("psa_outage_off (seed 1): stale (1)"), "{svg}");
+    // --compare needs --chart; a bad second trace is an input error.
+    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
+        .args(["analyze", with.to_str().unwrap(), "--compare"])
+        .arg(&without)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::write(&without, "not a trace\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
+        .args(["analyze", with.to_str().unwrap(), "--chart"])
+        .arg(&charts)
+        .arg("--compare")
+        .arg(&without)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("without.jsonl: line 1"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn presim_analyze_prints_the_table_and_exits_2_on_a_bad_trace() {
     let dir = std::env::temp_dir().join(format!("presim-analyze-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -255,7 +443,7 @@ fn presim_analyze_prints_the_table_and_exits_2_on_a_bad_trace() {
     );
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("analysis.json")).unwrap()).unwrap();
-    assert_eq!(json["schema"], 1);
+    assert_eq!(json["schema"], 2);
     assert_eq!(json["intervals"][0]["cause"], "link-down");
     std::fs::write(
         &trace,

@@ -150,6 +150,24 @@ fn cli_without_arguments_runs_quickstart_into_presim_out() {
     assert!(stdout.contains("wrote presim-out/trace.jsonl"), "{stdout}");
     assert!(stdout.contains("wrote presim-out/summary.json"), "{stdout}");
     assert!(stdout.contains("expectations: 3 passed"), "{stdout}");
+    // The run is analysed and charted by default.
+    for file in [
+        "analysis.json",
+        "timeline.svg",
+        "timeline.png",
+        "durations.svg",
+        "durations.png",
+    ] {
+        assert!(
+            stdout.contains(&format!("wrote presim-out/{file}")),
+            "{stdout}"
+        );
+    }
+    let timeline = std::fs::read_to_string(dir.join("presim-out/timeline.svg")).unwrap();
+    assert!(
+        timeline.contains("alice@a.example/laptop → bob@b.example/phone"),
+        "{timeline}"
+    );
     let summary: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("presim-out/summary.json")).unwrap(),
     )

@@ -21,6 +21,7 @@
 //! - **Leak**: O's session is active, O is not entitled, and View(O, E)
 //!   shows E available for longer than the lag threshold.
 
+pub mod chart;
 pub mod read;
 pub mod report;
 
@@ -30,7 +31,7 @@ use std::io::BufRead;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use read::{Line, TraceError, TraceInfo};
-pub use report::{Cause, Interval, Leak, NotConverged, Report};
+pub use report::{Cause, Interval, Leak, Mark, MarkKind, NotConverged, Outage, Report};
 
 /// Parameters of the analysis.
 #[derive(Debug, Clone, Copy)]
@@ -124,8 +125,8 @@ struct Open {
     start: u64,
     cause: Cause,
     annotated_since: Option<u64>,
-    annotated_us: u64,
-    first_annotated: Option<u64>,
+    /// Closed annotated parts, `[from, to)`.
+    annotated_spans: Vec<[u64; 2]>,
     /// The observer's server could know the view is stale.
     knowable: bool,
 }
@@ -166,6 +167,8 @@ struct Analyzer {
     link_up_at: FxHashMap<Id, u64>,
     restarted_at: FxHashMap<Id, u64>,
     resumed_at: FxHashMap<Id, u64>,
+    /// Fault conditions in force, by (kind, target), since when.
+    open_outages: BTreeMap<(&'static str, Id), u64>,
     last_fault_end: u64,
     now: u64,
     // Results.
@@ -176,6 +179,8 @@ struct Analyzer {
     annotation_latency: Vec<u64>,
     clear_latency: Vec<u64>,
     spurious: u64,
+    marks: Vec<Mark>,
+    outages: Vec<Outage>,
 }
 
 fn ordered(a: Id, b: Id) -> Pair {
@@ -216,6 +221,7 @@ impl Analyzer {
             link_up_at: FxHashMap::default(),
             restarted_at: FxHashMap::default(),
             resumed_at: FxHashMap::default(),
+            open_outages: BTreeMap::new(),
             last_fault_end: 0,
             now: 0,
             intervals: Vec::new(),
@@ -225,6 +231,8 @@ impl Analyzer {
             annotation_latency: Vec::new(),
             clear_latency: Vec::new(),
             spurious: 0,
+            marks: Vec::new(),
+            outages: Vec::new(),
         }
     }
 
@@ -350,14 +358,17 @@ impl Analyzer {
             }
             "paused" => {
                 self.paused.insert(jid);
+                self.outage_begins("session-paused", jid);
                 self.conditions_changed();
             }
             "resumed" => {
                 self.paused.remove(&jid);
                 self.resumed_at.insert(jid, line.t);
+                self.outage_ends("session-paused", jid);
             }
             "ended" => {
                 self.paused.remove(&jid);
+                self.outage_ends("session-paused", jid);
                 if let Some(s) = self.sessions.get_mut(&jid) {
                     s.bound = false;
                     let user = s.user;
@@ -489,7 +500,21 @@ impl Analyzer {
         self.viewers.entry(e).or_default().insert(o);
         self.viewed.entry(o).or_default().insert(e);
         let annotated = view.annotation.is_some();
+        let mark = match (&before, &view.annotation) {
+            (None, Some(a)) => Some(MarkKind::Annotated(a.clone())),
+            (Some(b), Some(a)) if a != b => Some(MarkKind::Annotated(a.clone())),
+            (Some(_), None) => Some(MarkKind::Cleared),
+            _ => None,
+        };
         self.views.insert((o, e), view);
+        if let Some(kind) = mark {
+            self.marks.push(Mark {
+                observer: self.names.name(o).to_string(),
+                contact: e_text.to_string(),
+                t: self.now,
+                kind,
+            });
+        }
         if before.is_some() && !annotated {
             self.cleared(o, e, before.as_deref());
         }
@@ -551,10 +576,12 @@ impl Analyzer {
         match line.need(&line.state, "state")? {
             "down" => {
                 self.links_broken.insert(link);
+                self.outage_begins("link-down", link);
             }
             _ => {
                 self.link_up_at.insert(link, line.t);
                 self.last_fault_end = self.last_fault_end.max(line.t);
+                self.outage_ends("link-down", link);
             }
         }
         self.conditions_changed();
@@ -569,16 +596,24 @@ impl Analyzer {
         match fault {
             "server-crash" => {
                 self.servers_down.insert(target);
+                self.outage_begins("server-down", target);
             }
             "server-restart" => {
                 self.servers_down.remove(&target);
                 self.restarted_at.insert(target, line.t);
+                self.outage_ends("server-down", target);
             }
             "client-crash" => {
                 self.clients_crashed.insert(target);
+                self.outage_begins("client-crash", target);
             }
             "client-restart" => {
                 self.clients_crashed.remove(&target);
+                self.outage_ends("client-crash", target);
+            }
+            "latency-spike" => {
+                self.outage_begins("latency-spike", target);
+                self.outage_ends_at("latency-spike", target, end);
             }
             _ => {}
         }
@@ -600,6 +635,26 @@ impl Analyzer {
         }
         self.conditions_changed();
         Ok(())
+    }
+
+    /// A fault condition (kind, target) comes into force now.
+    fn outage_begins(&mut self, kind: &'static str, target: Id) {
+        self.open_outages.entry((kind, target)).or_insert(self.now);
+    }
+
+    fn outage_ends(&mut self, kind: &'static str, target: Id) {
+        self.outage_ends_at(kind, target, self.now);
+    }
+
+    fn outage_ends_at(&mut self, kind: &'static str, target: Id, end: u64) {
+        if let Some(start) = self.open_outages.remove(&(kind, target)) {
+            self.outages.push(Outage {
+                kind,
+                target: self.names.name(target).to_string(),
+                start,
+                end,
+            });
+        }
     }
 
     /// A fault condition changed: open intervals of unknown cause may now
@@ -691,19 +746,15 @@ impl Analyzer {
                     start: now,
                     cause: self.condition(o, e).unwrap_or(Cause::Propagation),
                     annotated_since: annotated.then_some(now),
-                    annotated_us: 0,
-                    first_annotated: annotated.then_some(now),
+                    annotated_spans: Vec::new(),
                     knowable: self.knowable(o, e),
                 };
                 self.open.insert((o, e), open);
             }
             (Some(open), true) => match (open.annotated_since, annotated) {
-                (None, true) => {
-                    open.annotated_since = Some(now);
-                    open.first_annotated.get_or_insert(now);
-                }
+                (None, true) => open.annotated_since = Some(now),
                 (Some(since), false) => {
-                    open.annotated_us += now - since;
+                    open.annotated_spans.push([since, now]);
                     open.annotated_since = None;
                 }
                 _ => {}
@@ -726,14 +777,15 @@ impl Analyzer {
         };
         let now = self.now;
         if let Some(since) = open.annotated_since {
-            open.annotated_us += now - since;
+            open.annotated_spans.push([since, now]);
         }
         let duration = now - open.start;
         if duration <= self.options.lag_threshold {
             self.lag.push(duration);
             return;
         }
-        if let Some(first) = open.first_annotated {
+        let first_annotated = open.annotated_spans.first().map(|s| s[0]);
+        if let Some(first) = first_annotated {
             self.annotation_latency.push(first - open.start);
         }
         let opted_in = self.sessions.get(&o).is_some_and(|s| s.psa);
@@ -744,8 +796,9 @@ impl Analyzer {
             end: now,
             duration,
             cause: open.cause,
-            annotated_at: open.first_annotated,
-            annotated: open.annotated_us,
+            annotated_at: first_annotated,
+            annotated: open.annotated_spans.iter().map(|s| s[1] - s[0]).sum(),
+            annotated_spans: open.annotated_spans,
             server_could_know: open.knowable,
             observer_opted_in: opted_in,
         });
@@ -779,6 +832,10 @@ impl Analyzer {
         for (o, e) in leaks {
             self.close_leak(o, e);
         }
+        let outages: Vec<(&'static str, Id)> = self.open_outages.keys().copied().collect();
+        for (kind, target) in outages {
+            self.outage_ends(kind, target);
+        }
         let settle_at = self.last_fault_end + self.options.settle;
         report::build(report::Parts {
             info,
@@ -791,6 +848,8 @@ impl Analyzer {
             annotation_latency: self.annotation_latency,
             clear_latency: self.clear_latency,
             spurious: self.spurious,
+            marks: self.marks,
+            outages: self.outages,
             settle_at,
             not_converged,
         })
@@ -802,8 +861,14 @@ impl Analyzer {
         if info.end < self.last_fault_end + self.options.settle {
             return None;
         }
-        // Still stale, or still annotated.
-        let mut pairs: BTreeSet<Pair> = self.open.keys().copied().collect();
+        // Still stale, or still annotated. A pair stale no longer than the
+        // lag threshold has an update in flight, not a failure to converge.
+        let mut pairs: BTreeSet<Pair> = self
+            .open
+            .iter()
+            .filter(|(_, open)| info.end - open.start > self.options.lag_threshold)
+            .map(|(p, _)| *p)
+            .collect();
         pairs.extend(
             self.views
                 .iter()

@@ -11,7 +11,7 @@ use super::read::TraceInfo;
 use super::Options;
 
 /// Version of the analysis JSON; bumped when a field changes meaning.
-pub const ANALYSIS_SCHEMA: u32 = 1;
+pub const ANALYSIS_SCHEMA: u32 = 2;
 
 /// Why a view went stale (DESIGN.md), decided when the interval starts and
 /// refined if a fault appears while it lasts.
@@ -56,10 +56,42 @@ pub struct Interval {
     pub annotated_at: Option<u64>,
     /// How long it was annotated.
     pub annotated: u64,
+    /// The annotated parts, `[from, to]`, in order.
+    pub annotated_spans: Vec<[u64; 2]>,
     /// The observer's server deemed the contact's server unavailable, or
     /// the contact's session was paused, while it lasted.
     pub server_could_know: bool,
     pub observer_opted_in: bool,
+}
+
+/// An annotation reached an observer's view of a contact, or left it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mark {
+    pub observer: String,
+    pub contact: String,
+    pub t: u64,
+    #[serde(flatten)]
+    pub kind: MarkKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "mark", content = "annotation", rename_all = "kebab-case")]
+pub enum MarkKind {
+    /// The view became annotated (with this annotation).
+    Annotated(String),
+    /// The view's annotation was removed.
+    Cleared,
+}
+
+/// A fault condition in force from `start` to `end` (the end of the trace
+/// if it never healed): a link down, a server down, a crashed client, a
+/// paused session, a latency spike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Outage {
+    pub kind: &'static str,
+    pub target: String,
+    pub start: u64,
+    pub end: u64,
 }
 
 /// The observer held an available view it was not entitled to.
@@ -170,6 +202,10 @@ pub struct Report {
     pub revocation_lag: Durations,
     pub convergence: Convergence,
     pub intervals: Vec<Interval>,
+    /// Annotation arrivals and removals at observers, in time order.
+    pub marks: Vec<Mark>,
+    /// Fault conditions, by start.
+    pub outages: Vec<Outage>,
 }
 
 pub(super) struct Parts {
@@ -183,6 +219,8 @@ pub(super) struct Parts {
     pub annotation_latency: Vec<u64>,
     pub clear_latency: Vec<u64>,
     pub spurious: u64,
+    pub marks: Vec<Mark>,
+    pub outages: Vec<Outage>,
     pub settle_at: u64,
     pub not_converged: Option<Vec<NotConverged>>,
 }
@@ -206,6 +244,8 @@ pub(super) fn build(p: Parts) -> Report {
         .iter()
         .filter(|i| i.server_could_know && i.observer_opted_in && i.annotated_at.is_none())
         .count() as u64;
+    let mut outages = p.outages;
+    outages.sort_by(|a, b| (a.start, a.kind, &a.target).cmp(&(b.start, b.kind, &b.target)));
     let mut leaks = p.leaks;
     leaks.sort_by(|a, b| {
         (a.start, &a.observer, &a.contact).cmp(&(b.start, &b.observer, &b.contact))
@@ -248,6 +288,8 @@ pub(super) fn build(p: Parts) -> Report {
             not_converged: p.not_converged.unwrap_or_default(),
         },
         intervals,
+        marks: p.marks,
+        outages,
     }
 }
 
