@@ -141,6 +141,13 @@ pub enum Record<'a> {
         to: &'a str,
         available: bool,
     },
+    /// `user` blocked or unblocked `jid` (XEP-0191).
+    Block {
+        node: &'a str,
+        user: &'a str,
+        jid: &'a str,
+        blocked: bool,
+    },
     /// The presence a session publishes changed (DESIGN.md: truth).
     Truth {
         jid: &'a str,

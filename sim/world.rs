@@ -1096,6 +1096,18 @@ impl World {
                     },
                 );
             }
+            Event::Blocklist { user, jid, blocked } => {
+                let name = &self.net.node(node).name;
+                self.trace.record(
+                    self.now,
+                    &Record::Block {
+                        node: name,
+                        user: user.as_str(),
+                        jid: &jid,
+                        blocked,
+                    },
+                );
+            }
             Event::SessionEnded { jid, reason, .. } => {
                 let jid = jid.to_string();
                 let reason = match reason {

@@ -52,6 +52,11 @@ fn issue1121() {
 }
 
 #[test]
+fn blocking() {
+    assert_passes("blocking.scs");
+}
+
+#[test]
 fn quickstart_script_passes() {
     let text = include_str!("../scenarios/quickstart.scs");
     let script = scansion::parse("quickstart.scs", text).unwrap();

@@ -45,6 +45,10 @@ pub struct ServerConfig {
     /// Unacknowledged stanzas kept per session; a session that had to
     /// forget some cannot be resumed (Prosody's `smacks_max_queue_size`).
     pub sm_queue_limit: usize,
+    /// Chat and normal messages from a blocked JID to the user's bare JID
+    /// are bounced with `service-unavailable` rather than dropped
+    /// (Prosody's `bounce_blocked_messages`, on in its test setup).
+    pub bounce_blocked_messages: bool,
 }
 
 impl ServerConfig {
@@ -66,6 +70,7 @@ impl ServerConfig {
             stream_management: false,
             hibernation_time: Time::from_secs(600),
             sm_queue_limit: 500,
+            bounce_blocked_messages: true,
         }
     }
 }

@@ -11,6 +11,7 @@ pub const SERVER_FEATURES: &[&str] = &[
     NS_DISCO_ITEMS,
     "jabber:iq:roster",
     "msgoffline",
+    crate::blocking::NS_BLOCKING,
     "urn:xmpp:delay",
     "urn:xmpp:ping",
 ];

@@ -6,6 +6,7 @@
 use jid::Jid;
 use minidom::Element;
 
+use crate::blocking::NS_BLOCKING;
 use crate::disco;
 use crate::server::{ConnId, DropReason, Server};
 use crate::stanza::{ErrorType, Stanza, StanzaError};
@@ -54,7 +55,7 @@ impl Server {
             .is_none_or(|to| to.is_bare() && to.to_bare() == bare);
         if to_self {
             self.self_iq(conn, stanza);
-        } else {
+        } else if !self.refuse_outbound(conn, &stanza) {
             self.route(stanza);
         }
     }
@@ -68,6 +69,7 @@ impl Server {
         let (name, ns) = (child.name().to_string(), child.ns());
         match (name.as_str(), ns.as_str()) {
             ("query", NS_ROSTER) => self.roster_iq(conn, stanza),
+            ("blocklist" | "block" | "unblock", NS_BLOCKING) => self.blocking_iq(conn, stanza),
             ("query", NS_DISCO_INFO) if stanza.type_() == Some("get") => {
                 let reply = result(&stanza, None, Some(disco::account_info()));
                 self.send_to_client(conn, reply);

@@ -28,6 +28,7 @@
 //!
 //! Where the RFCs leave a choice the engine behaves as Prosody does.
 
+pub mod blocking;
 pub mod caps;
 pub mod config;
 pub mod disco;

@@ -15,7 +15,9 @@ impl Server {
             let bare = self.session(conn).expect("bound").bare.clone();
             stanza.to = Some(Jid::from(bare));
         }
-        self.route(stanza);
+        if !self.refuse_outbound(conn, &stanza) {
+            self.route(stanza);
+        }
     }
 
     /// A message arriving for a local account.

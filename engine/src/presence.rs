@@ -24,7 +24,8 @@ use crate::stanza::{Stanza, StanzaError};
 use crate::subscription::{self, Approval, SubscribeAction, Transition};
 use crate::xml::{self, NS_CLIENT};
 
-const SUBSCRIPTION_TYPES: [&str; 4] = ["subscribe", "subscribed", "unsubscribe", "unsubscribed"];
+pub(crate) const SUBSCRIPTION_TYPES: [&str; 4] =
+    ["subscribe", "subscribed", "unsubscribe", "unsubscribed"];
 
 fn presence_element(type_: Option<&str>) -> Element {
     match type_ {
@@ -68,6 +69,15 @@ pub(crate) fn presence(from: &BareJid, to: &Jid, type_: Option<&str>) -> Stanza 
     }
 }
 
+/// A bare presence stanza of the given type from a full JID.
+pub(crate) fn presence_from(from: &Jid, to: &Jid, type_: Option<&str>) -> Stanza {
+    Stanza {
+        from: Some(from.clone()),
+        to: Some(to.clone()),
+        payload: shared_payload(type_),
+    }
+}
+
 /// The `<priority/>` of a presence (RFC 6121 §4.7.2.3), clamped to an i8;
 /// missing or invalid counts as 0.
 pub(crate) fn parse_priority(stanza: &Stanza) -> i8 {
@@ -99,12 +109,21 @@ impl Server {
                 ),
             };
         }
+        // XEP-0191: presence to a blocked full JID is refused at once; to a
+        // bare JID, after the subscription handling (Prosody's priorities).
+        let to_full = stanza.to.as_ref().is_some_and(|t| t.is_full());
+        if to_full && self.refuse_outbound(conn, &stanza) {
+            return;
+        }
         match type_.as_deref() {
             Some(t) if SUBSCRIPTION_TYPES.contains(&t) => self.outbound_subscription(conn, stanza),
-            Some("probe") => self.route(stanza),
+            Some("probe") if !self.refuse_outbound(conn, &stanza) => self.route(stanza),
+            Some("probe") => {}
             None | Some("unavailable") | Some("error") => {
                 self.track_directed(conn, &stanza);
-                self.route(stanza);
+                if !self.refuse_outbound(conn, &stanza) {
+                    self.route(stanza);
+                }
             }
             _ => self.reply_error(
                 conn,

@@ -167,6 +167,9 @@ pub enum DropReason {
     /// A stanza a session never acknowledged when it ended, that is an
     /// error or its own, so neither stored nor bounced (XEP-0198).
     Unacknowledged,
+    /// From a JID the recipient blocked, or presence the server would have
+    /// sent on a user's behalf to a JID the user blocked (XEP-0191).
+    Blocked,
 }
 
 impl DropReason {
@@ -190,6 +193,7 @@ impl DropReason {
             DropReason::CapsNotVerified => "caps-not-verified",
             DropReason::SmQueueFull => "sm-queue-full",
             DropReason::Unacknowledged => "unacknowledged",
+            DropReason::Blocked => "blocked",
         }
     }
 }
@@ -197,6 +201,12 @@ impl DropReason {
 /// A typed record of what the server did, for the trace.
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// `user` blocked or unblocked `jid` (XEP-0191).
+    Blocklist {
+        user: BareJid,
+        jid: String,
+        blocked: bool,
+    },
     Authenticated {
         conn: ConnId,
         user: BareJid,
@@ -500,6 +510,15 @@ impl Server {
     /// Routes a stanza to its `to` address: a local account, this server, or
     /// another domain.
     pub(crate) fn route(&mut self, stanza: Stanza) {
+        if self.presence_to_blocked(&stanza) {
+            return self.dropped(stanza, DropReason::Blocked);
+        }
+        self.route_past_blocklist(stanza)
+    }
+
+    /// Routes a stanza without the check of the sender's block list: for
+    /// the unavailable presence sent to a JID as it is blocked.
+    pub(crate) fn route_past_blocklist(&mut self, stanza: Stanza) {
         let Some(to) = stanza.to.as_ref() else {
             self.dropped(stanza, DropReason::Unhandled);
             return;
@@ -515,6 +534,9 @@ impl Server {
 
     /// A stanza for a local account (bare or full JID).
     fn deliver_local(&mut self, stanza: Stanza) {
+        let Some(stanza) = self.refuse_inbound(stanza) else {
+            return;
+        };
         match stanza.kind() {
             Kind::Presence => self.inbound_presence(stanza),
             Kind::Message => {

@@ -35,6 +35,8 @@ pub(crate) struct Session {
     pub priority: i8,
     /// Fetched the roster, so gets roster pushes (RFC 6121 §2.1.6).
     pub interested: bool,
+    /// Fetched the block list, so gets its pushes (XEP-0191 §3.2).
+    pub blocklist_interested: bool,
     /// Entities that received directed presence (RFC 6121 §4.6).
     pub directed: BTreeSet<Jid>,
     /// Asked for XEP-0310 annotations (its caps name `urn:xmpp:psa`).
@@ -221,6 +223,7 @@ impl Server {
             presence: None,
             priority: 0,
             interested: false,
+            blocklist_interested: false,
             directed: BTreeSet::new(),
             psa: false,
             held: BTreeMap::new(),

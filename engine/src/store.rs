@@ -17,6 +17,9 @@ pub struct Account {
     pub roster: Roster,
     /// Messages stored while no resource was available, with their delay stamp.
     pub offline: Vec<Stanza>,
+    /// XEP-0191 blocked JIDs, prepped (full, bare, `domain/resource` or
+    /// domain).
+    pub blocklist: std::collections::BTreeSet<String>,
 }
 
 /// All durable data of one server, keyed by account localpart.
