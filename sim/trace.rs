@@ -141,6 +141,12 @@ pub enum Record<'a> {
         to: &'a str,
         available: bool,
     },
+    /// Session `jid` went invisible or visible (XEP-0186).
+    Invisibility {
+        node: &'a str,
+        jid: &'a str,
+        invisible: bool,
+    },
     /// `user` blocked or unblocked `jid` (XEP-0191).
     Block {
         node: &'a str,

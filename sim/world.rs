@@ -1096,6 +1096,17 @@ impl World {
                     },
                 );
             }
+            Event::Invisibility { jid, invisible } => {
+                let name = &self.net.node(node).name;
+                self.trace.record(
+                    self.now,
+                    &Record::Invisibility {
+                        node: name,
+                        jid: jid.as_str(),
+                        invisible,
+                    },
+                );
+            }
             Event::Blocklist { user, jid, blocked } => {
                 let name = &self.net.node(node).name;
                 self.trace.record(

@@ -9,6 +9,7 @@ use crate::xml::{self, NS_DISCO_INFO, NS_DISCO_ITEMS};
 pub const SERVER_FEATURES: &[&str] = &[
     NS_DISCO_INFO,
     NS_DISCO_ITEMS,
+    crate::invisibility::NS_INVISIBILITY,
     "jabber:iq:roster",
     "msgoffline",
     crate::blocking::NS_BLOCKING,

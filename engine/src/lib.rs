@@ -32,6 +32,7 @@ pub mod blocking;
 pub mod caps;
 pub mod config;
 pub mod disco;
+pub mod invisibility;
 pub mod iq;
 pub mod message;
 pub mod offline;

@@ -152,7 +152,9 @@ impl Server {
             .store
             .account(&node)
             .is_some_and(|a| a.roster.contact_subscribed(&to.to_bare()));
-        if subscribed {
+        // An invisible session's contacts get no broadcast: what it sends
+        // them is remembered like any directed presence (XEP-0186 §3.2).
+        if subscribed && !session.invisible {
             return;
         }
         let available = stanza.type_().is_none();
@@ -191,7 +193,14 @@ impl Server {
             self.caps_presence(conn, &stanza);
         }
         self.send_to_client(conn, stanza.readdressed(Some(full.clone()), None));
-        self.broadcast_presence(conn, &node, &full, &stanza);
+        let session = self.session(conn).expect("bound");
+        let (invisible, rejoined) = (session.invisible, !session.rejoin.is_empty());
+        if !invisible {
+            self.broadcast_presence(conn, &node, &full, &stanza);
+            if rejoined && !unavailable {
+                self.presence_to_rejoined(conn, &stanza);
+            }
+        }
         if unavailable {
             let session = self.session_mut(conn).expect("bound");
             session.presence = None;
@@ -283,6 +292,7 @@ impl Server {
             let Some(s) = self
                 .session(other)
                 .filter(|s| other != conn && s.available())
+                .filter(|_| self.shows_presence_to(other, full))
             else {
                 continue;
             };
@@ -337,7 +347,11 @@ impl Server {
     ) -> usize {
         let mut sent = 0;
         for conn in self.account_conns(node) {
-            let Some(s) = self.session(conn).filter(|s| s.available()) else {
+            let Some(s) = self
+                .session(conn)
+                .filter(|s| s.available())
+                .filter(|_| self.shows_presence_to(conn, to))
+            else {
                 continue;
             };
             let payload = match template {

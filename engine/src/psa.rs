@@ -260,6 +260,9 @@ impl Server {
         let Some(session) = self.session(conn) else {
             return Vec::new();
         };
+        if session.invisible {
+            return session.directed.iter().cloned().collect();
+        }
         let mut to: Vec<Jid> = self
             .account_conns(&session.node)
             .into_iter()

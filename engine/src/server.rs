@@ -201,6 +201,11 @@ impl DropReason {
 /// A typed record of what the server did, for the trace.
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// Session `jid` went invisible or visible (XEP-0186).
+    Invisibility {
+        jid: Jid,
+        invisible: bool,
+    },
     /// `user` blocked or unblocked `jid` (XEP-0191).
     Blocklist {
         user: BareJid,

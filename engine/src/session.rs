@@ -37,6 +37,11 @@ pub(crate) struct Session {
     pub interested: bool,
     /// Fetched the block list, so gets its pushes (XEP-0191 §3.2).
     pub blocklist_interested: bool,
+    /// XEP-0186: the session is invisible.
+    pub invisible: bool,
+    /// Directed-presence recipients of the time it was invisible, who get
+    /// its next broadcast after it became visible (XEP-0186 §3.3).
+    pub rejoin: BTreeSet<Jid>,
     /// Entities that received directed presence (RFC 6121 §4.6).
     pub directed: BTreeSet<Jid>,
     /// Asked for XEP-0310 annotations (its caps name `urn:xmpp:psa`).
@@ -224,6 +229,8 @@ impl Server {
             priority: 0,
             interested: false,
             blocklist_interested: false,
+            invisible: false,
+            rejoin: BTreeSet::new(),
             directed: BTreeSet::new(),
             psa: false,
             held: BTreeMap::new(),
@@ -318,7 +325,7 @@ impl Server {
             unavailable.append_child(xml::text_element("status", NS_CLIENT, &status));
         }
         let jid = session.full.clone();
-        if session.available() {
+        if session.available() && !session.invisible {
             let stanza = Stanza::new(Some(jid.clone()), None, unavailable);
             self.broadcast_presence(conn, &session.node, &jid, &stanza);
             let directed = std::mem::take(&mut session.directed);
