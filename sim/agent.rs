@@ -23,7 +23,9 @@
 
 use rustc_hash::FxHashMap;
 
+use presim_engine::blocking::NS_BLOCKING;
 use presim_engine::caps::{self, NS_CAPS};
+use presim_engine::invisibility::NS_INVISIBILITY;
 use presim_engine::minidom::Element;
 use presim_engine::psa::{self, NS_PSA};
 use presim_engine::session::encode_plain;
@@ -156,8 +158,12 @@ pub struct Agent {
     /// XEP-0198 state of the session, once enabled; kept across a lost
     /// connection while the session can be resumed.
     sm: Option<ClientSm>,
-    /// The presence this session last published (its truth while online).
+    /// The presence this session last published (its truth while online
+    /// and visible).
     published: Shown,
+    /// The session asked to be invisible (XEP-0186): its truth is
+    /// unavailable whatever it publishes.
+    invisible: bool,
     /// When the session is due to log out, if its length is limited.
     logout_at: Option<u64>,
     next_id: u64,
@@ -197,6 +203,7 @@ impl Agent {
             server_offers_sm: false,
             sm: None,
             published: Shown::UNAVAILABLE,
+            invisible: false,
             logout_at: None,
             next_id: 0,
         }
@@ -294,8 +301,10 @@ impl Agent {
     }
 
     /// A scripted or behavioural stanza. Undirected presence changes the
-    /// truth this session publishes.
-    pub fn send(&mut self, element: Element, out: &mut Vec<Act>) {
+    /// truth this session publishes, unless it is invisible; going
+    /// invisible makes it unavailable, and going visible is as before
+    /// initial presence (XEP-0186 §3).
+    pub fn send(&mut self, now: u64, element: Element, out: &mut Vec<Act>) {
         if element.name() == "presence" && element.attr("to").is_none() {
             let published = match element.attr("type") {
                 None => Some(shown_of(&element)),
@@ -303,15 +312,45 @@ impl Agent {
                 Some(_) => None,
             };
             if let Some(shown) = published {
+                if !shown.available {
+                    self.forget_presence(now, out);
+                }
                 self.published = shown.clone();
-                out.push(Act::Truth(shown));
+                if !self.invisible {
+                    out.push(Act::Truth(shown));
+                }
+            }
+        }
+        if element.name() == "presence" && element.attr("type") == Some("unsubscribe") {
+            // The contact's presence stops here (RFC 3921 §8.4): its
+            // server sends no unavailable, so the client shows it offline.
+            let bare = element.attr("to").unwrap_or_default();
+            let bare = bare.split('/').next().unwrap_or(bare).to_string();
+            self.all_resources_unavailable(now, &bare, out);
+        }
+        if element.name() == "iq" && element.attr("type") == Some("set") {
+            if let Some(block) = element.get_child("block", NS_BLOCKING) {
+                // A blocked JID's presence no longer arrives: the client
+                // shows it offline.
+                for item in block.children() {
+                    let blocked = item.attr("jid").unwrap_or_default().to_string();
+                    self.forget_presence_of(now, &blocked, out);
+                }
+            }
+            if element.get_child("invisible", NS_INVISIBILITY).is_some() {
+                self.invisible = true;
+                out.push(Act::Truth(Shown::UNAVAILABLE));
+            } else if element.get_child("visible", NS_INVISIBILITY).is_some() {
+                self.invisible = false;
+                self.published = Shown::UNAVAILABLE;
+                self.forget_presence(now, out);
             }
         }
         self.send_stanza(element, out);
     }
 
     /// A timer set by this agent fired.
-    pub fn timer(&mut self, timer: Timer, out: &mut Vec<Act>) {
+    pub fn timer(&mut self, now: u64, timer: Timer, out: &mut Vec<Act>) {
         match timer {
             Timer::Connect => {
                 if self.state == State::Offline && !self.crashed {
@@ -322,7 +361,7 @@ impl Agent {
                 if self.state == State::Online {
                     let presence = self.random_presence();
                     let presence = self.with_caps(presence);
-                    self.send(presence, out);
+                    self.send(now, presence, out);
                     self.schedule_presence_change(out);
                 }
             }
@@ -486,6 +525,7 @@ impl Agent {
         self.state = State::Online;
         self.full_jid = Some(full);
         self.published = Shown::UNAVAILABLE;
+        self.invisible = false;
         if self.behaviour.stream_management && self.server_offers_sm {
             self.enable_sm(out);
         }
@@ -495,7 +535,7 @@ impl Agent {
             get.append_child(Element::bare("query", NS_ROSTER));
             self.send_stanza(get, out);
             let presence = self.with_caps(Element::bare("presence", NS_CLIENT));
-            self.send(presence, out);
+            self.send(now, presence, out);
         }
         self.schedule_presence_change(out);
         self.logout_at = self.behaviour.session_length.clone().map(|length| {
@@ -555,6 +595,42 @@ impl Agent {
             return;
         }
         self.set_view(now, from, shown, out);
+    }
+
+    /// The session sent unavailable presence, or became visible (XEP-0186
+    /// §3.3): it gets no presence until its next initial presence, which
+    /// brings everyone's anew, so it shows every contact unavailable.
+    fn forget_presence(&mut self, now: u64, out: &mut Vec<Act>) {
+        let mut held: Vec<String> = self
+            .view
+            .iter()
+            .filter(|(_, shown)| shown.available)
+            .map(|(jid, _)| jid.clone())
+            .collect();
+        held.sort_unstable();
+        for jid in held {
+            self.set_view(now, &jid, Shown::UNAVAILABLE, out);
+        }
+    }
+
+    /// Shows offline every contact resource a block-list entry matches
+    /// (full or bare JID, or domain).
+    fn forget_presence_of(&mut self, now: u64, entry: &str, out: &mut Vec<Act>) {
+        let matches = |jid: &str| {
+            let bare = jid.split('/').next().unwrap_or(jid);
+            let domain = bare.rsplit('@').next().unwrap_or(bare);
+            jid == entry || bare == entry || domain == entry
+        };
+        let mut held: Vec<String> = self
+            .view
+            .iter()
+            .filter(|(jid, shown)| shown.available && matches(jid))
+            .map(|(jid, _)| jid.clone())
+            .collect();
+        held.sort_unstable();
+        for jid in held {
+            self.set_view(now, &jid, Shown::UNAVAILABLE, out);
+        }
     }
 
     /// Unavailable presence from a bare JID: every resource of that account

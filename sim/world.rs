@@ -525,7 +525,7 @@ impl World {
                 let valid = timer == Timer::Connect || agent.generation == generation;
                 if valid && !agent.crashed {
                     let mut acts = std::mem::take(&mut self.acts);
-                    self.clients[c].agent.timer(timer, &mut acts);
+                    self.clients[c].agent.timer(self.now, timer, &mut acts);
                     self.apply(c, acts);
                 }
             }
@@ -1009,7 +1009,7 @@ impl World {
             ScriptAction::Disconnect => self.clients[c].agent.logout(&mut acts),
             ScriptAction::Send(el) => {
                 if self.clients[c].conn.is_some() {
-                    self.clients[c].agent.send(el, &mut acts);
+                    self.clients[c].agent.send(self.now, el, &mut acts);
                 }
             }
         }

@@ -200,14 +200,15 @@ fn a_remote_crash_is_server_down_and_annotated_after_detection() {
 
 #[test]
 fn an_injected_leak_is_reported() {
-    // romeo loses his subscription to juliet at 100 s (as if the record
-    // said so) while his view still shows her available: a leak until the
-    // view goes unavailable at 195.090 s, and no longer a stale interval.
+    // juliet's server records at 100 s that romeo no longer has her
+    // consent (as if the record said so) while his view still shows her
+    // available: a leak until the view goes unavailable at 195.090 s, and
+    // no longer a stale interval.
     let trace = insert_at(
         &trace_of("psa_outage.ron"),
         100_000_000,
-        "{\"t\":100000000,\"ev\":\"subscription\",\"node\":\"montague.lit\",\"user\":\"romeo@montague.lit\",\
-         \"contact\":\"juliet@capulet.lit\",\"before\":\"Both\",\"after\":\"From\"}",
+        "{\"t\":100000000,\"ev\":\"subscription\",\"node\":\"capulet.lit\",\"user\":\"juliet@capulet.lit\",\
+         \"contact\":\"romeo@montague.lit\",\"before\":\"Both\",\"after\":\"To\"}",
     );
     let report = analyse(&trace);
     assert_eq!(report.leaks.len(), 1, "{:?}", report.leaks);

@@ -200,11 +200,9 @@ impl Server {
                 continue;
             }
             for conn in self.account_conns(node) {
-                let Some(full) = self
-                    .session(conn)
-                    .filter(|s| s.available())
-                    .map(|s| s.full.clone())
-                else {
+                // Every session, available or not: one that is unavailable
+                // may have sent the contact directed presence since.
+                let Some(full) = self.session(conn).map(|s| s.full.clone()) else {
                     continue;
                 };
                 let unavailable = crate::presence::presence_from(
@@ -215,6 +213,7 @@ impl Server {
                 self.route_past_blocklist(unavailable);
             }
         }
+        self.end_directed_presence_to_blocked(node, &list);
         let account = self.store.account_mut(node).expect("exists");
         let pending: Vec<BareJid> = account
             .roster
@@ -231,10 +230,64 @@ impl Server {
         }
     }
 
+    /// Entities that got directed presence and are now blocked get
+    /// unavailable presence, as subscribers do, and leave the directed
+    /// list: no later presence could reach them to end it.
+    fn end_directed_presence_to_blocked(&mut self, node: &str, list: &BTreeSet<String>) {
+        for conn in self.account_conns(node) {
+            let Some(session) = self.session_mut(conn) else {
+                continue;
+            };
+            let blocked: Vec<Jid> = session
+                .directed
+                .iter()
+                .filter(|to| blocks(list, to))
+                .cloned()
+                .collect();
+            for to in &blocked {
+                session.directed.remove(to);
+            }
+            let full = session.full.clone();
+            for to in blocked {
+                self.event(Event::Directed {
+                    from: full.clone(),
+                    to: to.clone(),
+                    available: false,
+                });
+                let unavailable = crate::presence::presence_from(&full, &to, Some("unavailable"));
+                self.route_past_blocklist(unavailable);
+            }
+        }
+    }
+
     /// Subscribers no longer blocked get the user's current presence: the
-    /// server answers a probe from each, as Prosody does.
+    /// server answers a probe from each, as Prosody does. Contacts the user
+    /// is subscribed to are probed in turn: their presence was refused
+    /// while they were blocked.
     fn after_unblock(&mut self, node: &str, bare: &BareJid, before: &BTreeSet<String>) {
         let list = self.store.account(node).expect("exists").blocklist.clone();
+        let followed = |s: &Self, l: &BTreeSet<String>| -> Vec<BareJid> {
+            s.store
+                .account(node)
+                .map(|a| {
+                    a.roster
+                        .items
+                        .iter()
+                        .filter(|(j, i)| {
+                            i.subscription.has_to() && blocks(l, &Jid::from((*j).clone()))
+                        })
+                        .map(|(j, _)| j.clone())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let still_followed = followed(self, &list);
+        for contact in followed(self, before) {
+            if !still_followed.contains(&contact) {
+                let probe = crate::presence::presence(bare, &Jid::from(contact), Some("probe"));
+                self.route(probe);
+            }
+        }
         let still = self.subscribers_blocked_by(node, &list);
         for contact in self.subscribers_blocked_by(node, before) {
             if still.contains(&contact) {

@@ -98,9 +98,19 @@ impl Server {
         let (full, node) = (session.full.clone(), session.node.clone());
         let contacts = self.contacts_where(&node, |s| s.has_from());
         for to in rejoin {
-            if !contacts.contains(&Jid::from(to.to_bare())) {
-                self.route(stanza.readdressed(Some(full.clone()), Some(to)));
+            if contacts.contains(&Jid::from(to.to_bare())) {
+                continue;
             }
+            // They get it as directed presence, and hear of its end.
+            if let Some(session) = self.session_mut(conn) {
+                session.directed.insert(to.clone());
+            }
+            self.event(Event::Directed {
+                from: full.clone(),
+                to: to.clone(),
+                available: true,
+            });
+            self.route(stanza.readdressed(Some(full.clone()), Some(to)));
         }
     }
 }

@@ -347,11 +347,13 @@ impl Server {
     ) -> usize {
         let mut sent = 0;
         for conn in self.account_conns(node) {
-            let Some(s) = self
-                .session(conn)
-                .filter(|s| s.available())
-                .filter(|_| self.shows_presence_to(conn, to))
-            else {
+            // A template is a revocation (unavailable): it goes from every
+            // session, as one that is unavailable now may have sent
+            // directed presence since.
+            let shown = |s: &crate::session::Session| {
+                template.is_some() || (s.available() && self.shows_presence_to(conn, to))
+            };
+            let Some(s) = self.session(conn).filter(|s| shown(s)) else {
                 continue;
             };
             let payload = match template {

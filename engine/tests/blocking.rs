@@ -216,6 +216,10 @@ fn unblocking_sends_the_current_presence_then_the_push() {
         render(&out),
         vec![
             "client c1 <iq id='u1' to='romeo@localhost/home' type='result'/>",
+            // romeo is subscribed to juliet: she is probed, as her presence
+            // was refused while she was blocked.
+            "client c1 <presence from='juliet@localhost/balcony' to='romeo@localhost'>\
+             <delay xmlns='urn:xmpp:delay' from='localhost' stamp='2026-01-01T00:00:01Z'/></presence>",
             "client c2 <presence from='romeo@localhost/home' to='juliet@localhost'>\
              <delay xmlns='urn:xmpp:delay' from='localhost' stamp='2026-01-01T00:00:01Z'/></presence>",
             "client c1 <iq id='blocklist-push' to='romeo@localhost/home' type='set'>\
@@ -246,17 +250,23 @@ fn unblocking_everyone_clears_the_list_and_sends_presence_to_each_subscriber() {
         "<iq type='set' id='ua'><unblock xmlns='urn:xmpp:blocking'/></iq>",
     );
     let lines = render(&out);
-    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines.len(), 6, "{lines:?}");
     assert_eq!(
         lines[0],
         "client c1 <iq id='ua' to='romeo@localhost/home' type='result'/>"
     );
-    assert!(lines[1]
-        .starts_with("client c2 <presence from='romeo@localhost/home' to='juliet@localhost'>"));
-    assert!(lines[2]
-        .starts_with("client c4 <presence from='romeo@localhost/home' to='nurse@localhost'>"));
+    // Each one's presence, probed, then romeo's to each.
+    let starts = [
+        "client c1 <presence from='juliet@localhost/balcony' to='romeo@localhost'>",
+        "client c1 <presence from='nurse@localhost/kitchen' to='romeo@localhost'>",
+        "client c2 <presence from='romeo@localhost/home' to='juliet@localhost'>",
+        "client c4 <presence from='romeo@localhost/home' to='nurse@localhost'>",
+    ];
+    for (line, start) in lines[1..5].iter().zip(starts) {
+        assert!(line.starts_with(start), "{line}");
+    }
     assert_eq!(
-        lines[3],
+        lines[5],
         "client c1 <iq id='blocklist-push' to='romeo@localhost/home' type='set'><unblock xmlns='urn:xmpp:blocking'/></iq>"
     );
     assert_eq!(

@@ -150,7 +150,7 @@ impl Agent {
         if sm.awaiting_ack {
             out.push(Act::Send(sm_element("r", &[])));
         }
-        if self.published.available {
+        if self.published.available && !self.invisible {
             out.push(Act::Truth(self.published.clone()));
         }
         self.schedule_presence_change(out);

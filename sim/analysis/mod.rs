@@ -138,7 +138,8 @@ struct Analyzer {
     /// Bound sessions of each user.
     user_sessions: FxHashMap<Id, BTreeSet<Id>>,
     /// Users subscribed to each contact, and contacts each user is
-    /// subscribed to.
+    /// subscribed to, as the contact's server records it (`from`/`both`
+    /// on the contact's roster): the contact's consent decides.
     subscribers: FxHashMap<Id, BTreeSet<Id>>,
     following: FxHashMap<Id, BTreeSet<Id>>,
     truth: FxHashMap<Id, Presence>,
@@ -146,6 +147,8 @@ struct Analyzer {
     /// Observers holding a view of each contact, and the reverse.
     viewers: FxHashMap<Id, BTreeSet<Id>>,
     viewed: FxHashMap<Id, BTreeSet<Id>>,
+    /// Each user's XEP-0191 block list.
+    blocklists: FxHashMap<Id, BTreeSet<String>>,
     /// Directed presence: (sender, target as addressed).
     directed: FxHashSet<Pair>,
     directed_to: FxHashMap<Id, BTreeSet<Id>>,
@@ -207,6 +210,7 @@ impl Analyzer {
             views: FxHashMap::default(),
             viewers: FxHashMap::default(),
             viewed: FxHashMap::default(),
+            blocklists: FxHashMap::default(),
             directed: FxHashSet::default(),
             directed_to: FxHashMap::default(),
             open: BTreeMap::new(),
@@ -256,6 +260,7 @@ impl Analyzer {
             "truth" => self.truth(line)?,
             "view" => self.view(line)?,
             "directed" => self.directed(line)?,
+            "block" => self.block(line)?,
             "link-state" => self.link_state(line)?,
             "connection-broken" => {
                 let link = self.names.id(line.need(&line.link, "link")?);
@@ -290,19 +295,23 @@ impl Analyzer {
         Ok(())
     }
 
+    /// A roster item of `user` about `contact` at `user`'s server: with
+    /// `from`/`both`, `user` lets `contact` see its presence.
     fn set_subscription(&mut self, user: &str, contact: &str, state: &str) {
-        let (u, c) = (self.names.id(user), self.names.id(contact));
-        let to = state.starts_with("To") || state.starts_with("Both");
-        let changed = if to {
-            self.subscribers.entry(c).or_default().insert(u);
-            self.following.entry(u).or_default().insert(c)
+        // The observer is the contact, the presence is the user's.
+        let (e, o) = (self.names.id(user), self.names.id(contact));
+        let from = state.starts_with("From") || state.starts_with("Both");
+        let changed = if from {
+            self.subscribers.entry(e).or_default().insert(o);
+            self.following.entry(o).or_default().insert(e)
         } else {
-            if let Some(s) = self.subscribers.get_mut(&c) {
-                s.remove(&u);
+            if let Some(s) = self.subscribers.get_mut(&e) {
+                s.remove(&o);
             }
-            self.following.get_mut(&u).is_some_and(|s| s.remove(&c))
+            self.following.get_mut(&o).is_some_and(|s| s.remove(&e))
         };
         if changed {
+            let (u, c) = (o, e);
             let observers = self.sessions_of(u);
             let contacts = self.sessions_of(c);
             for &o in &observers {
@@ -571,6 +580,49 @@ impl Analyzer {
         Ok(())
     }
 
+    fn block(&mut self, line: &Line) -> Result<(), String> {
+        let user = self.names.id(line.need(&line.user, "user")?);
+        let jid = line.need(&line.jid, "jid")?.to_string();
+        let list = self.blocklists.entry(user).or_default();
+        let blocked = line
+            .blocked
+            .ok_or_else(|| "'block' record without 'blocked'".to_string())?;
+        if blocked {
+            list.insert(jid);
+        } else {
+            list.remove(&jid);
+        }
+        for s in self.sessions_of(user) {
+            self.evaluate_contact(s);
+            self.evaluate_observer(s);
+        }
+        Ok(())
+    }
+
+    /// Whether `user`'s block list names `jid` by its bare JID or domain
+    /// (or, with `full`, by the full JID or `domain/resource` as well).
+    fn blocks(&self, user: Id, jid: Id, full: bool) -> bool {
+        let Some(list) = self.blocklists.get(&user).filter(|l| !l.is_empty()) else {
+            return false;
+        };
+        let jid = self.names.name(jid);
+        let (bare, domain) = bare_and_domain(jid);
+        let resource = jid.split_once('/').map(|(_, r)| r);
+        list.contains(bare)
+            || list.contains(domain)
+            || (full
+                && (list.contains(jid)
+                    || resource.is_some_and(|r| list.contains(&format!("{domain}/{r}")))))
+    }
+
+    /// O's user blocked E: O's server refuses E's presence, by O's choice,
+    /// so what O holds of E is neither stale nor a leak.
+    fn observer_blocked(&self, o: Id, e: Id) -> bool {
+        self.sessions
+            .get(&o)
+            .is_some_and(|so| self.blocks(so.user, e, true))
+    }
+
     fn link_state(&mut self, line: &Line) -> Result<(), String> {
         let link = self.names.id(line.need(&line.link, "link")?);
         match line.need(&line.state, "state")? {
@@ -720,10 +772,11 @@ impl Analyzer {
             return false;
         };
         so.user == se.user
-            || self
+            || (self
                 .following
                 .get(&so.user)
                 .is_some_and(|c| c.contains(&se.user))
+                && !self.blocks(se.user, o, false))
             || self.directed.contains(&(e, o))
             || self.directed.contains(&(e, so.user))
     }
@@ -736,6 +789,7 @@ impl Analyzer {
         let unavailable = View::default();
         let view = self.views.get(&(o, e)).unwrap_or(&unavailable);
         let truth = self.truth.get(&e).cloned().unwrap_or_default();
+        let active = active && !self.observer_blocked(o, e);
         let stale = active && entitled && view.presence != truth;
         let leaking = active && !entitled && view.presence.available;
         let annotated = view.annotation.is_some();

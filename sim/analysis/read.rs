@@ -70,6 +70,8 @@ pub struct Line {
     pub from: Option<String>,
     #[serde(default)]
     pub to: Option<String>,
+    #[serde(default)]
+    pub blocked: Option<bool>,
 }
 
 /// A trace that cannot be analysed, and where.
