@@ -601,46 +601,33 @@ impl Agent {
     /// §3.3): it gets no presence until its next initial presence, which
     /// brings everyone's anew, so it shows every contact unavailable.
     fn forget_presence(&mut self, now: u64, out: &mut Vec<Act>) {
-        let mut held: Vec<String> = self
-            .view
-            .iter()
-            .filter(|(_, shown)| shown.available)
-            .map(|(jid, _)| jid.clone())
-            .collect();
-        held.sort_unstable();
-        for jid in held {
-            self.set_view(now, &jid, Shown::UNAVAILABLE, out);
-        }
+        self.show_offline(now, out, |_| true);
     }
 
     /// Shows offline every contact resource a block-list entry matches
     /// (full or bare JID, or domain).
     fn forget_presence_of(&mut self, now: u64, entry: &str, out: &mut Vec<Act>) {
-        let matches = |jid: &str| {
+        self.show_offline(now, out, |jid| {
             let bare = jid.split('/').next().unwrap_or(jid);
             let domain = bare.rsplit('@').next().unwrap_or(bare);
             jid == entry || bare == entry || domain == entry
-        };
-        let mut held: Vec<String> = self
-            .view
-            .iter()
-            .filter(|(jid, shown)| shown.available && matches(jid))
-            .map(|(jid, _)| jid.clone())
-            .collect();
-        held.sort_unstable();
-        for jid in held {
-            self.set_view(now, &jid, Shown::UNAVAILABLE, out);
-        }
+        });
     }
 
     /// Unavailable presence from a bare JID: every resource of that account
     /// is unavailable (RFC 6121 §4.5.3).
     fn all_resources_unavailable(&mut self, now: u64, bare: &str, out: &mut Vec<Act>) {
         let prefix = format!("{bare}/");
+        self.show_offline(now, out, |jid| jid.starts_with(&prefix));
+    }
+
+    /// Sets unavailable every available view whose JID `which` picks, in
+    /// JID order.
+    fn show_offline(&mut self, now: u64, out: &mut Vec<Act>, which: impl Fn(&str) -> bool) {
         let mut gone: Vec<String> = self
             .view
             .iter()
-            .filter(|(jid, shown)| jid.starts_with(&prefix) && shown.available)
+            .filter(|(jid, shown)| shown.available && which(jid))
             .map(|(jid, _)| jid.clone())
             .collect();
         gone.sort_unstable();

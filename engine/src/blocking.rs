@@ -33,6 +33,7 @@ use minidom::Element;
 
 use crate::iq;
 use crate::presence::SUBSCRIPTION_TYPES;
+use crate::roster::Subscription;
 use crate::server::{ConnId, DropReason, Event, Server};
 use crate::stanza::{ErrorType, Kind, Stanza, StanzaError};
 use crate::xml::{self, NS_CLIENT};
@@ -172,44 +173,33 @@ impl Server {
         self.push_blocklist(&node, push);
     }
 
-    /// Contacts that receive the user's presence (`from`/`both`) and that
-    /// `list` blocks.
-    fn subscribers_blocked_by(&self, node: &str, list: &BTreeSet<String>) -> Vec<BareJid> {
-        self.store
-            .account(node)
-            .map(|a| {
-                a.roster
-                    .items
-                    .iter()
-                    .filter(|(jid, item)| {
-                        item.subscription.has_from() && blocks(list, &Jid::from((*jid).clone()))
-                    })
-                    .map(|(jid, _)| jid.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// Contacts whose subscription satisfies `pred` that `list` blocks and
+    /// `other` does not: those a block-list edit blocked or unblocked.
+    fn blocked_by_only(
+        &self,
+        node: &str,
+        list: &BTreeSet<String>,
+        other: &BTreeSet<String>,
+        pred: impl Fn(Subscription) -> bool,
+    ) -> Vec<Jid> {
+        let mut contacts = self.contacts_where(node, pred);
+        contacts.retain(|c| blocks(list, c) && !blocks(other, c));
+        contacts
     }
 
-    /// Newly blocked subscribers get unavailable presence from each
-    /// available resource; pending requests from blocked JIDs are dropped.
+    /// Newly blocked subscribers get unavailable presence from each of
+    /// the user's sessions; pending requests from blocked JIDs are dropped.
     fn after_block(&mut self, node: &str, before: &BTreeSet<String>) {
         let list = self.store.account(node).expect("exists").blocklist.clone();
-        let already = self.subscribers_blocked_by(node, before);
-        for contact in self.subscribers_blocked_by(node, &list) {
-            if already.contains(&contact) {
-                continue;
-            }
+        for contact in self.blocked_by_only(node, &list, before, |s| s.has_from()) {
             for conn in self.account_conns(node) {
                 // Every session, available or not: one that is unavailable
                 // may have sent the contact directed presence since.
                 let Some(full) = self.session(conn).map(|s| s.full.clone()) else {
                     continue;
                 };
-                let unavailable = crate::presence::presence_from(
-                    &full,
-                    &Jid::from(contact.clone()),
-                    Some("unavailable"),
-                );
+                let unavailable =
+                    crate::presence::presence_from(&full, &contact, Some("unavailable"));
                 self.route_past_blocklist(unavailable);
             }
         }
@@ -266,35 +256,15 @@ impl Server {
     /// while they were blocked.
     fn after_unblock(&mut self, node: &str, bare: &BareJid, before: &BTreeSet<String>) {
         let list = self.store.account(node).expect("exists").blocklist.clone();
-        let followed = |s: &Self, l: &BTreeSet<String>| -> Vec<BareJid> {
-            s.store
-                .account(node)
-                .map(|a| {
-                    a.roster
-                        .items
-                        .iter()
-                        .filter(|(j, i)| {
-                            i.subscription.has_to() && blocks(l, &Jid::from((*j).clone()))
-                        })
-                        .map(|(j, _)| j.clone())
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let still_followed = followed(self, &list);
-        for contact in followed(self, before) {
-            if !still_followed.contains(&contact) {
-                let probe = crate::presence::presence(bare, &Jid::from(contact), Some("probe"));
-                self.route(probe);
-            }
+        for contact in self.blocked_by_only(node, before, &list, |s| s.has_to()) {
+            self.route(crate::presence::presence(bare, &contact, Some("probe")));
         }
-        let still = self.subscribers_blocked_by(node, &list);
-        for contact in self.subscribers_blocked_by(node, before) {
-            if still.contains(&contact) {
-                continue;
-            }
-            let probe =
-                crate::presence::presence(&contact, &Jid::from(bare.clone()), Some("probe"));
+        for contact in self.blocked_by_only(node, before, &list, |s| s.has_from()) {
+            let probe = crate::presence::presence(
+                &contact.to_bare(),
+                &Jid::from(bare.clone()),
+                Some("probe"),
+            );
             self.inbound_presence(probe);
         }
     }

@@ -55,8 +55,9 @@ impl Server {
             invisible: true,
         });
         if available {
-            let unavailable = crate::presence::presence_from(&full, &full, Some("unavailable"))
-                .readdressed(Some(full.clone()), None);
+            // Undirected: each recipient's address is set as it is sent.
+            let mut unavailable = crate::presence::presence_from(&full, &full, Some("unavailable"));
+            unavailable.to = None;
             self.broadcast_presence(conn, &node, &full, &unavailable);
             self.presence_to_directed(&full, &unavailable, directed);
         }

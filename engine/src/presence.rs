@@ -62,11 +62,7 @@ fn shared_payload(type_: Option<&str>) -> Arc<Element> {
 
 /// A bare presence stanza of the given type.
 pub(crate) fn presence(from: &BareJid, to: &Jid, type_: Option<&str>) -> Stanza {
-    Stanza {
-        from: Some(Jid::from(from.clone())),
-        to: Some(to.clone()),
-        payload: shared_payload(type_),
-    }
+    presence_from(&Jid::from(from.clone()), to, type_)
 }
 
 /// A bare presence stanza of the given type from a full JID.

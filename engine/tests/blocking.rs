@@ -4,27 +4,13 @@
 
 mod support;
 
-use presim_engine::jid::BareJid;
-use presim_engine::roster::{RosterItem, Subscription};
 use presim_engine::{ConnId, Event, ServerConfig, Time};
-use support::{drop_reasons, events, render, Harness};
+use support::{befriend, drop_reasons, events, render, Harness};
 
 const ROMEO: ConnId = ConnId(1);
 const JULIET: ConnId = ConnId(2);
 const ROMEO2: ConnId = ConnId(3);
 const NURSE: ConnId = ConnId(4);
-
-fn befriend(h: &mut Harness, a: &str, b: &str) {
-    for (node, contact) in [(a, b), (b, a)] {
-        let account = h.server.store_mut().create(node, "pw");
-        let item = RosterItem {
-            subscription: Subscription::Both,
-            ..Default::default()
-        };
-        let contact = BareJid::new(&format!("{contact}@localhost")).unwrap();
-        account.roster.items.insert(contact, item);
-    }
-}
 
 /// romeo and juliet, `both` contacts, online; romeo has fetched his block
 /// list.

@@ -3,10 +3,8 @@
 
 mod support;
 
-use presim_engine::jid::BareJid;
-use presim_engine::roster::{RosterItem, Subscription};
 use presim_engine::{ConnId, Event, Input, Time};
-use support::{events, render, Harness};
+use support::{befriend, events, render, Harness};
 
 const ROMEO: ConnId = ConnId(1);
 const JULIET: ConnId = ConnId(2);
@@ -22,15 +20,7 @@ const VISIBLE: &str =
 /// subscription) is logged in and available.
 fn household() -> Harness {
     let mut h = Harness::new("localhost", false);
-    for (node, contact) in [("romeo", "juliet"), ("juliet", "romeo")] {
-        let account = h.server.store_mut().create(node, "pw");
-        let item = RosterItem {
-            subscription: Subscription::Both,
-            ..Default::default()
-        };
-        let contact = BareJid::new(&format!("{contact}@localhost")).unwrap();
-        account.roster.items.insert(contact, item);
-    }
+    befriend(&mut h, "romeo", "juliet");
     h.online(ROMEO, "romeo", "home");
     h.online(JULIET, "juliet", "balcony");
     h.online(NURSE, "nurse", "kitchen");

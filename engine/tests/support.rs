@@ -7,6 +7,19 @@ use presim_engine::session::encode_plain;
 use presim_engine::xml::{self, NS_BIND, NS_CLIENT, NS_ROSTER, NS_SASL};
 use presim_engine::{ConnId, Event, Input, Output, Server, ServerConfig, Stanza, Time};
 
+/// Makes `a@localhost` and `b@localhost` `both` contacts of each other.
+pub fn befriend(h: &mut Harness, a: &str, b: &str) {
+    for (node, contact) in [(a, b), (b, a)] {
+        let account = h.server.store_mut().create(node, "pw");
+        let item = presim_engine::roster::RosterItem {
+            subscription: presim_engine::roster::Subscription::Both,
+            ..Default::default()
+        };
+        let contact = presim_engine::jid::BareJid::new(&format!("{contact}@localhost")).unwrap();
+        account.roster.items.insert(contact, item);
+    }
+}
+
 pub const CAPS_NODE: &str = "https://presim.example/client";
 
 /// disco#info of a client that asks for XEP-0310 annotations.
