@@ -154,6 +154,15 @@ pub enum Record<'a> {
         jid: &'a str,
         blocked: bool,
     },
+    /// What session `jid`'s privacy list decides about presence to
+    /// (`flow` `presence-out`) or from (`presence-in`) `contact` changed.
+    Privacy {
+        node: &'a str,
+        jid: &'a str,
+        contact: &'a str,
+        flow: &'a str,
+        denied: bool,
+    },
     /// The presence a session publishes changed (DESIGN.md: truth).
     Truth {
         jid: &'a str,

@@ -1107,6 +1107,28 @@ impl World {
                     },
                 );
             }
+            Event::Privacy {
+                session,
+                contact,
+                outbound,
+                denied,
+            } => {
+                let name = &self.net.node(node).name;
+                self.trace.record(
+                    self.now,
+                    &Record::Privacy {
+                        node: name,
+                        jid: session.as_str(),
+                        contact: contact.as_str(),
+                        flow: if outbound {
+                            "presence-out"
+                        } else {
+                            "presence-in"
+                        },
+                        denied,
+                    },
+                );
+            }
             Event::Blocklist { user, jid, blocked } => {
                 let name = &self.net.node(node).name;
                 self.trace.record(

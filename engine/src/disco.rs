@@ -10,6 +10,7 @@ pub const SERVER_FEATURES: &[&str] = &[
     NS_DISCO_INFO,
     NS_DISCO_ITEMS,
     crate::invisibility::NS_INVISIBILITY,
+    crate::privacy::NS_PRIVACY,
     "jabber:iq:roster",
     "msgoffline",
     crate::blocking::NS_BLOCKING,

@@ -9,6 +9,7 @@ use minidom::Element;
 use crate::blocking::NS_BLOCKING;
 use crate::disco;
 use crate::invisibility::NS_INVISIBILITY;
+use crate::privacy::NS_PRIVACY;
 use crate::server::{ConnId, DropReason, Server};
 use crate::stanza::{ErrorType, Stanza, StanzaError};
 use crate::xml::{self, NS_CLIENT, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, NS_ROSTER, NS_SESSION};
@@ -71,6 +72,7 @@ impl Server {
         match (name.as_str(), ns.as_str()) {
             ("query", NS_ROSTER) => self.roster_iq(conn, stanza),
             ("blocklist" | "block" | "unblock", NS_BLOCKING) => self.blocking_iq(conn, stanza),
+            ("query", NS_PRIVACY) => self.privacy_iq(conn, stanza),
             ("invisible" | "visible", NS_INVISIBILITY) => self.invisibility_iq(conn, stanza),
             ("query", NS_DISCO_INFO) if stanza.type_() == Some("get") => {
                 let reply = result(&stanza, None, Some(disco::account_info()));

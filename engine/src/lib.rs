@@ -22,6 +22,9 @@
 //! | [`caps`] | XEP-0115 entity capabilities: which sessions want annotations |
 //! | [`s2s`] | RFC 6120 §4: streams with peer servers, opened on demand |
 //! | [`psa`] | XEP-0310 presence state annotations |
+//! | [`privacy`] | RFC 3921 §10, XEP-0016: privacy lists |
+//! | [`blocking`] | XEP-0191: the block list, on the default privacy list |
+//! | [`invisibility`] | XEP-0186: invisible sessions |
 //! | [`stream_management`] | XEP-0198 acknowledgements, hibernation, resumption |
 //! | [`stanza`] | RFC 6120 §8: stanzas, shared payloads, stanza and stream errors |
 //! | [`store`] | durable state kept across a crash |
@@ -37,6 +40,7 @@ pub mod iq;
 pub mod message;
 pub mod offline;
 pub mod presence;
+pub mod privacy;
 pub mod psa;
 pub mod roster;
 pub mod s2s;

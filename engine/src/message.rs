@@ -48,13 +48,22 @@ impl Server {
                 if recipients.is_empty() {
                     return self.dropped(stanza, DropReason::NoAvailableResource);
                 }
+                let mut recipients = recipients;
+                self.privacy_fan_out(&stanza, &mut recipients);
                 self.send_to_each(&recipients, stanza);
             }
             _ => {
                 let recipients = self.top_resources(&node);
                 if recipients.is_empty() {
+                    // Judged by the default list if sessions had lists
+                    // of their own (otherwise it was already).
+                    let Some(stanza) = self.privacy_offline(stanza) else {
+                        return;
+                    };
                     return self.store_offline_or_bounce(&node, stanza);
                 }
+                let mut recipients = recipients;
+                self.privacy_fan_out(&stanza, &mut recipients);
                 self.send_to_each(&recipients, stanza);
             }
         }

@@ -105,21 +105,17 @@ impl Server {
                 ),
             };
         }
-        // XEP-0191: presence to a blocked full JID is refused at once; to a
-        // bare JID, after the subscription handling (Prosody's priorities).
-        let to_full = stanza.to.as_ref().is_some_and(|t| t.is_full());
-        if to_full && self.refuse_outbound(conn, &stanza) {
+        // Privacy lists come first (RFC 3921 §10.2 rule 4); the block list
+        // lets subscription stanzas through.
+        if self.refuse_outbound(conn, &stanza) {
             return;
         }
         match type_.as_deref() {
             Some(t) if SUBSCRIPTION_TYPES.contains(&t) => self.outbound_subscription(conn, stanza),
-            Some("probe") if !self.refuse_outbound(conn, &stanza) => self.route(stanza),
-            Some("probe") => {}
+            Some("probe") => self.route(stanza),
             None | Some("unavailable") | Some("error") => {
                 self.track_directed(conn, &stanza);
-                if !self.refuse_outbound(conn, &stanza) {
-                    self.route(stanza);
-                }
+                self.route(stanza);
             }
             _ => self.reply_error(
                 conn,
@@ -417,12 +413,15 @@ impl Server {
                 DropReason::NoSuchUser
             };
             self.dropped(stanza, reason);
-        } else if per_session {
-            for &conn in &targets {
-                self.presence_to_session(conn, stanza.clone(), remote);
-            }
         } else {
-            self.send_to_each(&targets, stanza);
+            self.privacy_fan_out(&stanza, &mut targets);
+            if per_session {
+                for &conn in &targets {
+                    self.presence_to_session(conn, stanza.clone(), remote);
+                }
+            } else {
+                self.send_to_each(&targets, stanza);
+            }
         }
         self.scratch = targets;
     }
@@ -463,6 +462,13 @@ impl Server {
         }
         if t.before.subscription.has_to() && !t.after.subscription.has_to() {
             self.forget_held(user, contact);
+        }
+        if t.before.subscription != t.after.subscription {
+            let node = user
+                .node()
+                .map(|n| n.as_str().to_string())
+                .unwrap_or_default();
+            self.privacy_subscription_changed(&node, contact, t.before.subscription);
         }
     }
 

@@ -274,11 +274,16 @@ impl Server {
             Err(error) => self.reply_error(conn, &stanza, error),
             Ok(RosterSet::Remove { jid }) => self.roster_remove(conn, &node, &stanza, &jid),
             Ok(RosterSet::Update { jid, name, groups }) => {
-                let roster = &mut self.store.create(&node, "").roster;
-                let item = roster.item_mut_or_new(&jid);
-                item.name = name;
-                item.groups = groups;
-                roster.save();
+                self.store.create(&node, "");
+                // A group change can change privacy decisions (RFC 3921
+                // §10.2 rule 9).
+                self.with_privacy_effects(&node, |server| {
+                    let roster = &mut server.store.create(&node, "").roster;
+                    let item = roster.item_mut_or_new(&jid);
+                    item.name = name;
+                    item.groups = groups;
+                    roster.save();
+                });
                 self.send_to_client(conn, crate::iq::result(&stanza, None, None));
                 self.push_item(&node, &jid);
             }
@@ -335,6 +340,7 @@ impl Server {
                 before,
                 after,
             });
+            self.privacy_subscription_changed(node, jid, before.subscription);
         }
         self.send_to_client(conn, crate::iq::result(stanza, None, None));
         self.push_item(node, jid);

@@ -170,6 +170,10 @@ pub enum DropReason {
     /// From a JID the recipient blocked, or presence the server would have
     /// sent on a user's behalf to a JID the user blocked (XEP-0191).
     Blocked,
+    /// Refused by a privacy list of the recipient, or presence the server
+    /// would have sent on a user's behalf that the user's privacy list
+    /// denies (RFC 3921 §10).
+    Privacy,
 }
 
 impl DropReason {
@@ -194,6 +198,7 @@ impl DropReason {
             DropReason::SmQueueFull => "sm-queue-full",
             DropReason::Unacknowledged => "unacknowledged",
             DropReason::Blocked => "blocked",
+            DropReason::Privacy => "privacy",
         }
     }
 }
@@ -205,6 +210,18 @@ pub enum Event {
     Invisibility {
         jid: Jid,
         invisible: bool,
+    },
+    /// What session `session`'s privacy list decides about presence to
+    /// (`outbound`) or from `contact` changed: `denied` or not (RFC 3921
+    /// §10.10, §10.11). Only members of the session's presence audience
+    /// (subscribers, directed recipients) and sources (contacts it
+    /// follows, senders it refused) are reported; a presence-in decision
+    /// about a full JID with no event of its own is its bare JID's.
+    Privacy {
+        session: Jid,
+        contact: Jid,
+        outbound: bool,
+        denied: bool,
     },
     /// `user` blocked or unblocked `jid` (XEP-0191).
     Blocklist {
@@ -455,6 +472,11 @@ impl Server {
         }
     }
 
+    /// The bare JID of the local account `node`.
+    pub(crate) fn bare_of(&self, node: &str) -> BareJid {
+        BareJid::new(&format!("{node}@{}", self.domain)).expect("a valid localpart")
+    }
+
     /// A fresh id for server-generated stanzas; deterministic per server.
     pub(crate) fn next_id(&mut self) -> u64 {
         self.next_id += 1;
@@ -515,15 +537,15 @@ impl Server {
     /// Routes a stanza to its `to` address: a local account, this server, or
     /// another domain.
     pub(crate) fn route(&mut self, stanza: Stanza) {
-        if self.presence_to_blocked(&stanza) {
-            return self.dropped(stanza, DropReason::Blocked);
+        if let Some(reason) = self.presence_refused_on_route(&stanza) {
+            return self.dropped(stanza, reason);
         }
-        self.route_past_blocklist(stanza)
+        self.route_unchecked(stanza)
     }
 
-    /// Routes a stanza without the check of the sender's block list: for
-    /// the unavailable presence sent to a JID as it is blocked.
-    pub(crate) fn route_past_blocklist(&mut self, stanza: Stanza) {
+    /// Routes a stanza without the check of the sender's privacy lists:
+    /// for the unavailable presence sent to a JID as it is denied.
+    pub(crate) fn route_unchecked(&mut self, stanza: Stanza) {
         let Some(to) = stanza.to.as_ref() else {
             self.dropped(stanza, DropReason::Unhandled);
             return;
@@ -539,7 +561,7 @@ impl Server {
 
     /// A stanza for a local account (bare or full JID).
     fn deliver_local(&mut self, stanza: Stanza) {
-        let Some(stanza) = self.refuse_inbound(stanza) else {
+        let Some(stanza) = self.privacy_inbound(stanza) else {
             return;
         };
         match stanza.kind() {

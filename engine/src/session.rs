@@ -37,6 +37,8 @@ pub(crate) struct Session {
     pub interested: bool,
     /// Fetched the block list, so gets its pushes (XEP-0191 §3.2).
     pub blocklist_interested: bool,
+    /// Its active privacy list and what its privacy events said.
+    pub privacy: crate::privacy::SessionPrivacy,
     /// XEP-0186: the session is invisible.
     pub invisible: bool,
     /// Directed-presence recipients of the time it was invisible, who get
@@ -229,6 +231,7 @@ impl Server {
             priority: 0,
             interested: false,
             blocklist_interested: false,
+            privacy: Default::default(),
             invisible: false,
             rejoin: BTreeSet::new(),
             directed: BTreeSet::new(),
@@ -247,6 +250,7 @@ impl Server {
         result.append_child(bind);
         self.event(Event::SessionBound { conn, jid: full });
         self.send_to_client(conn, Stanza::new(None, None, result));
+        self.privacy_session_bound(conn);
     }
 
     /// An element on a bound stream: a stanza, checked and dispatched.

@@ -133,11 +133,26 @@ impl Stanza {
     /// An RFC 6120 §8.3 error reply: same name and id, addresses swapped,
     /// `type='error'`, holding only the `<error/>` element.
     pub fn error_reply(&self, error: &StanzaError) -> Stanza {
+        self.error_stanza(error, false)
+    }
+
+    /// An error reply that also carries the request's children, as the
+    /// examples of RFC 3921 §10 show them (RFC 6120 §8.3.1 allows it).
+    pub fn error_reply_echoing(&self, error: &StanzaError) -> Stanza {
+        self.error_stanza(error, true)
+    }
+
+    fn error_stanza(&self, error: &StanzaError, echo: bool) -> Stanza {
         let mut el = Element::bare(self.payload.name(), NS_CLIENT);
         if let Some(id) = self.id() {
             xml::set_attr(&mut el, "id", id);
         }
         xml::set_attr(&mut el, "type", "error");
+        if echo {
+            for child in self.payload.children() {
+                el.append_child(child.clone());
+            }
+        }
         el.append_child(error.to_element());
         Stanza::new(self.to.clone(), self.from.clone(), el)
     }

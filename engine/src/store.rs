@@ -1,6 +1,6 @@
 //! Durable state: what a server keeps in its database and what survives a
 //! crash. Accounts with their password, roster (items, pending requests,
-//! pre-approvals) and offline messages.
+//! pre-approvals), privacy lists and offline messages.
 //!
 //! The in-memory [`Store`] is the default; a server crash drops the
 //! [`Server`](crate::Server) value's sessions and keeps its store.
@@ -17,9 +17,9 @@ pub struct Account {
     pub roster: Roster,
     /// Messages stored while no resource was available, with their delay stamp.
     pub offline: Vec<Stanza>,
-    /// XEP-0191 blocked JIDs, prepped (full, bare, `domain/resource` or
-    /// domain).
-    pub blocklist: std::collections::BTreeSet<String>,
+    /// Privacy lists and the default list (RFC 3921 §10), which also hold
+    /// the XEP-0191 block list (XEP-0191 §6).
+    pub privacy: crate::privacy::PrivacyLists,
 }
 
 /// All durable data of one server, keyed by account localpart.

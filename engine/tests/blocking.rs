@@ -353,7 +353,8 @@ fn malformed_requests_get_the_errors_the_xep_names_and_change_nothing() {
         .store()
         .account("romeo")
         .unwrap()
-        .blocklist
+        .privacy
+        .blocklist()
         .is_empty());
     let out = h.send(
         ROMEO,
@@ -365,7 +366,8 @@ fn malformed_requests_get_the_errors_the_xep_names_and_change_nothing() {
         .store()
         .account("romeo")
         .unwrap()
-        .blocklist
+        .privacy
+        .blocklist()
         .is_empty());
 }
 

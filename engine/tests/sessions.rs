@@ -363,7 +363,7 @@ fn server_disco_lists_features() {
             "client c1 <iq from='localhost' id='d' to='romeo@localhost/home' type='result'>\
              <query xmlns='http://jabber.org/protocol/disco#info'><identity category='server' name='presim' type='im'/>\
              <feature var='http://jabber.org/protocol/disco#info'/><feature var='http://jabber.org/protocol/disco#items'/>\
-             <feature var='http://jabber.org/protocol/invisibility'/><feature var='jabber:iq:roster'/><feature var='msgoffline'/><feature var='urn:xmpp:blocking'/><feature var='urn:xmpp:delay'/>\
+             <feature var='http://jabber.org/protocol/invisibility'/><feature var='jabber:iq:privacy'/><feature var='jabber:iq:roster'/><feature var='msgoffline'/><feature var='urn:xmpp:blocking'/><feature var='urn:xmpp:delay'/>\
              <feature var='urn:xmpp:ping'/></query></iq>"
         ]
     );

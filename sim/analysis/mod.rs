@@ -147,8 +147,9 @@ struct Analyzer {
     /// Observers holding a view of each contact, and the reverse.
     viewers: FxHashMap<Id, BTreeSet<Id>>,
     viewed: FxHashMap<Id, BTreeSet<Id>>,
-    /// Each user's XEP-0191 block list.
-    blocklists: FxHashMap<Id, BTreeSet<String>>,
+    /// Per session, its privacy list's decisions about presence to
+    /// (`true`) or from (`false`) a JID: denied or not (`privacy` records).
+    privacy: FxHashMap<Id, FxHashMap<(Id, bool), bool>>,
     /// Directed presence: (sender, target as addressed).
     directed: FxHashSet<Pair>,
     directed_to: FxHashMap<Id, BTreeSet<Id>>,
@@ -210,7 +211,7 @@ impl Analyzer {
             views: FxHashMap::default(),
             viewers: FxHashMap::default(),
             viewed: FxHashMap::default(),
-            blocklists: FxHashMap::default(),
+            privacy: FxHashMap::default(),
             directed: FxHashSet::default(),
             directed_to: FxHashMap::default(),
             open: BTreeMap::new(),
@@ -260,7 +261,7 @@ impl Analyzer {
             "truth" => self.truth(line)?,
             "view" => self.view(line)?,
             "directed" => self.directed(line)?,
-            "block" => self.block(line)?,
+            "privacy" => self.privacy(line)?,
             "link-state" => self.link_state(line)?,
             "connection-broken" => {
                 let link = self.names.id(line.need(&line.link, "link")?);
@@ -361,6 +362,7 @@ impl Analyzer {
                 };
                 self.user_sessions.entry(info.user).or_default().insert(jid);
                 self.sessions.insert(jid, info);
+                self.privacy.remove(&jid);
                 // A new session starts with an empty view.
                 self.forget_views(jid);
                 self.paused.remove(&jid);
@@ -377,6 +379,7 @@ impl Analyzer {
             }
             "ended" => {
                 self.paused.remove(&jid);
+                self.privacy.remove(&jid);
                 self.outage_ends("session-paused", jid);
                 if let Some(s) = self.sessions.get_mut(&jid) {
                     s.bound = false;
@@ -580,47 +583,54 @@ impl Analyzer {
         Ok(())
     }
 
-    fn block(&mut self, line: &Line) -> Result<(), String> {
-        let user = self.names.id(line.need(&line.user, "user")?);
-        let jid = line.need(&line.jid, "jid")?.to_string();
-        let list = self.blocklists.entry(user).or_default();
-        let blocked = line
-            .blocked
-            .ok_or_else(|| "'block' record without 'blocked'".to_string())?;
-        if blocked {
-            list.insert(jid);
+    /// A `privacy` record: what session `jid`'s privacy list decides
+    /// about presence to or from `contact` (block lists included).
+    fn privacy(&mut self, line: &Line) -> Result<(), String> {
+        let session = self.names.id(line.need(&line.jid, "jid")?);
+        let contact = self.names.id(line.need(&line.contact, "contact")?);
+        let outbound = match line.need(&line.flow, "flow")? {
+            "presence-out" => true,
+            "presence-in" => false,
+            other => return Err(format!("unknown privacy flow '{other}'")),
+        };
+        let denied = line
+            .denied
+            .ok_or_else(|| "'privacy' record without 'denied'".to_string())?;
+        self.privacy
+            .entry(session)
+            .or_default()
+            .insert((contact, outbound), denied);
+        if outbound {
+            self.evaluate_contact(session);
         } else {
-            list.remove(&jid);
-        }
-        for s in self.sessions_of(user) {
-            self.evaluate_contact(s);
-            self.evaluate_observer(s);
+            self.evaluate_observer(session);
         }
         Ok(())
     }
 
-    /// Whether `user`'s block list names `jid` by its bare JID or domain
-    /// (or, with `full`, by the full JID or `domain/resource` as well).
-    fn blocks(&self, user: Id, jid: Id, full: bool) -> bool {
-        let Some(list) = self.blocklists.get(&user).filter(|l| !l.is_empty()) else {
-            return false;
-        };
-        let jid = self.names.name(jid);
-        let (bare, domain) = bare_and_domain(jid);
-        let resource = jid.split_once('/').map(|(_, r)| r);
-        list.contains(bare)
-            || list.contains(domain)
-            || (full
-                && (list.contains(jid)
-                    || resource.is_some_and(|r| list.contains(&format!("{domain}/{r}")))))
+    /// Session `e`'s privacy list denies its presence to `to` (a JID as
+    /// presence is addressed to it: a subscriber's bare JID or a directed
+    /// recipient).
+    fn denied_out(&self, e: Id, to: Id) -> bool {
+        self.privacy
+            .get(&e)
+            .and_then(|p| p.get(&(to, true)))
+            .copied()
+            .unwrap_or(false)
     }
 
-    /// O's user blocked E: O's server refuses E's presence, by O's choice,
-    /// so what O holds of E is neither stale nor a leak.
-    fn observer_blocked(&self, o: Id, e: Id) -> bool {
-        self.sessions
-            .get(&o)
-            .is_some_and(|so| self.blocks(so.user, e, true))
+    /// O's privacy list refuses E's presence (its own record, else its
+    /// bare JID's): O's choice, so what O holds of E is neither stale nor
+    /// a leak.
+    fn observer_refuses(&self, o: Id, e: Id) -> bool {
+        let Some(p) = self.privacy.get(&o) else {
+            return false;
+        };
+        let bare = self.sessions.get(&e).map(|s| s.user);
+        p.get(&(e, false))
+            .or_else(|| bare.and_then(|b| p.get(&(b, false))))
+            .copied()
+            .unwrap_or(false)
     }
 
     fn link_state(&mut self, line: &Line) -> Result<(), String> {
@@ -771,14 +781,14 @@ impl Analyzer {
         let (Some(so), Some(se)) = (self.sessions.get(&o), self.sessions.get(&e)) else {
             return false;
         };
+        let subscribed = self
+            .following
+            .get(&so.user)
+            .is_some_and(|c| c.contains(&se.user));
         so.user == se.user
-            || (self
-                .following
-                .get(&so.user)
-                .is_some_and(|c| c.contains(&se.user))
-                && !self.blocks(se.user, o, false))
-            || self.directed.contains(&(e, o))
-            || self.directed.contains(&(e, so.user))
+            || (subscribed && !self.denied_out(e, so.user))
+            || (self.directed.contains(&(e, o)) && !self.denied_out(e, o))
+            || (self.directed.contains(&(e, so.user)) && !self.denied_out(e, so.user))
     }
 
     /// Re-evaluates the pair (O, E) now: opens or closes a stale interval
@@ -789,7 +799,7 @@ impl Analyzer {
         let unavailable = View::default();
         let view = self.views.get(&(o, e)).unwrap_or(&unavailable);
         let truth = self.truth.get(&e).cloned().unwrap_or_default();
-        let active = active && !self.observer_blocked(o, e);
+        let active = active && !self.observer_refuses(o, e);
         let stale = active && entitled && view.presence != truth;
         let leaking = active && !entitled && view.presence.available;
         let annotated = view.annotation.is_some();

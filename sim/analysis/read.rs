@@ -71,7 +71,9 @@ pub struct Line {
     #[serde(default)]
     pub to: Option<String>,
     #[serde(default)]
-    pub blocked: Option<bool>,
+    pub flow: Option<String>,
+    #[serde(default)]
+    pub denied: Option<bool>,
 }
 
 /// A trace that cannot be analysed, and where.
