@@ -1,0 +1,483 @@
+//! Privacy lists, one test per example of RFC 3921 §10 (the same examples
+//! as XEP-0016 §2), asserted on the exact stanzas the engine emits; then
+//! the rules the examples leave out: malformed lists, conflicts, list
+//! pushes, the block list as the default list (XEP-0191 §6).
+//!
+//! romeo@example.net has two resources, orchard (c1) and home (c2), and a
+//! roster of remote contacts: tybalt@example.com (`both`, group Enemies),
+//! juliet@example.com (`both`, group Friends), benvolio@example.org
+//! (`to`) and mercutio@example.org (`from`). paris@example.org is not in
+//! the roster.
+
+mod support;
+
+use presim_engine::jid::BareJid;
+use presim_engine::roster::{RosterItem, Subscription};
+use presim_engine::{ConnId, Time};
+use support::{drop_reasons, render, Harness};
+
+const ORCHARD: ConnId = ConnId(1);
+const HOME: ConnId = ConnId(2);
+
+fn romeo() -> Harness {
+    let mut h = Harness::new("example.net", true);
+    h.auto_connect_peers = true;
+    let account = h.server.store_mut().create("romeo", "pw");
+    for (jid, subscription, group) in [
+        ("tybalt@example.com", Subscription::Both, Some("Enemies")),
+        ("juliet@example.com", Subscription::Both, Some("Friends")),
+        ("benvolio@example.org", Subscription::To, None),
+        ("mercutio@example.org", Subscription::From, None),
+    ] {
+        let item = RosterItem {
+            subscription,
+            groups: group.map(|g| vec![g.to_string()]).unwrap_or_default(),
+            ..Default::default()
+        };
+        account
+            .roster
+            .items
+            .insert(BareJid::new(jid).unwrap(), item);
+    }
+    h.online(ORCHARD, "romeo", "orchard");
+    h.online(HOME, "romeo", "home");
+    h.now = Time::from_secs(2);
+    h
+}
+
+fn iq(h: &mut Harness, conn: ConnId, type_: &str, id: &str, query: &str) -> Vec<String> {
+    render(&h.send(
+        conn,
+        &format!(
+            "<iq type='{type_}' id='{id}'><query xmlns='jabber:iq:privacy'>{query}</query></iq>"
+        ),
+    ))
+}
+
+fn set(h: &mut Harness, id: &str, query: &str) -> Vec<String> {
+    iq(h, ORCHARD, "set", id, query)
+}
+
+fn get(h: &mut Harness, id: &str, query: &str) -> Vec<String> {
+    iq(h, ORCHARD, "get", id, query)
+}
+
+fn result(id: &str) -> String {
+    format!("client c1 <iq id='{id}' to='romeo@example.net/orchard' type='result'/>")
+}
+
+/// The error reply to orchard, echoing the query as RFC 3921 §10 shows.
+fn error(id: &str, query: &str, type_: &str, condition: &str) -> String {
+    format!(
+        "client c1 <iq id='{id}' to='romeo@example.net/orchard' type='error'>\
+         <query xmlns='jabber:iq:privacy'>{query}</query><error type='{type_}'>\
+         <{condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+    )
+}
+
+/// Creates a list (ignoring its pushes) and makes it orchard's active list.
+fn apply(h: &mut Harness, list: &str) -> Vec<String> {
+    let name = list
+        .split("name='")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    set(h, "create", list);
+    set(h, "apply", &format!("<active name='{name}'/>"))
+}
+
+const PUBLIC: &str = "<list name='public'>\
+    <item type='jid' value='tybalt@example.com' action='deny' order='1'/>\
+    <item action='allow' order='2'/></list>";
+const PRIVATE: &str = "<list name='private'>\
+    <item type='subscription' value='both' action='allow' order='10'/>\
+    <item action='deny' order='15'/></list>";
+const SPECIAL: &str = "<list name='special'>\
+    <item type='jid' value='juliet@example.com' action='allow' order='6'/>\
+    <item type='jid' value='benvolio@example.org' action='allow' order='7'/>\
+    <item type='jid' value='mercutio@example.org' action='allow' order='42'/>\
+    <item action='deny' order='666'/></list>";
+
+/// The three lists of §10.3: 'public' is the default, 'private' orchard's
+/// active list.
+fn with_rfc_lists() -> Harness {
+    let mut h = romeo();
+    for list in [PUBLIC, PRIVATE, SPECIAL] {
+        set(&mut h, "l", list);
+    }
+    set(&mut h, "d", "<default name='public'/>");
+    set(&mut h, "a", "<active name='private'/>");
+    h
+}
+
+/// The serialised form of a list as the server returns it (attributes
+/// in name order).
+fn served(list: &str) -> String {
+    list.replace(
+        "<item type='jid' value='tybalt@example.com' action='deny' order='1'/>",
+        "<item action='deny' order='1' type='jid' value='tybalt@example.com'/>",
+    )
+    .replace(
+        "<item type='subscription' value='both' action='allow' order='10'/>",
+        "<item action='allow' order='10' type='subscription' value='both'/>",
+    )
+    .replace(
+        "<item type='jid' value='juliet@example.com' action='allow' order='6'/>",
+        "<item action='allow' order='6' type='jid' value='juliet@example.com'/>",
+    )
+    .replace(
+        "<item type='jid' value='benvolio@example.org' action='allow' order='7'/>",
+        "<item action='allow' order='7' type='jid' value='benvolio@example.org'/>",
+    )
+    .replace(
+        "<item type='jid' value='mercutio@example.org' action='allow' order='42'/>",
+        "<item action='allow' order='42' type='jid' value='mercutio@example.org'/>",
+    )
+    .replace("<list name=", "<list xmlns='jabber:iq:privacy' name=")
+}
+
+fn list_result(id: &str, list: &str) -> String {
+    format!(
+        "client c1 <iq id='{id}' to='romeo@example.net/orchard' type='result'>\
+         <query xmlns='jabber:iq:privacy'>{}</query></iq>",
+        served(list).replace(" xmlns='jabber:iq:privacy'", "")
+    )
+}
+
+// ----- §10.3 Retrieving One's Privacy Lists -----
+
+#[test]
+fn getlist1_names_of_lists_preceded_by_active_and_default() {
+    let mut h = with_rfc_lists();
+    // The lists come in name order (the RFC leaves the order open).
+    assert_eq!(
+        get(&mut h, "getlist1", ""),
+        vec![
+            "client c1 <iq id='getlist1' to='romeo@example.net/orchard' type='result'>\
+              <query xmlns='jabber:iq:privacy'><active name='private'/><default name='public'/>\
+              <list name='private'/><list name='public'/><list name='special'/></query></iq>"
+        ]
+    );
+    // home has no active list.
+    assert_eq!(
+        iq(&mut h, HOME, "get", "g", ""),
+        vec![
+            "client c2 <iq id='g' to='romeo@example.net/home' type='result'>\
+              <query xmlns='jabber:iq:privacy'><default name='public'/>\
+              <list name='private'/><list name='public'/><list name='special'/></query></iq>"
+        ]
+    );
+}
+
+#[test]
+fn getlist2_the_public_list() {
+    let mut h = with_rfc_lists();
+    assert_eq!(
+        get(&mut h, "getlist2", "<list name='public'/>"),
+        vec![list_result("getlist2", PUBLIC)]
+    );
+}
+
+#[test]
+fn getlist3_the_private_list() {
+    let mut h = with_rfc_lists();
+    assert_eq!(
+        get(&mut h, "getlist3", "<list name='private'/>"),
+        vec![list_result("getlist3", PRIVATE)]
+    );
+}
+
+#[test]
+fn getlist4_the_special_list() {
+    let mut h = with_rfc_lists();
+    assert_eq!(
+        get(&mut h, "getlist4", "<list name='special'/>"),
+        vec![list_result("getlist4", SPECIAL)]
+    );
+}
+
+#[test]
+fn getlist5_a_list_that_does_not_exist_is_item_not_found() {
+    let mut h = with_rfc_lists();
+    assert_eq!(
+        get(&mut h, "getlist5", "<list name='The Empty Set'/>"),
+        vec![error(
+            "getlist5",
+            "<list name='The Empty Set'/>",
+            "cancel",
+            "item-not-found"
+        )]
+    );
+}
+
+#[test]
+fn getlist6_more_than_one_list_is_bad_request() {
+    let mut h = with_rfc_lists();
+    let lists = "<list name='public'/><list name='private'/><list name='special'/>";
+    let out = get(&mut h, "getlist6", lists);
+    assert_eq!(out.len(), 1);
+    assert!(
+        out[0].starts_with(
+            &error("getlist6", lists, "modify", "bad-request").replace("/></error></iq>", "/>")
+        ),
+        "{out:?}"
+    );
+}
+
+// ----- §10.4 Managing Active Lists -----
+
+/// What orchard's move from 'private' (`both` contacts only) to 'special'
+/// or 'public' does before the result (§10.4: the list is applied before
+/// the result): tybalt (`both`) is newly denied and gets unavailable
+/// presence (XEP-0016 §2.10); benvolio, whom romeo follows, is newly
+/// allowed in and is probed; mercutio, a subscriber, is newly allowed out
+/// and gets orchard's presence.
+const LEAVING_PRIVATE: [&str; 3] = [
+    "peer example.com <presence from='romeo@example.net/orchard' to='tybalt@example.com' type='unavailable'/>",
+    "peer example.org <presence from='romeo@example.net' to='benvolio@example.org' type='probe'/>",
+    "peer example.org <presence from='romeo@example.net/orchard' to='mercutio@example.org'>\
+     <delay xmlns='urn:xmpp:delay' from='example.net' stamp='2026-01-01T00:00:01Z'/></presence>",
+];
+
+fn after_leaving_private(id: &str) -> Vec<String> {
+    let mut lines: Vec<String> = LEAVING_PRIVATE.iter().map(|s| s.to_string()).collect();
+    lines.push(result(id));
+    lines
+}
+
+#[test]
+fn active1_change_of_active_list() {
+    let mut h = with_rfc_lists();
+    assert_eq!(
+        set(&mut h, "active1", "<active name='special'/>"),
+        after_leaving_private("active1")
+    );
+    assert!(get(&mut h, "g", "")[0].contains("<active name='special'/>"));
+}
+
+#[test]
+fn active2_a_list_that_does_not_exist_cannot_be_active() {
+    let mut h = with_rfc_lists();
+    assert_eq!(
+        set(&mut h, "active2", "<active name='The Empty Set'/>"),
+        vec![error(
+            "active2",
+            "<active name='The Empty Set'/>",
+            "cancel",
+            "item-not-found"
+        )]
+    );
+    assert!(get(&mut h, "g", "")[0].contains("<active name='private'/>"));
+}
+
+#[test]
+fn active3_declining_the_active_list() {
+    let mut h = with_rfc_lists();
+    // The default list, 'public' (everyone but tybalt), applies now.
+    assert_eq!(
+        set(&mut h, "active3", "<active/>"),
+        after_leaving_private("active3")
+    );
+    assert!(!get(&mut h, "g", "")[0].contains("<active"));
+}
+
+// ----- §10.5 Managing the Default List -----
+
+/// The default list is used by home (no active list) unless home has one.
+fn with_home_on_its_own_list() -> Harness {
+    let mut h = with_rfc_lists();
+    iq(&mut h, HOME, "set", "a", "<active name='special'/>");
+    h
+}
+
+#[test]
+fn default1_change_of_default_list() {
+    let mut h = with_home_on_its_own_list();
+    assert_eq!(
+        set(&mut h, "default1", "<default name='special'/>"),
+        vec![result("default1")]
+    );
+    assert!(get(&mut h, "g", "")[0].contains("<default name='special'/>"));
+}
+
+#[test]
+fn default1_conflict_while_another_resource_uses_the_default_list() {
+    let mut h = with_rfc_lists();
+    assert_eq!(
+        set(&mut h, "default1", "<default name='special'/>"),
+        vec![error(
+            "default1",
+            "<default name='special'/>",
+            "cancel",
+            "conflict"
+        )]
+    );
+    assert!(get(&mut h, "g", "")[0].contains("<default name='public'/>"));
+}
+
+#[test]
+fn default1_a_list_that_does_not_exist_cannot_be_default() {
+    let mut h = with_home_on_its_own_list();
+    assert_eq!(
+        set(&mut h, "default1", "<default name='The Empty Set'/>"),
+        vec![error(
+            "default1",
+            "<default name='The Empty Set'/>",
+            "cancel",
+            "item-not-found"
+        )]
+    );
+}
+
+#[test]
+fn default2_declining_the_default_list() {
+    let mut h = with_home_on_its_own_list();
+    assert_eq!(
+        set(&mut h, "default2", "<default/>"),
+        vec![result("default2")]
+    );
+    assert!(!get(&mut h, "g", "")[0].contains("<default"));
+}
+
+#[test]
+fn default3_declining_while_another_resource_uses_it_is_a_conflict() {
+    let mut h = with_rfc_lists();
+    assert_eq!(
+        set(&mut h, "default3", "<default/>"),
+        vec![error("default3", "<default/>", "cancel", "conflict")]
+    );
+}
+
+// ----- §10.6 Editing a Privacy List, §10.7 Adding a New Privacy List -----
+
+const EDITED: &str = "<list name='public'>\
+    <item type='jid' value='tybalt@example.com' action='deny' order='3'/>\
+    <item type='jid' value='paris@example.org' action='deny' order='5'/>\
+    <item action='allow' order='68'/></list>";
+
+#[test]
+fn edit1_the_list_is_replaced_and_pushed_to_every_resource() {
+    let mut h = with_rfc_lists();
+    let out = set(&mut h, "edit1", EDITED);
+    assert_eq!(out[0], result("edit1"));
+    assert_eq!(out.len(), 3, "{out:?}");
+    let push = |line: &str, conn: &str, resource: &str| {
+        let id = line
+            .split("id='")
+            .nth(1)
+            .unwrap()
+            .split('\'')
+            .next()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            line,
+            format!(
+                "client {conn} <iq id='{id}' to='romeo@example.net/{resource}' type='set'>\
+                 <query xmlns='jabber:iq:privacy'><list name='public'/></query></iq>"
+            )
+        );
+        id
+    };
+    // Resources in name order: home, then orchard.
+    let home_id = push(&out[1], "c2", "home");
+    let orchard_id = push(&out[2], "c1", "orchard");
+    assert_ne!(home_id, orchard_id);
+    // The resources acknowledge the pushes; nothing more happens.
+    assert!(iq_result(&mut h, HOME, &home_id).is_empty());
+    assert!(iq_result(&mut h, ORCHARD, &orchard_id).is_empty());
+    let served = get(&mut h, "g", "<list name='public'/>");
+    assert!(served[0].contains(
+        "<item action='deny' order='5' type='jid' value='paris@example.org'/>\
+         <item action='allow' order='68'/></list>"
+    ));
+}
+
+fn iq_result(h: &mut Harness, conn: ConnId, id: &str) -> Vec<String> {
+    render(&h.send(conn, &format!("<iq type='result' id='{id}'/>")))
+}
+
+#[test]
+fn adding_a_list_with_the_name_of_another_overwrites_it() {
+    let mut h = with_rfc_lists();
+    let out = set(
+        &mut h,
+        "add",
+        "<list name='special'><item action='allow' order='1'/></list>",
+    );
+    assert_eq!(out[0], result("add"));
+    assert!(out[1].contains("<list name='special'/>"));
+    assert_eq!(
+        get(&mut h, "g", "<list name='special'/>"),
+        vec!["client c1 <iq id='g' to='romeo@example.net/orchard' type='result'>\
+              <query xmlns='jabber:iq:privacy'><list name='special'><item action='allow' order='1'/></list>\
+              </query></iq>"]
+    );
+}
+
+// ----- §10.8 Removing a Privacy List -----
+
+#[test]
+fn remove1_a_list_is_removed() {
+    let mut h = with_rfc_lists();
+    // 'private' is orchard's own active list: orchard may remove it.
+    let out = set(&mut h, "remove1", "<list name='private'/>");
+    // orchard falls back on the default list, then the pushes.
+    assert_eq!(out[..4], after_leaving_private("remove1")[..]);
+    assert_eq!(out.len(), 6);
+    assert!(out[4..]
+        .iter()
+        .all(|l| l.contains("<list name='private'/>")));
+    assert_eq!(
+        get(&mut h, "g", ""),
+        vec![
+            "client c1 <iq id='g' to='romeo@example.net/orchard' type='result'>\
+              <query xmlns='jabber:iq:privacy'><default name='public'/>\
+              <list name='public'/><list name='special'/></query></iq>"
+        ]
+    );
+}
+
+#[test]
+fn removing_a_list_another_resource_applies_is_a_conflict() {
+    let mut h = with_home_on_its_own_list();
+    // 'special' is home's active list.
+    let out = set(&mut h, "rm", "<list name='special'/>");
+    assert_eq!(
+        out,
+        vec![error("rm", "<list name='special'/>", "cancel", "conflict")]
+    );
+    assert!(get(&mut h, "g", "<list name='special'/>")[0].contains("type='result'"));
+    // The default list while home has no active list of its own.
+    iq(&mut h, HOME, "set", "a", "<active/>");
+    let out = set(&mut h, "rm2", "<list name='public'/>");
+    assert_eq!(
+        out,
+        vec![error("rm2", "<list name='public'/>", "cancel", "conflict")]
+    );
+}
+
+#[test]
+fn removing_a_list_that_does_not_exist_is_item_not_found() {
+    let mut h = with_rfc_lists();
+    assert_eq!(
+        set(&mut h, "rm", "<list name='The Empty Set'/>"),
+        vec![error(
+            "rm",
+            "<list name='The Empty Set'/>",
+            "cancel",
+            "item-not-found"
+        )]
+    );
+}
+
+#[test]
+fn removing_more_than_one_list_is_bad_request() {
+    let mut h = with_rfc_lists();
+    let out = set(&mut h, "rm", "<list name='special'/><list name='private'/>");
+    assert_eq!(out.len(), 1);
+    assert!(out[0].contains("<bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"));
+    assert_eq!(get(&mut h, "g", "")[0].matches("<list ").count(), 3);
+}
