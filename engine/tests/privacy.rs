@@ -13,14 +13,19 @@ mod support;
 
 use presim_engine::jid::BareJid;
 use presim_engine::roster::{RosterItem, Subscription};
-use presim_engine::{ConnId, Time};
+use presim_engine::{ConnId, ServerConfig, Time};
 use support::{drop_reasons, render, Harness};
 
 const ORCHARD: ConnId = ConnId(1);
 const HOME: ConnId = ConnId(2);
 
 fn romeo() -> Harness {
-    let mut h = Harness::new("example.net", true);
+    romeo_with(ServerConfig::new("example.net"))
+}
+
+fn romeo_with(mut config: ServerConfig) -> Harness {
+    config.federation = true;
+    let mut h = Harness::with_config(config);
     h.auto_connect_peers = true;
     let account = h.server.store_mut().create("romeo", "pw");
     for (jid, subscription, group) in [
@@ -480,4 +485,419 @@ fn removing_more_than_one_list_is_bad_request() {
     assert_eq!(out.len(), 1);
     assert!(out[0].contains("<bad-request xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"));
     assert_eq!(get(&mut h, "g", "")[0].matches("<list ").count(), 3);
+}
+
+// ----- §10.9 Blocking Messages -----
+
+fn message_from(h: &mut Harness, from: &str) -> Vec<String> {
+    let out = h.peer_sends(&format!(
+        "<message from='{from}' to='romeo@example.net/orchard' type='chat'><body>hi</body></message>"
+    ));
+    let mut lines = render(&out);
+    lines.extend(drop_reasons(&out).iter().map(|r| format!("dropped {r}")));
+    lines
+}
+
+fn delivered_message(from: &str) -> Vec<String> {
+    vec![format!(
+        "client c1 <message from='{from}' to='romeo@example.net/orchard' type='chat'><body>hi</body></message>"
+    )]
+}
+
+/// A message list applied to orchard: messages from `blocked` are dropped
+/// silently (§10.14), from `allowed` delivered; home is not affected.
+fn assert_messages(list: &str, blocked: &str, allowed: &str) {
+    let mut h = romeo();
+    assert_eq!(apply(&mut h, list), vec![result("apply")]);
+    assert_eq!(message_from(&mut h, blocked), vec!["dropped privacy"]);
+    assert_eq!(message_from(&mut h, allowed), delivered_message(allowed));
+    let out = render(&h.peer_sends(&format!(
+        "<message from='{blocked}' to='romeo@example.net/home' type='chat'/>"
+    )));
+    assert_eq!(out.len(), 1, "home has no active list: {out:?}");
+}
+
+#[test]
+fn msg1_blocks_messages_by_jid() {
+    assert_messages(
+        "<list name='message-jid-example'><item type='jid' value='tybalt@example.com' action='deny' order='3'><message/></item></list>",
+        "tybalt@example.com/pda",
+        "juliet@example.com/balcony",
+    );
+}
+
+#[test]
+fn msg2_blocks_messages_by_roster_group() {
+    assert_messages(
+        "<list name='message-group-example'><item type='group' value='Enemies' action='deny' order='4'><message/></item></list>",
+        "tybalt@example.com/pda",
+        "juliet@example.com/balcony",
+    );
+}
+
+#[test]
+fn msg3_blocks_messages_by_subscription_type() {
+    // 'none' includes entities not in the roster at all.
+    assert_messages(
+        "<list name='message-sub-example'><item type='subscription' value='none' action='deny' order='5'><message/></item></list>",
+        "paris@example.org/ball",
+        "tybalt@example.com/pda",
+    );
+}
+
+#[test]
+fn msg4_blocks_messages_globally() {
+    let list = "<list name='message-global-example'><item action='deny' order='6'><message/></item></list>";
+    assert_messages(list, "juliet@example.com/balcony", "romeo@example.net/home");
+}
+
+// ----- §10.10 Blocking Inbound Presence Notifications -----
+
+/// Presence from `from` to romeo's bare JID reaches home only when
+/// orchard's list blocks it, both when it does not; subscription requests
+/// are not notifications and are not blocked.
+fn assert_presence_in(list: &str, blocked: &str, allowed: &str) {
+    let mut h = romeo();
+    let out = apply(&mut h, list);
+    assert_eq!(out.last().unwrap(), &result("apply"));
+    let presence = |from: &str, to: &str| format!("<presence from='{from}' to='{to}'/>");
+    let out = h.peer_sends(&presence(blocked, "romeo@example.net"));
+    assert_eq!(
+        render(&out),
+        vec![format!(
+            "client c2 {}",
+            presence(blocked, "romeo@example.net")
+        )]
+    );
+    assert_eq!(drop_reasons(&out), vec!["privacy"]);
+    let out = render(&h.peer_sends(&presence(allowed, "romeo@example.net")));
+    assert_eq!(out.len(), 2, "{out:?}");
+    // Directed to orchard's full JID: dropped.
+    let out = h.peer_sends(&presence(blocked, "romeo@example.net/orchard"));
+    assert_eq!(render(&out), Vec::<String>::new());
+    assert_eq!(drop_reasons(&out), vec!["privacy"]);
+}
+
+#[test]
+fn presin1_blocks_inbound_presence_by_jid() {
+    assert_presence_in(
+        "<list name='presin-jid-example'><item type='jid' value='tybalt@example.com' action='deny' order='7'><presence-in/></item></list>",
+        "tybalt@example.com/pda",
+        "juliet@example.com/balcony",
+    );
+}
+
+#[test]
+fn presin2_blocks_inbound_presence_by_roster_group() {
+    assert_presence_in(
+        "<list name='presin-group-example'><item type='group' value='Enemies' action='deny' order='8'><presence-in/></item></list>",
+        "tybalt@example.com/pda",
+        "juliet@example.com/balcony",
+    );
+}
+
+#[test]
+fn presin3_blocks_inbound_presence_by_subscription_type() {
+    assert_presence_in(
+        "<list name='presin-sub-example'><item type='subscription' value='to' action='deny' order='9'><presence-in/></item></list>",
+        "benvolio@example.org/study",
+        "juliet@example.com/balcony",
+    );
+}
+
+#[test]
+fn presin4_blocks_inbound_presence_globally() {
+    let list = "<list name='presin-global-example'><item action='deny' order='11'><presence-in/></item></list>";
+    assert_presence_in(list, "juliet@example.com/balcony", "romeo@example.net/home");
+}
+
+#[test]
+fn inbound_presence_blocking_leaves_subscription_requests_alone() {
+    let mut h = romeo();
+    apply(
+        &mut h,
+        "<list name='x'><item action='deny' order='1'><presence-in/></item></list>",
+    );
+    let out = render(&h.peer_sends(
+        "<presence from='paris@example.org' to='romeo@example.net' type='subscribe'/>",
+    ));
+    assert!(out
+        .iter()
+        .any(|l| l.starts_with("client c1 <presence from='paris@example.org'")));
+}
+
+// ----- §10.11 Blocking Outbound Presence Notifications -----
+
+const UNAVAILABLE_TO: fn(&str) -> String = |to| {
+    let domain = to.split('@').nth(1).unwrap();
+    format!(
+        "peer {domain} <presence from='romeo@example.net/orchard' to='{to}' type='unavailable'/>"
+    )
+};
+
+/// Applying the list sends unavailable presence to the subscribers it
+/// denies (XEP-0016 §2.10); orchard's next broadcast skips them.
+fn assert_presence_out(list: &str, denied: &[&str], reached: &[&str]) {
+    let mut h = romeo();
+    let mut expected: Vec<String> = denied.iter().map(|to| UNAVAILABLE_TO(to)).collect();
+    expected.push(result("apply"));
+    assert_eq!(apply(&mut h, list), expected);
+    let out = h.send(ORCHARD, "<presence><show>away</show></presence>");
+    let lines = render(&out);
+    // The presence comes back to orchard itself (RFC 6121 §4.4.2).
+    assert!(lines[0].starts_with("client c1 <presence from='romeo@example.net/orchard'>"));
+    let recipients: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(" to='").nth(1).unwrap().split('\'').next().unwrap())
+        .collect();
+    let mut want = vec!["romeo@example.net/home"];
+    want.extend(reached);
+    assert_eq!(recipients, want);
+    assert_eq!(drop_reasons(&out), vec!["privacy"; denied.len()]);
+}
+
+#[test]
+fn presout1_blocks_outbound_presence_by_jid() {
+    assert_presence_out(
+        "<list name='presout-jid-example'><item type='jid' value='tybalt@example.com' action='deny' order='13'><presence-out/></item></list>",
+        &["tybalt@example.com"],
+        &["juliet@example.com", "mercutio@example.org"],
+    );
+}
+
+#[test]
+fn presout2_blocks_outbound_presence_by_roster_group() {
+    assert_presence_out(
+        "<list name='presout-group-example'><item type='group' value='Enemies' action='deny' order='15'><presence-out/></item></list>",
+        &["tybalt@example.com"],
+        &["juliet@example.com", "mercutio@example.org"],
+    );
+}
+
+#[test]
+fn presout3_blocks_outbound_presence_by_subscription_type() {
+    assert_presence_out(
+        "<list name='presout-sub-example'><item type='subscription' value='from' action='deny' order='17'><presence-out/></item></list>",
+        &["mercutio@example.org"],
+        &["juliet@example.com", "tybalt@example.com"],
+    );
+}
+
+#[test]
+fn presout4_blocks_outbound_presence_globally() {
+    // The user's own resources still see each other.
+    assert_presence_out(
+        "<list name='presout-global-example'><item action='deny' order='23'><presence-out/></item></list>",
+        &["juliet@example.com", "mercutio@example.org", "tybalt@example.com"],
+        &[],
+    );
+}
+
+#[test]
+fn a_probe_from_a_contact_denied_presence_out_gets_no_answer() {
+    let mut h = romeo();
+    set(
+        &mut h,
+        "l",
+        "<list name='x'><item type='jid' value='tybalt@example.com' action='deny' order='1'><presence-out/></item></list>",
+    );
+    iq(&mut h, HOME, "set", "a", "<active name='x'/>");
+    set(&mut h, "a", "<active name='x'/>");
+    let out =
+        h.peer_sends("<presence from='tybalt@example.com' to='romeo@example.net' type='probe'/>");
+    assert_eq!(render(&out), Vec::<String>::new());
+    assert_eq!(drop_reasons(&out), vec!["privacy", "privacy"]);
+}
+
+// ----- §10.12 Blocking IQ Stanzas -----
+
+/// iq get/set from a blocked entity to orchard is answered
+/// `service-unavailable` (§10.14); results are dropped.
+fn assert_iqs(list: &str, blocked: &str, allowed: &str) {
+    let mut h = romeo();
+    assert_eq!(apply(&mut h, list), vec![result("apply")]);
+    let request = |from: &str| {
+        format!("<iq type='get' id='v1' from='{from}' to='romeo@example.net/orchard'><query xmlns='jabber:iq:version'/></iq>")
+    };
+    let domain = blocked
+        .split('@')
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    assert_eq!(
+        render(&h.peer_sends(&request(blocked))),
+        vec![format!(
+            "peer {domain} <iq from='romeo@example.net/orchard' id='v1' to='{blocked}' type='error'>\
+             <query xmlns='jabber:iq:version'/><error type='cancel'>\
+             <service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+        )]
+    );
+    let out = h.peer_sends(&format!(
+        "<iq type='result' id='v2' from='{blocked}' to='romeo@example.net/orchard'/>"
+    ));
+    assert_eq!(drop_reasons(&out), vec!["privacy"]);
+    let out = render(&h.peer_sends(&request(allowed)));
+    assert!(out[0].starts_with("client c1 <iq "), "{out:?}");
+}
+
+#[test]
+fn iq1_blocks_iq_stanzas_by_jid() {
+    assert_iqs(
+        "<list name='iq-jid-example'><item type='jid' value='tybalt@example.com' action='deny' order='29'><iq/></item></list>",
+        "tybalt@example.com/pda",
+        "juliet@example.com/balcony",
+    );
+}
+
+#[test]
+fn iq2_blocks_iq_stanzas_by_roster_group() {
+    assert_iqs(
+        "<list name='iq-group-example'><item type='group' value='Enemies' action='deny' order='31'><iq/></item></list>",
+        "tybalt@example.com/pda",
+        "juliet@example.com/balcony",
+    );
+}
+
+#[test]
+fn iq3_blocks_iq_stanzas_by_subscription_type() {
+    assert_iqs(
+        "<list name='iq-sub-example'><item type='subscription' value='none' action='deny' order='17'><iq/></item></list>",
+        "paris@example.org/ball",
+        "tybalt@example.com/pda",
+    );
+}
+
+#[test]
+fn iq4_blocks_iq_stanzas_globally() {
+    let list = "<list name='iq-global-example'><item action='deny' order='1'><iq/></item></list>";
+    assert_iqs(list, "juliet@example.com/balcony", "romeo@example.net/home");
+}
+
+// ----- §10.13 Blocking All Communication -----
+
+/// Nothing from `blocked` reaches orchard, subscription requests
+/// included, and orchard can send it nothing: `not-acceptable`
+/// (XEP-0016 §2.13).
+fn assert_all(list: &str, blocked: &str, allowed: &str) {
+    let mut h = romeo();
+    apply(&mut h, list);
+    assert_eq!(message_from(&mut h, blocked), vec!["dropped privacy"]);
+    assert_eq!(message_from(&mut h, allowed), delivered_message(allowed));
+    let bare = blocked.split('/').next().unwrap();
+    let out = render(&h.send(
+        ORCHARD,
+        &format!(
+            "<message to='{bare}' id='m1' type='chat'><body>Can you hear me now?</body></message>"
+        ),
+    ));
+    assert_eq!(
+        out,
+        vec![format!(
+            "client c1 <message from='{bare}' id='m1' to='romeo@example.net/orchard' type='error'>\
+             <error type='cancel'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+        )]
+    );
+    let out = render(&h.send(
+        ORCHARD,
+        &format!("<presence to='{bare}' type='subscribe'/>"),
+    ));
+    assert!(out[0].contains("<not-acceptable"), "{out:?}");
+}
+
+#[test]
+fn all1_blocks_all_communication_by_jid() {
+    assert_all(
+        "<list name='all-jid-example'><item type='jid' value='tybalt@example.com' action='deny' order='23'/></list>",
+        "tybalt@example.com/pda",
+        "juliet@example.com/balcony",
+    );
+}
+
+#[test]
+fn all2_blocks_all_communication_by_roster_group() {
+    assert_all(
+        "<list name='all-group-example'><item type='group' value='Enemies' action='deny' order='13'/></list>",
+        "tybalt@example.com/pda",
+        "juliet@example.com/balcony",
+    );
+}
+
+#[test]
+fn all3_blocks_all_communication_by_subscription_type() {
+    assert_all(
+        "<list name='all-sub-example'><item type='subscription' value='none' action='deny' order='11'/></list>",
+        "paris@example.org/ball",
+        "juliet@example.com/balcony",
+    );
+}
+
+#[test]
+fn all4_blocks_all_communication_globally() {
+    let list = "<list name='all-global-example'><item action='deny' order='7'/></list>";
+    assert_all(list, "juliet@example.com/balcony", "romeo@example.net/home");
+}
+
+// ----- §10.14 Blocked Entity Attempts to Communicate with User -----
+
+#[test]
+fn probing1_an_iq_get_from_a_blocked_entity_gets_service_unavailable() {
+    // A `jid` item denying everything in the default list is a block-list
+    // entry (XEP-0191 §6): refusals are recorded as `blocked`. Messages
+    // are dropped as §10.14 says when the server does not bounce them
+    // (Prosody's `bounce_blocked_messages`, off here).
+    let mut config = ServerConfig::new("example.net");
+    config.bounce_blocked_messages = false;
+    let mut h = romeo_with(config);
+    set(
+        &mut h,
+        "l",
+        "<list name='public'><item type='jid' value='tybalt@example.com' action='deny' order='1'/></list>",
+    );
+    set(&mut h, "d", "<default name='public'/>");
+    let out = render(&h.peer_sends(
+        "<iq type='get' to='romeo@example.net' from='tybalt@example.com/pda' id='probing1'>\
+         <query xmlns='jabber:iq:version'/></iq>",
+    ));
+    assert_eq!(
+        out,
+        vec!["peer example.com <iq from='romeo@example.net' id='probing1' to='tybalt@example.com/pda' type='error'>\
+              <query xmlns='jabber:iq:version'/><error type='cancel'>\
+              <service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"]
+    );
+    // Presence and messages are dropped without an error.
+    for stanza in [
+        "<presence from='tybalt@example.com/pda' to='romeo@example.net'/>",
+        "<presence from='tybalt@example.com/pda' to='romeo@example.net' type='probe'/>",
+        "<presence from='tybalt@example.com/pda' to='romeo@example.net' type='subscribe'/>",
+        "<message from='tybalt@example.com/pda' to='romeo@example.net'><body>x</body></message>",
+        "<iq type='error' id='e' from='tybalt@example.com/pda' to='romeo@example.net'/>",
+    ] {
+        let out = h.peer_sends(stanza);
+        assert_eq!(render(&out), Vec::<String>::new(), "{stanza}");
+        assert_eq!(drop_reasons(&out), vec!["blocked"], "{stanza}");
+    }
+}
+
+// ----- §10.15 Higher-Level Heuristics -----
+
+#[test]
+fn heuristic1_blocks_everyone_not_in_the_roster() {
+    let mut h = romeo();
+    apply(
+        &mut h,
+        "<list name='heuristic-example'><item type='subscription' value='none' action='deny' order='437'/></list>",
+    );
+    assert_eq!(
+        message_from(&mut h, "paris@example.org/ball"),
+        vec!["dropped privacy"]
+    );
+    for contact in [
+        "tybalt@example.com/pda",
+        "benvolio@example.org/study",
+        "mercutio@example.org/x",
+    ] {
+        assert_eq!(message_from(&mut h, contact), delivered_message(contact));
+    }
 }

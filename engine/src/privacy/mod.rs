@@ -321,8 +321,15 @@ impl Server {
         if traffic == Traffic::PresenceIn && !refused.is_empty() {
             self.note_refused(&refused, &from.clone());
         }
-        if admitted.is_empty() && !targets.is_empty() {
+        if admitted.is_empty() {
             self.refuse_inbound(stanza.clone(), first);
+        } else {
+            // The copies refused are recorded, addressed to their session.
+            for conn in refused {
+                let to = self.session(conn).expect("target").full.clone();
+                let copy = stanza.readdressed(stanza.from.clone(), Some(to));
+                self.dropped(copy, DropReason::Privacy);
+            }
         }
         *targets = admitted;
     }
@@ -359,7 +366,7 @@ impl Server {
             .as_ref()
             .is_some_and(|to| self.conn_for_full(to).is_some());
         let (bounce, echo) = match (stanza.kind(), stanza.type_()) {
-            (Kind::Iq, Some("get" | "set")) => (true, verdict == Verdict::Deny),
+            (Kind::Iq, Some("get" | "set")) => (true, true),
             (Kind::Message, None | Some("chat" | "normal")) => (
                 verdict == Verdict::Block && self.config.bounce_blocked_messages && !to_session,
                 false,
