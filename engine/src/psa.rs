@@ -234,6 +234,10 @@ impl Server {
             Some(to.clone()),
             annotated(payload, element),
         );
+        // The session's privacy list may refuse `about`'s presence now.
+        if let Some(reason) = self.presence_refused_on_delivery(to, &about) {
+            return self.dropped(stanza, reason);
+        }
         if let Some(session) = self.session_mut(conn) {
             if annotation.is_some() {
                 session.annotated.insert(about.clone());

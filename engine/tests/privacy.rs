@@ -901,3 +901,232 @@ fn heuristic1_blocks_everyone_not_in_the_roster() {
         assert_eq!(message_from(&mut h, contact), delivered_message(contact));
     }
 }
+
+// ----- Malformed requests: the exact error, nothing applied -----
+
+#[test]
+fn malformed_lists_are_refused_whole() {
+    let mut h = with_rfc_lists();
+    let cases = [
+        // §10.1: unique orders.
+        (
+            "<list name='public'><item action='deny' order='1'/><item action='allow' order='1'/></list>",
+            "modify",
+            "bad-request",
+        ),
+        ("<list name='public'><item action='deny'/></list>", "modify", "bad-request"),
+        ("<list name='public'><item order='1'/></list>", "modify", "bad-request"),
+        ("<list name='public'><item action='deny' order='-3'/></list>", "modify", "bad-request"),
+        (
+            "<list name='public'><item type='jid' value='a@b@c' action='deny' order='1'/></list>",
+            "modify",
+            "jid-malformed",
+        ),
+        (
+            "<list name='public'><item type='jid' action='deny' order='1'/></list>",
+            "modify",
+            "bad-request",
+        ),
+        // §10.1: a group that is not in the roster.
+        (
+            "<list name='public'><item type='group' value='Lovers' action='deny' order='1'/></list>",
+            "cancel",
+            "item-not-found",
+        ),
+        (
+            "<list name='public'><item type='subscription' value='all' action='deny' order='1'/></list>",
+            "modify",
+            "bad-request",
+        ),
+        ("<list><item action='deny' order='1'/></list>", "modify", "bad-request"),
+        // §10.1: one child in a set.
+        ("<active name='public'/><default name='public'/>", "modify", "bad-request"),
+        ("", "modify", "bad-request"),
+        ("<other name='public'/>", "modify", "bad-request"),
+    ];
+    for (query, type_, condition) in cases {
+        let out = set(&mut h, "bad", query);
+        assert_eq!(out.len(), 1, "{query}: {out:?}");
+        assert!(
+            out[0].starts_with(
+                "client c1 <iq id='bad' to='romeo@example.net/orchard' type='error'>\
+                 <query xmlns='jabber:iq:privacy'"
+            ),
+            "{query}: {out:?}"
+        );
+        let error = format!(
+            "<error type='{type_}'><{condition} xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>"
+        );
+        assert!(out[0].contains(&error), "{query}: {out:?}");
+        // 'public' is unchanged.
+        assert_eq!(
+            get(&mut h, "g", "<list name='public'/>"),
+            vec![list_result("g", PUBLIC)],
+            "{query}"
+        );
+    }
+}
+
+// ----- Roster changes (§10.2 rule 9) -----
+
+#[test]
+fn moving_a_contact_into_a_denied_group_sends_unavailable() {
+    let mut h = romeo();
+    apply(
+        &mut h,
+        "<list name='x'><item type='group' value='Enemies' action='deny' order='1'><presence-out/></item></list>",
+    );
+    let out = render(&h.send(
+        ORCHARD,
+        "<iq type='set' id='r1'><query xmlns='jabber:iq:roster'>\
+         <item jid='juliet@example.com'><group>Enemies</group></item></query></iq>",
+    ));
+    assert_eq!(out[0], UNAVAILABLE_TO("juliet@example.com"));
+    assert_eq!(out[1], result("r1"));
+    // And back out of it: the current presence again.
+    let out = render(&h.send(
+        ORCHARD,
+        "<iq type='set' id='r2'><query xmlns='jabber:iq:roster'>\
+         <item jid='juliet@example.com'><group>Friends</group></item></query></iq>",
+    ));
+    assert!(
+        out[0].starts_with("peer example.com <presence from='romeo@example.net/orchard' to='juliet@example.com'><delay "),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_new_subscriber_the_list_denies_gets_no_presence() {
+    let mut h = romeo();
+    apply(
+        &mut h,
+        "<list name='x'><item type='subscription' value='from' action='deny' order='1'><presence-out/></item></list>",
+    );
+    // paris subscribes and romeo approves: paris becomes a 'from' contact.
+    h.peer_sends("<presence from='paris@example.org' to='romeo@example.net' type='subscribe'/>");
+    let out = h.send(
+        ORCHARD,
+        "<presence to='paris@example.org' type='subscribed'/>",
+    );
+    let lines = render(&out);
+    assert!(lines
+        .iter()
+        .any(|l| l.starts_with("peer example.org <presence from='romeo@example.net' to='paris@example.org' type='subscribed'/>")));
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.contains("from='romeo@example.net/orchard' to='paris@example.org'")),
+        "{lines:?}"
+    );
+    // home, without a list, sends its presence.
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("from='romeo@example.net/home' to='paris@example.org'")));
+}
+
+// ----- The block list is the default list (XEP-0191 §6) -----
+
+fn block(h: &mut Harness, conn: ConnId, jid: &str) -> Vec<String> {
+    render(&h.send(
+        conn,
+        &format!("<iq type='set' id='b'><block xmlns='urn:xmpp:blocking'><item jid='{jid}'/></block></iq>"),
+    ))
+}
+
+#[test]
+fn blocking_makes_a_default_list_of_deny_items() {
+    let mut h = romeo();
+    // orchard uses privacy lists; home uses the block list.
+    get(&mut h, "g", "");
+    iq_blocklist(&mut h, HOME);
+    let out = block(&mut h, HOME, "tybalt@example.com");
+    assert_eq!(
+        out,
+        vec![
+            "client c2 <iq id='b' to='romeo@example.net/home' type='result'/>",
+            "peer example.com <presence from='romeo@example.net/home' to='tybalt@example.com' type='unavailable'/>",
+            "peer example.com <presence from='romeo@example.net/orchard' to='tybalt@example.com' type='unavailable'/>",
+            "client c2 <iq id='blocklist-push' to='romeo@example.net/home' type='set'>\
+             <block xmlns='urn:xmpp:blocking'><item jid='tybalt@example.com'/></block></iq>",
+            &format!(
+                "client c1 <iq id='{}' to='romeo@example.net/orchard' type='set'>\
+                 <query xmlns='jabber:iq:privacy'><list name='blocklist'/></query></iq>",
+                out[4].split("id='").nth(1).unwrap().split('\'').next().unwrap()
+            ),
+        ]
+    );
+    assert_eq!(
+        get(&mut h, "g", ""),
+        vec!["client c1 <iq id='g' to='romeo@example.net/orchard' type='result'>\
+              <query xmlns='jabber:iq:privacy'><default name='blocklist'/><list name='blocklist'/></query></iq>"]
+    );
+    assert_eq!(
+        get(&mut h, "g", "<list name='blocklist'/>"),
+        vec!["client c1 <iq id='g' to='romeo@example.net/orchard' type='result'>\
+              <query xmlns='jabber:iq:privacy'><list name='blocklist'>\
+              <item action='deny' order='0' type='jid' value='tybalt@example.com'/></list></query></iq>"]
+    );
+}
+
+fn iq_blocklist(h: &mut Harness, conn: ConnId) -> Vec<String> {
+    render(&h.send(
+        conn,
+        "<iq type='get' id='bl'><blocklist xmlns='urn:xmpp:blocking'/></iq>",
+    ))
+}
+
+#[test]
+fn deny_items_of_the_default_list_show_in_the_block_list() {
+    let mut h = romeo();
+    iq_blocklist(&mut h, HOME);
+    iq(&mut h, HOME, "set", "a", "<active/>");
+    set(
+        &mut h,
+        "l",
+        "<list name='mine'>\
+         <item type='jid' value='paris@example.org' action='deny' order='1'/>\
+         <item type='jid' value='tybalt@example.com' action='deny' order='2'><message/></item>\
+         <item action='allow' order='3'/></list>",
+    );
+    let out = set(&mut h, "d", "<default name='mine'/>");
+    // Only the item that denies everything is a block-list entry.
+    assert!(out.contains(
+        &"client c2 <iq id='blocklist-push' to='romeo@example.net/home' type='set'>\
+          <block xmlns='urn:xmpp:blocking'><item jid='paris@example.org'/></block></iq>"
+            .to_string()
+    ));
+    assert_eq!(
+        iq_blocklist(&mut h, HOME),
+        vec!["client c2 <iq id='bl' to='romeo@example.net/home' type='result'>\
+              <blocklist xmlns='urn:xmpp:blocking'><item jid='paris@example.org'/></blocklist></iq>"]
+    );
+    // Unblocking through XEP-0191 removes the item from the list.
+    render(&h.send(
+        HOME,
+        "<iq type='set' id='u'><unblock xmlns='urn:xmpp:blocking'><item jid='paris@example.org'/></unblock></iq>",
+    ));
+    let served = get(&mut h, "g", "<list name='mine'/>");
+    assert!(!served[0].contains("paris"), "{served:?}");
+    assert!(served[0].contains("tybalt"), "{served:?}");
+}
+
+#[test]
+fn a_session_with_its_own_active_list_is_not_governed_by_the_block_list() {
+    let mut h = romeo();
+    set(
+        &mut h,
+        "l",
+        "<list name='open'><item action='allow' order='1'/></list>",
+    );
+    set(&mut h, "a", "<active name='open'/>");
+    block(&mut h, HOME, "tybalt@example.com");
+    assert_eq!(
+        message_from(&mut h, "tybalt@example.com/pda"),
+        delivered_message("tybalt@example.com/pda")
+    );
+    let out = h.peer_sends(
+        "<message from='tybalt@example.com/pda' to='romeo@example.net/home' type='chat'/>",
+    );
+    assert_eq!(render(&out), Vec::<String>::new());
+    assert_eq!(drop_reasons(&out), vec!["blocked"]);
+}

@@ -254,6 +254,16 @@ impl Server {
         }
     }
 
+    /// Presence of `from` the server would hand local session `to` itself
+    /// (an XEP-0310 annotation of what it holds): why it must not, if the
+    /// session's list refuses `from`'s presence.
+    pub(crate) fn presence_refused_on_delivery(&self, to: &Jid, from: &Jid) -> Option<DropReason> {
+        match self.privacy_verdict(to, from, Traffic::PresenceIn) {
+            Verdict::Allow => None,
+            verdict => Some(verdict.drop_reason()),
+        }
+    }
+
     /// A stanza for a local account from someone else: refused here
     /// (dropped or bounced, §10.14) and `None` returned, or given back.
     /// Stanzas fanned out to sessions with lists of their own are judged
