@@ -1,6 +1,7 @@
 //! The no-leak property (DESIGN.md): whatever users do (subscribe and
-//! unsubscribe, change presence, block and unblock, go invisible and
-//! visible, send directed presence, log out and back in), no observer ever
+//! unsubscribe, change presence, block and unblock, edit, activate and
+//! remove privacy lists, go invisible and visible, send directed
+//! presence, log out and back in), no observer ever
 //! holds an available view of a contact who is not entitled to show it to
 //! them for longer than the lag threshold.
 //!
@@ -35,6 +36,50 @@ enum Action {
     DirectedUnavailable(usize, usize),
     Logout(usize),
     Login(usize),
+    /// Sets privacy list 'p' to one rule and makes it the active list.
+    PrivacyList(usize, Rule),
+    /// Makes 'p' the default list.
+    PrivacyDefault(usize),
+    /// Declines the active list.
+    PrivacyDecline(usize),
+    /// Removes list 'p'.
+    PrivacyRemove(usize),
+}
+
+/// One privacy-list item: whom it matches, which stanzas, allow or deny.
+#[derive(Debug, Clone)]
+struct Rule {
+    matches: Matches,
+    stanzas: &'static str,
+    allow: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Matches {
+    Jid(usize),
+    Domain(usize),
+    Subscription(&'static str),
+    Everyone,
+}
+
+impl Rule {
+    fn item(&self) -> String {
+        let what = match &self.matches {
+            Matches::Jid(u) => format!(" type='jid' value='{}'", USERS[*u]),
+            Matches::Domain(u) => format!(" type='jid' value='{}'", domain(*u)),
+            Matches::Subscription(s) => format!(" type='subscription' value='{s}'"),
+            Matches::Everyone => String::new(),
+        };
+        let action = if self.allow { "allow" } else { "deny" };
+        format!(
+            "<item{what} action='{action}' order='1'>{}</item>",
+            self.stanzas
+        )
+    }
+}
+
+fn privacy(query: &str) -> String {
+    format!("Send(\"<iq type='set' id='p'><query xmlns='jabber:iq:privacy'>{query}</query></iq>\")")
 }
 
 fn domain(u: usize) -> &'static str {
@@ -55,8 +100,25 @@ fn invisibility(kind: &str) -> String {
 }
 
 impl Action {
-    /// The acting user and the scenario's script action.
-    fn script(&self) -> (usize, String) {
+    /// The acting user and the scenario's script actions.
+    fn script(&self) -> (usize, Vec<String>) {
+        match self {
+            Action::PrivacyList(a, rule) => {
+                let list = format!("<list name='p'>{}</list>", rule.item());
+                (*a, vec![privacy(&list), privacy("<active name='p'/>")])
+            }
+            Action::PrivacyDefault(a) => (*a, vec![privacy("<default name='p'/>")]),
+            Action::PrivacyDecline(a) => (*a, vec![privacy("<active/>")]),
+            Action::PrivacyRemove(a) => (*a, vec![privacy("<list name='p'/>")]),
+            _ => {
+                let (user, action) = self.single();
+                (user, vec![action])
+            }
+        }
+    }
+
+    /// The acting user and the script action of the other actions.
+    fn single(&self) -> (usize, String) {
         let send = |xml: String| format!("Send(\"{xml}\")");
         match *self {
             Action::Subscribe(a, b) => (
@@ -88,8 +150,30 @@ impl Action {
             ),
             Action::Logout(a) => (a, "Disconnect".into()),
             Action::Login(a) => (a, "Connect".into()),
+            _ => unreachable!("privacy actions are scripted by script()"),
         }
     }
+}
+
+fn rule() -> impl Strategy<Value = Rule> {
+    let matches = prop_oneof![
+        (0..USERS.len()).prop_map(Matches::Jid),
+        (0..USERS.len()).prop_map(Matches::Domain),
+        prop::sample::select(vec!["none", "to", "from", "both"]).prop_map(Matches::Subscription),
+        Just(Matches::Everyone),
+    ];
+    let stanzas = prop::sample::select(vec![
+        "",
+        "<presence-out/>",
+        "<presence-in/>",
+        "<presence-in/><presence-out/>",
+        "<message/>",
+    ]);
+    (matches, stanzas, prop::bool::weighted(0.25)).prop_map(|(matches, stanzas, allow)| Rule {
+        matches,
+        stanzas,
+        allow,
+    })
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -111,7 +195,11 @@ fn action() -> impl Strategy<Value = Action> {
         2 => pair.clone().prop_map(|(a, b)| Action::Directed(a, b)),
         1 => pair.prop_map(|(a, b)| Action::DirectedUnavailable(a, b)),
         1 => user.clone().prop_map(Action::Logout),
-        1 => user.prop_map(Action::Login),
+        1 => user.clone().prop_map(Action::Login),
+        3 => (user.clone(), rule()).prop_map(|(a, r)| Action::PrivacyList(a, r)),
+        1 => user.clone().prop_map(Action::PrivacyDefault),
+        1 => user.clone().prop_map(Action::PrivacyDecline),
+        1 => user.prop_map(Action::PrivacyRemove),
     ]
 }
 
@@ -121,12 +209,14 @@ fn scenario_text(actions: &[Action]) -> String {
     let script: Vec<String> = actions
         .iter()
         .enumerate()
-        .map(|(i, a)| {
-            let (user, action) = a.script();
-            format!(
-                "(at: \"{}s\", client: \"c{user}\", action: {action})",
-                i + 2
-            )
+        .flat_map(|(i, a)| {
+            let (user, actions) = a.script();
+            actions.into_iter().map(move |action| {
+                format!(
+                    "(at: \"{}s\", client: \"c{user}\", action: {action})",
+                    i + 2
+                )
+            })
         })
         .collect();
     let clients: Vec<String> = USERS

@@ -333,6 +333,9 @@ pub struct Server {
     pub(crate) online: FxHashMap<String, BTreeMap<String, ConnId>>,
     pub(crate) now: Time,
     pub(crate) out: Vec<Output>,
+    /// A session being ended and its active privacy list, which judges
+    /// the unavailable presence it leaves with (it is no longer bound).
+    pub(crate) ending: Option<(Jid, String)>,
     /// Reused buffer for recipient lists on the delivery path.
     pub(crate) scratch: Vec<ConnId>,
     /// Streams with peer domains (RFC 6120 §4, server-to-server).
@@ -373,6 +376,7 @@ impl Server {
             online: FxHashMap::default(),
             now: Time::ZERO,
             out: Vec::new(),
+            ending: None,
             scratch: Vec::new(),
             peers: BTreeMap::new(),
             caps: Default::default(),

@@ -329,6 +329,12 @@ impl Server {
             unavailable.append_child(xml::text_element("status", NS_CLIENT, &status));
         }
         let jid = session.full.clone();
+        // The session's own privacy list judges its last presence.
+        self.ending = session
+            .privacy
+            .active
+            .take()
+            .map(|name| (jid.clone(), name));
         if session.available() && !session.invisible {
             let stanza = Stanza::new(Some(jid.clone()), None, unavailable);
             self.broadcast_presence(conn, &session.node, &jid, &stanza);
@@ -339,6 +345,7 @@ impl Server {
             let directed = std::mem::take(&mut session.directed);
             self.presence_to_directed(&jid, &stanza, directed);
         }
+        self.ending = None;
         self.event(Event::SessionEnded { conn, jid, reason });
     }
 }

@@ -169,7 +169,11 @@ impl Server {
             .then(|| self.conn_for_full(user))
             .flatten()
             .and_then(|c| self.session(c))
-            .and_then(|s| s.privacy.active.as_ref());
+            .and_then(|s| s.privacy.active.as_ref())
+            .or_else(|| match &self.ending {
+                Some((jid, name)) if jid == user => Some(name),
+                _ => None,
+            });
         let name = active.or(lists.default.as_ref())?;
         Some((lists.lists.get(name)?, Some(name) == lists.default.as_ref()))
     }
@@ -524,6 +528,7 @@ impl Server {
         let after = self.privacy_statuses(node, None);
         let (mut denied_out, mut allowed_out, mut probes) =
             (Vec::new(), Vec::new(), BTreeSet::new());
+        let mut unrefused = Vec::new();
         for (conn, members) in &after {
             // No statuses before: the account had no lists, so everything
             // was allowed.
@@ -536,8 +541,11 @@ impl Server {
                 match (key.0, was, denied) {
                     (Traffic::PresenceOut, Some(false), true) => denied_out.push((*conn, &key.1)),
                     (Traffic::PresenceOut, Some(true), false) => allowed_out.push((*conn, &key.1)),
-                    (Traffic::PresenceIn, Some(true), false) if key.1.is_bare() => {
-                        probes.insert(&key.1);
+                    (Traffic::PresenceIn, Some(true), false) => {
+                        if key.1.is_bare() {
+                            probes.insert(&key.1);
+                        }
+                        unrefused.push((*conn, &key.1));
                     }
                     _ => {}
                 }
@@ -545,6 +553,9 @@ impl Server {
         }
         for (conn, to) in denied_out {
             self.presence_out_denied(conn, to);
+        }
+        for (conn, from) in unrefused {
+            self.presence_in_allowed(conn, from);
         }
         let following = self.contacts_where(node, |s| s.has_to());
         let user = self.bare_of(node);
@@ -579,6 +590,25 @@ impl Server {
         }
         let unavailable = crate::presence::presence_from(&full, to, Some("unavailable"));
         self.route_unchecked(unavailable);
+    }
+
+    /// The session at `conn` may have `from`'s presence again. If its list
+    /// refused presence from `from`, what it shows of `from` is stale and
+    /// no one else can tell it: the server sends it unavailable presence
+    /// from `from` (the contacts it follows are probed after this).
+    fn presence_in_allowed(&mut self, conn: ConnId, from: &Jid) {
+        let Some(session) = self.session_mut(conn) else {
+            return;
+        };
+        if !session.privacy.refused.remove(from) {
+            return;
+        }
+        let to = session.full.clone();
+        self.route_unchecked(crate::presence::presence_from(
+            from,
+            &to,
+            Some("unavailable"),
+        ));
     }
 
     /// `to` may have the presence of the session at `conn` again: it gets
