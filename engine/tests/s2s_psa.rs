@@ -395,3 +395,33 @@ fn a_late_failure_report_changes_nothing() {
     assert!(render(&out).is_empty(), "{:?}", render(&out));
     assert_eq!(render(&h.send(C1, ROMEO_IQ)), vec!["connect capulet.lit"]);
 }
+
+#[test]
+fn no_annotation_of_presence_the_observers_privacy_list_refuses() {
+    let mut h = montague(true);
+    romeo_online(&mut h, C1, "lane", Some(&psa_info()));
+    h.peer_connected("capulet.lit");
+    juliet_available(&mut h);
+    // romeo's active list now refuses juliet's presence (RFC 3921 §10.10).
+    for query in [
+        "<list name='x'><item type='jid' value='juliet@capulet.lit' action='deny' order='1'><presence-in/></item></list>",
+        "<active name='x'/>",
+    ] {
+        h.send(
+            C1,
+            &format!("<iq type='set' id='p'><query xmlns='jabber:iq:privacy'>{query}</query></iq>"),
+        );
+    }
+    let out = h.input(Input::PeerClosed {
+        domain: "capulet.lit".into(),
+        reason: "keepalive timeout".into(),
+    });
+    assert_eq!(
+        render(&out),
+        vec!["timer 31.000000s S2sRetry(\"capulet.lit\")"]
+    );
+    assert!(events(&out).iter().any(|e| matches!(
+        e,
+        Event::Dropped { reason, .. } if reason.as_str() == "privacy"
+    )));
+}
