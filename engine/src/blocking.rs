@@ -113,6 +113,7 @@ impl Server {
         let node = self.session(conn).expect("bound").node.clone();
         self.store.create(&node, "");
         let before = self.blocklist_of(&node);
+        let default_before = self.default_list_name(&node);
         self.send_to_client(conn, iq::result(stanza, None, None));
         self.with_privacy_effects(&node, |server| {
             let lists = &mut server.store.account_mut(&node).expect("exists").privacy;
@@ -134,15 +135,18 @@ impl Server {
             Edit::UnblockAll => push_element("unblock", &[]),
         };
         self.push_blocklist(&node, push);
-        if before != after {
-            let default = self
-                .store
-                .account(&node)
-                .and_then(|a| a.privacy.default.clone());
-            // The default list changed, or was removed with its last item.
-            let name = default.unwrap_or_else(|| "blocklist".to_string());
+        // The default list changed (made, edited, or removed with its last
+        // item): its name is pushed.
+        let changed = self.default_list_name(&node).or(default_before);
+        if let (true, Some(name)) = (before != after, changed) {
             self.push_privacy_list(&node, &name, true);
         }
+    }
+
+    fn default_list_name(&self, node: &str) -> Option<String> {
+        self.store
+            .account(node)
+            .and_then(|a| a.privacy.default.clone())
     }
 
     /// Pending subscription requests from blocked JIDs are deleted.

@@ -1066,6 +1066,27 @@ fn blocking_makes_a_default_list_of_deny_items() {
               <query xmlns='jabber:iq:privacy'><list name='blocklist'>\
               <item action='deny' order='0' type='jid' value='tybalt@example.com'/></list></query></iq>"]
     );
+    // Unblocking empties the default list, which goes; orchard hears of it.
+    let out = render(&h.send(
+        HOME,
+        "<iq type='set' id='u'><unblock xmlns='urn:xmpp:blocking'/></iq>",
+    ));
+    let push = out.last().unwrap();
+    assert!(
+        push.starts_with("client c1 <iq id='")
+            && push.ends_with(
+                "to='romeo@example.net/orchard' type='set'>\
+                 <query xmlns='jabber:iq:privacy'><list name='blocklist'/></query></iq>"
+            ),
+        "{out:?}"
+    );
+    assert_eq!(
+        get(&mut h, "g", ""),
+        vec![
+            "client c1 <iq id='g' to='romeo@example.net/orchard' type='result'>\
+              <query xmlns='jabber:iq:privacy'/></iq>"
+        ]
+    );
 }
 
 fn iq_blocklist(h: &mut Harness, conn: ConnId) -> Vec<String> {

@@ -81,7 +81,7 @@ pub(crate) struct SessionPrivacy {
     pub reported: BTreeMap<(Traffic, Jid), bool>,
 }
 
-/// The errors a presence the list owner's server routes or delivers is.
+/// A presence notification (RFC 3921 §10): no `type`, or `unavailable`.
 fn is_notification(stanza: &Stanza) -> bool {
     stanza.kind() == Kind::Presence && matches!(stanza.type_(), None | Some("unavailable"))
 }
@@ -220,18 +220,15 @@ impl Server {
             return false;
         };
         let user = self.session(conn).expect("bound").full.clone();
-        let error = match self.privacy_verdict(&user, to, outbound_traffic(stanza)) {
+        let verdict = self.privacy_verdict(&user, to, outbound_traffic(stanza));
+        let error = match verdict {
             Verdict::Allow => return false,
             Verdict::Block if is_subscription(stanza) => return false,
             Verdict::Block => crate::blocking::blocked_error(),
             Verdict::Deny => StanzaError::new(ErrorType::Cancel, "not-acceptable"),
         };
         if stanza.is_error_or_result() {
-            let reason = match error.app {
-                Some(_) => DropReason::Blocked,
-                None => DropReason::Privacy,
-            };
-            self.dropped(stanza.clone(), reason);
+            self.dropped(stanza.clone(), verdict.drop_reason());
         } else {
             self.send_to_client(conn, stanza.error_reply(&error));
         }
@@ -313,7 +310,9 @@ impl Server {
             return;
         };
         let node = to.node().map(|n| n.as_str()).unwrap_or_default();
-        if to.is_full() || !self.any_active_list(node) {
+        // On the delivery path: the account lookup first, which ends it for
+        // accounts without lists.
+        if to.is_full() || !self.has_lists(node) || !self.any_active_list(node) {
             return;
         }
         let traffic = inbound_traffic(stanza);
@@ -333,7 +332,7 @@ impl Server {
             }
         }
         if traffic == Traffic::PresenceIn && !refused.is_empty() {
-            self.note_refused(&refused, &from.clone());
+            self.note_refused(&refused, from);
         }
         if admitted.is_empty() {
             self.refuse_inbound(stanza.clone(), first);
@@ -467,7 +466,7 @@ impl Server {
         let Some(account) = self.store.account(node) else {
             return statuses;
         };
-        if account.privacy.lists.is_empty() && !self.privacy_in_use(node) {
+        if !self.privacy_in_use(node) {
             return statuses;
         }
         let (mut subscribers, mut followed) = (Vec::new(), Vec::new());
