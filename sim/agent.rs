@@ -419,7 +419,7 @@ impl Agent {
     /// A stanza or stream-level element arrived from the server.
     pub fn receive(&mut self, now: u64, stanza: &Stanza, out: &mut Vec<Act>) {
         let element = &*stanza.payload;
-        if element.ns() == stream_management::NS_SM && self.state != State::Offline {
+        if element.has_ns(stream_management::NS_SM) && self.state != State::Offline {
             // Kept like stanzas, so expectations can check them.
             if let Some(log) = &mut self.log {
                 log.push((now, element.clone()));
@@ -467,7 +467,7 @@ impl Agent {
             ),
             State::AwaitBind => self.bind_result(now, element, out),
             State::AwaitResume => self.resume_answer(now, element, out),
-            State::Online if element.ns() == stream_management::NS_SM => {
+            State::Online if element.has_ns(stream_management::NS_SM) => {
                 self.sm_element(element, out)
             }
             State::Online => {
@@ -487,7 +487,7 @@ impl Agent {
         then: impl FnOnce(&mut Agent, &mut Vec<Act>),
         out: &mut Vec<Act>,
     ) {
-        if element.name() == name && element.ns() == ns {
+        if element.is(name, ns) {
             then(self, out);
         } else {
             self.negotiation_error = Some(format!(

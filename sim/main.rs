@@ -8,6 +8,12 @@ use presim::analysis::{self, Report};
 use presim::scansion::{self, Options, Outcome};
 use presim::{duration, run, scenario};
 
+/// A run allocates and frees small strings and maps for every stanza;
+/// mimalloc does that about a fifth faster than the system allocator
+/// (BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Deterministic simulator for XMPP presence under network faults.
 #[derive(Parser)]
 #[command(name = "presim", version, about)]

@@ -5,35 +5,48 @@
 //! [`presim_engine::stanza`]) to many recipients; only `from` and `to`
 //! differ. [`StanzaXml`] serializes the payload once, remembers its start
 //! tag's attributes, and writes each copy by merging `from`/`to` into them.
-//! It keeps the last [`CACHED`] payloads: copies of one payload are sent in
-//! a burst by the server that fans it out, and again one at a time as they
-//! arrive at the recipients' servers, interleaved with other traffic.
+//! It keeps every payload that is still alive somewhere (in a queued
+//! stanza, or held by a server as a session's last presence, which answers
+//! probes long after it was set), keyed by its address; entries of dropped
+//! payloads are swept out as the cache grows.
 //! The text is byte for byte what [`Stanza::to_xml`] gives (attributes in
 //! name order, the implied `jabber:client` namespace left out); payloads or
 //! addresses it cannot splice safely take the slow path.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+
+use rustc_hash::FxHashMap;
 
 use presim_engine::minidom::Element;
 use presim_engine::xml::{self, NS_CLIENT};
 use presim_engine::Stanza;
 
-/// How many payloads are kept serialized.
-pub const CACHED: usize = 64;
+/// The cache is swept when it reaches this size, or twice the size left
+/// after the last sweep.
+const SWEEP_AT: usize = 4096;
 
-/// The serialized forms of the latest payloads seen.
-#[derive(Default)]
+/// The serialized forms of the payloads seen, by address.
 pub struct StanzaXml {
-    entries: Vec<Payload>,
-    /// The entry to replace next (round robin).
-    next: usize,
+    entries: FxHashMap<usize, Payload>,
+    sweep_at: usize,
+}
+
+impl Default for StanzaXml {
+    fn default() -> StanzaXml {
+        StanzaXml {
+            entries: FxHashMap::default(),
+            sweep_at: SWEEP_AT,
+        }
+    }
 }
 
 /// One payload, serialized.
 #[derive(Default)]
 struct Payload {
-    /// Held so that its address cannot be reused while cached.
-    payload: Option<Arc<Element>>,
+    /// Holds the payload's allocation, so that its address is not reused
+    /// while the entry exists; the payload is gone once it has no strong
+    /// reference left.
+    payload: Weak<Element>,
     /// The splice is possible for this payload.
     spliceable: bool,
     /// `<name`.
@@ -47,23 +60,27 @@ struct Payload {
 impl StanzaXml {
     /// Appends the serialized stanza to `out`.
     pub fn write(&mut self, stanza: &Stanza, out: &mut String) {
-        let cached = self.entries.iter().position(|e| e.holds(&stanza.payload));
-        let entry = match cached {
-            Some(i) => &self.entries[i],
-            None => self.cache(&stanza.payload),
-        };
-        entry.write(stanza, out);
+        let key = Arc::as_ptr(&stanza.payload) as usize;
+        if !self.entries.contains_key(&key) {
+            self.sweep();
+            self.entries.insert(key, Payload::new(&stanza.payload));
+        }
+        self.entries[&key].write(stanza, out);
     }
 
-    fn cache(&mut self, payload: &Arc<Element>) -> &Payload {
-        let i = self.next;
-        self.next = (self.next + 1) % CACHED;
-        if i == self.entries.len() {
-            self.entries.push(Payload::default());
+    /// Forgets the payloads nobody holds any more, when the cache is full.
+    fn sweep(&mut self) {
+        if self.entries.len() < self.sweep_at {
+            return;
         }
-        let entry = &mut self.entries[i];
-        entry.fill(payload);
-        entry
+        self.entries.retain(|_, e| e.payload.strong_count() > 0);
+        self.sweep_at = SWEEP_AT.max(2 * self.entries.len());
+    }
+
+    /// How many payloads are cached.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries.len()
     }
 }
 
@@ -91,18 +108,13 @@ impl Payload {
         debug_assert_eq!(&out[start..], stanza.to_xml());
     }
 
-    fn holds(&self, payload: &Arc<Element>) -> bool {
-        self.payload
-            .as_ref()
-            .is_some_and(|p| Arc::ptr_eq(p, payload))
-    }
-
-    fn fill(&mut self, payload: &Arc<Element>) {
-        self.payload = Some(Arc::clone(payload));
-        self.attrs.clear();
-        self.open.clear();
-        self.rest.clear();
-        self.spliceable = payload.ns() == NS_CLIENT && self.split(&xml::to_string(payload));
+    fn new(payload: &Arc<Element>) -> Payload {
+        let mut entry = Payload {
+            payload: Arc::downgrade(payload),
+            ..Payload::default()
+        };
+        entry.spliceable = payload.has_ns(NS_CLIENT) && entry.split(&xml::to_string(payload));
+        entry
     }
 
     /// Splits a serialized payload into its name, attributes and the rest.
@@ -207,28 +219,26 @@ mod tests {
     }
 
     #[test]
-    fn payloads_beyond_the_cache_replace_the_oldest() {
+    fn dropped_payloads_are_swept_and_live_ones_kept() {
         let mut cache = StanzaXml::default();
-        let stanzas: Vec<Stanza> = (0..CACHED + 3)
-            .map(|i| {
-                stanza(
-                    &format!("<presence id='p{i}'/>"),
-                    Some("a@x.example/r"),
-                    None,
-                )
-            })
-            .collect();
-        for round in 0..2 {
-            for (i, s) in stanzas.iter().enumerate() {
-                let mut out = String::new();
-                cache.write(s, &mut out);
-                assert_eq!(
-                    out,
-                    format!("<presence from='a@x.example/r' id='p{i}'/>"),
-                    "{round}"
-                );
-            }
+        let live = stanza("<presence id='live'/>", Some("a@x.example/r"), None);
+        let mut out = String::new();
+        cache.write(&live, &mut out);
+        for i in 0..3 * SWEEP_AT {
+            let s = stanza(
+                &format!("<presence id='p{i}'/>"),
+                Some("a@x.example/r"),
+                None,
+            );
+            out.clear();
+            cache.write(&s, &mut out);
+            assert_eq!(out, format!("<presence from='a@x.example/r' id='p{i}'/>"));
         }
-        assert_eq!(cache.entries.len(), CACHED);
+        assert!(cache.len() <= SWEEP_AT, "{}", cache.len());
+        let key = Arc::as_ptr(&live.payload) as usize;
+        assert!(cache.entries.contains_key(&key));
+        out.clear();
+        cache.write(&live, &mut out);
+        assert_eq!(out, "<presence from='a@x.example/r' id='live'/>");
     }
 }

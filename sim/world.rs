@@ -669,6 +669,20 @@ impl World {
         );
     }
 
+    /// Records a drop whose XML `write` gives (through the payload cache).
+    fn drop_written(
+        &mut self,
+        node: NodeId,
+        reason: &str,
+        write: impl FnOnce(&mut StanzaXml, &mut String),
+    ) {
+        let mut xml = std::mem::take(&mut self.xml_buf);
+        xml.clear();
+        write(&mut self.stanza_xml, &mut xml);
+        self.drop_xml(node, reason, &xml);
+        self.xml_buf = xml;
+    }
+
     /// A write on a broken connection: the writer notices after its write
     /// timeout, unless it notices sooner another way.
     fn write_failed(&mut self, link: LinkId, side: usize, epoch: u32) {
@@ -938,9 +952,8 @@ impl World {
         let server = self.clients[client].server;
         let Some(conn) = self.servers[server].conn_of(client, epoch) else {
             // The server closed this stream; it reads nothing more from it.
-            let mut xml = String::new();
-            wire.write_xml(&mut self.stanza_xml, &mut xml);
-            self.drop_xml(self.servers[server].node, "connection-gone", &xml);
+            let node = self.servers[server].node;
+            self.drop_written(node, "connection-gone", |c, out| wire.write_xml(c, out));
             return;
         };
         match wire {
@@ -1064,9 +1077,8 @@ impl World {
 
     fn send_to_client(&mut self, s: usize, conn: ConnId, wire: Wire) {
         let Some(&(c, epoch)) = self.servers[s].conns.get(&conn) else {
-            let mut xml = String::new();
-            wire.write_xml(&mut self.stanza_xml, &mut xml);
-            self.drop_xml(self.servers[s].node, "connection-gone", &xml);
+            let node = self.servers[s].node;
+            self.drop_written(node, "connection-gone", |c, out| wire.write_xml(c, out));
             return;
         };
         self.send(self.clients[c].link, 1, epoch, wire);
@@ -1184,7 +1196,7 @@ impl World {
                 );
             }
             Event::Dropped { stanza, reason } => {
-                self.drop_xml(node, reason.as_str(), &stanza.to_xml());
+                self.drop_written(node, reason.as_str(), |c, out| c.write(&stanza, out));
             }
             Event::Peer {
                 domain,

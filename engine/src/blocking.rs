@@ -116,7 +116,7 @@ impl Server {
         let default_before = self.default_list_name(&node);
         self.send_to_client(conn, iq::result(stanza, None, None));
         self.with_privacy_effects(&node, |server| {
-            let lists = &mut server.store.account_mut(&node).expect("exists").privacy;
+            let lists = server.store.privacy_mut(&node).expect("exists");
             match &edit {
                 Edit::Block(jids) => lists.default_list_mut().block(jids),
                 Edit::Unblock(jids) => lists.default_list_edit(|l| l.unblock(Some(jids))),
@@ -146,7 +146,7 @@ impl Server {
     fn default_list_name(&self, node: &str) -> Option<String> {
         self.store
             .account(node)
-            .and_then(|a| a.privacy.default.clone())
+            .and_then(|a| a.privacy().default.clone())
     }
 
     /// Pending subscription requests from blocked JIDs are deleted.

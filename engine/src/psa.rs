@@ -176,7 +176,7 @@ impl Server {
             .filter_map(|(conn, c)| Some((*conn, c.session.as_ref()?)))
             .filter(|(_, s)| s.psa)
             .map(|(conn, s)| {
-                let held: Vec<HeldPresence> = s
+                let mut held: Vec<HeldPresence> = s
                     .held
                     .iter()
                     .filter(|(jid, _)| jid.domain().as_str() == domain)
@@ -184,6 +184,7 @@ impl Server {
                     .filter(|(_, p)| p.attr("type").is_none())
                     .map(|(jid, p)| (jid.clone(), Arc::clone(p)))
                     .collect();
+                held.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
                 (conn, s.full.clone(), held)
             })
             .filter(|(_, _, held)| !held.is_empty())
@@ -355,10 +356,16 @@ impl Server {
 /// Keeps a remote sender's presence as what `session` holds of it.
 fn hold(session: &mut Session, from: &Jid, stanza: &Stanza) {
     if from.is_full() {
-        session
-            .held
-            .insert(from.clone(), Arc::clone(&stanza.payload));
-        session.annotated.remove(from);
+        let payload = Arc::clone(&stanza.payload);
+        match session.held.get_mut(from) {
+            Some(held) => *held = payload,
+            None => {
+                session.held.insert(from.clone(), payload);
+            }
+        }
+        if !session.annotated.is_empty() {
+            session.annotated.remove(from);
+        }
     } else if stanza.type_() == Some("unavailable") {
         // Unavailable from a bare JID: every resource is (RFC 6121 §4.5.3).
         let bare = from.to_bare();

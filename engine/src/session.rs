@@ -2,12 +2,13 @@
 //! (RFC 4616), resource binding, stanza intake with RFC 6120 validation, and
 //! the end of a session (clean close, broken connection, resource conflict).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
+use rustc_hash::FxHashMap;
 
 use crate::server::{ConnId, DropReason, EndReason, Event, Output, Server};
 use crate::stanza::{Kind, Stanza, StanzaError, StreamError};
@@ -49,8 +50,9 @@ pub(crate) struct Session {
     /// Asked for XEP-0310 annotations (its caps name `urn:xmpp:psa`).
     pub psa: bool,
     /// The last presence delivered from each remote full JID, available or
-    /// not: what annotations are made of.
-    pub held: BTreeMap<Jid, Arc<Element>>,
+    /// not: what annotations are made of. (A hash map: written on every
+    /// remote presence delivered; iterated only sorted.)
+    pub held: FxHashMap<Jid, Arc<Element>>,
     /// Remote full JIDs whose held presence the session has with a
     /// `server-unavailable` annotation that is not cleared yet.
     pub annotated: BTreeSet<Jid>,
@@ -100,7 +102,7 @@ impl Server {
             self.dropped(stanza, DropReason::UnknownConnection);
             return;
         };
-        if state.node.is_some() && element.ns() == NS_SM {
+        if state.node.is_some() && element.has_ns(NS_SM) {
             self.stream_management(conn, element);
         } else if state.session.is_some() {
             self.session_element(conn, element);
@@ -236,7 +238,7 @@ impl Server {
             rejoin: BTreeSet::new(),
             directed: BTreeSet::new(),
             psa: false,
-            held: BTreeMap::new(),
+            held: FxHashMap::default(),
             annotated: BTreeSet::new(),
             sm: None,
         };
@@ -255,7 +257,7 @@ impl Server {
 
     /// An element on a bound stream: a stanza, checked and dispatched.
     fn session_element(&mut self, conn: ConnId, element: Element) {
-        if element.ns() != NS_CLIENT || !matches!(element.name(), "message" | "presence" | "iq") {
+        if !element.has_ns(NS_CLIENT) || !matches!(element.name(), "message" | "presence" | "iq") {
             return self.stream_error(conn, StreamError::new("unsupported-stanza-type"));
         }
         self.sm_count_inbound(conn);

@@ -81,7 +81,7 @@ impl Stanza {
     }
 
     pub fn kind(&self) -> Kind {
-        if self.payload.ns() != NS_CLIENT {
+        if !self.payload.has_ns(NS_CLIENT) {
             return Kind::Other;
         }
         match self.payload.name() {

@@ -18,8 +18,15 @@ pub struct Account {
     /// Messages stored while no resource was available, with their delay stamp.
     pub offline: Vec<Stanza>,
     /// Privacy lists and the default list (RFC 3921 §10), which also hold
-    /// the XEP-0191 block list (XEP-0191 §6).
-    pub privacy: crate::privacy::PrivacyLists,
+    /// the XEP-0191 block list (XEP-0191 §6). Changed only through
+    /// [`Store::privacy_mut`].
+    privacy: crate::privacy::PrivacyLists,
+}
+
+impl Account {
+    pub fn privacy(&self) -> &crate::privacy::PrivacyLists {
+        &self.privacy
+    }
 }
 
 /// All durable data of one server, keyed by account localpart.
@@ -27,6 +34,9 @@ pub struct Account {
 pub struct Store {
     /// A hash map: looked up on every delivery; iterated only sorted.
     accounts: FxHashMap<String, Account>,
+    /// Some account has had privacy lists: until then, every delivery can
+    /// skip the privacy checks without looking the recipient up.
+    lists_seen: bool,
 }
 
 impl Store {
@@ -36,6 +46,18 @@ impl Store {
 
     pub fn account_mut(&mut self, node: &str) -> Option<&mut Account> {
         self.accounts.get_mut(node)
+    }
+
+    /// The privacy lists of account `node`, to change them.
+    pub fn privacy_mut(&mut self, node: &str) -> Option<&mut crate::privacy::PrivacyLists> {
+        let account = self.accounts.get_mut(node)?;
+        self.lists_seen = true;
+        Some(&mut account.privacy)
+    }
+
+    /// False while no account has ever had privacy lists.
+    pub fn lists_seen(&self) -> bool {
+        self.lists_seen
     }
 
     pub fn exists(&self, node: &str) -> bool {

@@ -124,7 +124,7 @@ pub fn to_string(el: &Element) -> String {
 
 /// The first child element with this name and namespace.
 pub fn child<'a>(el: &'a Element, name: &str, ns: &str) -> Option<&'a Element> {
-    el.children().find(|c| c.name() == name && c.ns() == ns)
+    el.children().find(|c| c.is(name, ns))
 }
 
 #[cfg(test)]

@@ -353,7 +353,7 @@ fn malformed_requests_get_the_errors_the_xep_names_and_change_nothing() {
         .store()
         .account("romeo")
         .unwrap()
-        .privacy
+        .privacy()
         .blocklist()
         .is_empty());
     let out = h.send(
@@ -366,7 +366,7 @@ fn malformed_requests_get_the_errors_the_xep_names_and_change_nothing() {
         .store()
         .account("romeo")
         .unwrap()
-        .privacy
+        .privacy()
         .blocklist()
         .is_empty());
 }

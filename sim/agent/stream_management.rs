@@ -121,7 +121,7 @@ impl Agent {
     /// The answer to `<resume/>`: `<resumed/>` continues the session (its
     /// unacknowledged stanzas are sent again); `<failed/>` starts a new one.
     pub(super) fn resume_answer(&mut self, now: u64, element: &Element, out: &mut Vec<Act>) {
-        match (element.name(), element.ns() == NS_SM) {
+        match (element.name(), element.has_ns(NS_SM)) {
             ("resumed", true) => self.resumed(now, element, out),
             ("failed", true) => {
                 self.new_session(now);

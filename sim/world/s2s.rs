@@ -120,7 +120,7 @@ impl World {
         let from = self.servers[s].node;
         let route = self.domains.get(domain).and_then(|&p| self.peer_link(s, p));
         let Some((link, side)) = route else {
-            self.drop_xml(from, "no-s2s-link", &stanza.to_xml());
+            self.drop_written(from, "no-s2s-link", |c, out| c.write(&stanza, out));
             return;
         };
         let epoch = self.net.link(link).epoch;

@@ -358,7 +358,7 @@ fn parse_item(el: &Element, roster: &Roster) -> Result<Item, StanzaError> {
     };
     let mut stanzas = Stanzas::default();
     for child in el.children() {
-        let flag = match (child.name(), child.ns() == NS_PRIVACY) {
+        let flag = match (child.name(), child.has_ns(NS_PRIVACY)) {
             ("message", true) => &mut stanzas.message,
             ("iq", true) => &mut stanzas.iq,
             ("presence-in", true) => &mut stanzas.presence_in,

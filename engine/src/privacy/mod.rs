@@ -160,7 +160,7 @@ impl Server {
     /// The list that applies to `user`, and whether it is the default list.
     fn list_for(&self, user: &Jid) -> Option<(&PrivacyList, bool)> {
         let node = user.node()?.as_str();
-        let lists = &self.store.account(node)?.privacy;
+        let lists = &self.store.account(node)?.privacy();
         if lists.lists.is_empty() {
             return None;
         }
@@ -183,7 +183,7 @@ impl Server {
     fn privacy_in_use(&self, node: &str) -> bool {
         self.store
             .account(node)
-            .is_some_and(|a| !a.privacy.lists.is_empty())
+            .is_some_and(|a| !a.privacy().lists.is_empty())
             || self.account_conns(node).into_iter().any(|c| {
                 self.session(c)
                     .is_some_and(|s| !s.privacy.reported.is_empty())
@@ -203,9 +203,11 @@ impl Server {
     /// Whether the account `node` has privacy lists (the fast path of
     /// every delivery is its absence).
     fn has_lists(&self, node: &str) -> bool {
-        self.store
-            .account(node)
-            .is_some_and(|a| !a.privacy.lists.is_empty())
+        self.store.lists_seen()
+            && self
+                .store
+                .account(node)
+                .is_some_and(|a| !a.privacy().lists.is_empty())
     }
 
     // ----- the gates -----
@@ -708,7 +710,7 @@ impl Server {
         let lists = self
             .store
             .account(&session.node)
-            .map(|a| a.privacy.clone())
+            .map(|a| a.privacy().clone())
             .unwrap_or_default();
         let mut query = Element::bare("query", NS_PRIVACY);
         match children {
@@ -747,7 +749,7 @@ impl Server {
         let node = self.session(conn).expect("bound").node.clone();
         self.store.create(&node, "");
         let name = child.attr("name");
-        match (child.name(), child.ns() == NS_PRIVACY) {
+        match (child.name(), child.has_ns(NS_PRIVACY)) {
             ("active", true) => self.set_active(conn, &node, name).map(|()| None),
             ("default", true) => self.set_default(conn, &node, name).map(|()| None),
             ("list", true) if child.children().next().is_none() => {
@@ -788,7 +790,7 @@ impl Server {
         let current = self
             .store
             .account(node)
-            .and_then(|a| a.privacy.default.clone());
+            .and_then(|a| a.privacy().default.clone());
         if current.as_deref() == name {
             return Ok(());
         }
@@ -796,7 +798,7 @@ impl Server {
             return Err(conflict());
         }
         self.with_privacy_effects(node, |server| {
-            let lists = &mut server.store.account_mut(node).expect("exists").privacy;
+            let lists = server.store.privacy_mut(node).expect("exists");
             lists.default = name.map(str::to_string);
         });
         Ok(())
@@ -809,7 +811,7 @@ impl Server {
         let items = list::parse_items(el, roster)?;
         let new = PrivacyList::new(items)?;
         self.with_privacy_effects(node, |server| {
-            let lists = &mut server.store.account_mut(node).expect("exists").privacy;
+            let lists = server.store.privacy_mut(node).expect("exists");
             lists.lists.insert(name.clone(), new);
         });
         Ok(name)
@@ -822,7 +824,7 @@ impl Server {
         let is_default = self
             .store
             .account(node)
-            .and_then(|a| a.privacy.default.as_deref())
+            .and_then(|a| a.privacy().default.as_deref())
             == Some(name);
         let active_elsewhere = self.account_conns(node).into_iter().any(|c| {
             c != conn
@@ -839,7 +841,7 @@ impl Server {
                     session.privacy.active = None;
                 }
             }
-            let lists = &mut server.store.account_mut(node).expect("exists").privacy;
+            let lists = server.store.privacy_mut(node).expect("exists");
             lists.lists.remove(name);
             if is_default {
                 lists.default = None;
@@ -852,7 +854,7 @@ impl Server {
         let exists = |n: &str| {
             self.store
                 .account(node)
-                .is_some_and(|a| a.privacy.lists.contains_key(n))
+                .is_some_and(|a| a.privacy().lists.contains_key(n))
         };
         match name {
             Some(n) if !exists(n) => Err(item_not_found()),
@@ -871,7 +873,7 @@ impl Server {
     pub(crate) fn blocklist_of(&self, node: &str) -> BTreeSet<String> {
         self.store
             .account(node)
-            .map(|a| a.privacy.blocklist())
+            .map(|a| a.privacy().blocklist())
             .unwrap_or_default()
     }
 
