@@ -21,6 +21,7 @@
 //! Like the engine, an agent never touches the network or the clock: each
 //! call takes the virtual time and pushes [`Act`]s for the simulator.
 
+use compact_str::CompactString;
 use rustc_hash::FxHashMap;
 
 use presim_engine::blocking::NS_BLOCKING;
@@ -144,7 +145,7 @@ pub struct Agent {
     pub crashed: bool,
     /// Last presence received from each full JID. A hash map for speed;
     /// whoever iterates it sorts first (determinism).
-    pub view: FxHashMap<String, Shown>,
+    pub view: FxHashMap<CompactString, Shown>,
     /// Stanzas received while online, with their arrival times, if kept.
     pub log: Option<Vec<(u64, Element)>>,
     /// View changes with their times, if kept.
@@ -239,7 +240,7 @@ impl Agent {
             let mut cleared: Vec<String> = old
                 .into_iter()
                 .filter(|(_, shown)| shown.available)
-                .map(|(contact, _)| contact)
+                .map(|(contact, _)| contact.into_string())
                 .collect();
             cleared.sort_unstable();
             log.extend(cleared.into_iter().map(|c| (now, c, Shown::UNAVAILABLE)));
@@ -628,7 +629,7 @@ impl Agent {
             .view
             .iter()
             .filter(|(jid, shown)| shown.available && which(jid))
-            .map(|(jid, _)| jid.clone())
+            .map(|(jid, _)| jid.to_string())
             .collect();
         gone.sort_unstable();
         for jid in gone {
@@ -641,7 +642,7 @@ impl Agent {
             Some(held) if *held == shown => return,
             Some(held) => *held = shown.clone(),
             None => {
-                self.view.insert(from.to_string(), shown.clone());
+                self.view.insert(CompactString::from(from), shown.clone());
             }
         }
         if let Some(log) = &mut self.view_log {

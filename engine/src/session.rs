@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use base64::Engine as _;
+use compact_str::CompactString;
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 use rustc_hash::FxHashMap;
@@ -204,8 +205,8 @@ impl Server {
         let resource = full.resource().as_str().to_string();
         if let Some(old) = self
             .online
-            .get(&node)
-            .and_then(|r| r.get(&resource))
+            .get(node.as_str())
+            .and_then(|r| r.get(resource.as_str()))
             .copied()
         {
             // A hibernating session has no connection left to close.
@@ -245,7 +246,10 @@ impl Server {
         if let Some(state) = self.conns.get_mut(&conn) {
             state.session = Some(session);
         }
-        self.online.entry(node).or_default().insert(resource, conn);
+        self.online
+            .entry(CompactString::from(node))
+            .or_default()
+            .insert(CompactString::from(resource), conn);
         let mut result = xml::element("iq", NS_CLIENT, &[("type", "result"), ("id", &id)]);
         let mut bind = Element::bare("bind", NS_BIND);
         bind.append_child(xml::text_element("jid", NS_BIND, full.as_str()));
@@ -310,10 +314,10 @@ impl Server {
         let Some(mut session) = state.session else {
             return;
         };
-        if let Some(resources) = self.online.get_mut(&session.node) {
-            resources.remove(&session.resource);
+        if let Some(resources) = self.online.get_mut(session.node.as_str()) {
+            resources.remove(session.resource.as_str());
             if resources.is_empty() {
-                self.online.remove(&session.node);
+                self.online.remove(session.node.as_str());
             }
         }
         if let Some(sm) = session.sm.take() {

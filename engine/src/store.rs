@@ -5,6 +5,7 @@
 //! The in-memory [`Store`] is the default; a server crash drops the
 //! [`Server`](crate::Server) value's sessions and keeps its store.
 
+use compact_str::CompactString;
 use rustc_hash::FxHashMap;
 
 use crate::roster::Roster;
@@ -33,7 +34,7 @@ impl Account {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Store {
     /// A hash map: looked up on every delivery; iterated only sorted.
-    accounts: FxHashMap<String, Account>,
+    accounts: FxHashMap<CompactString, Account>,
     /// Some account has had privacy lists: until then, every delivery can
     /// skip the privacy checks without looking the recipient up.
     lists_seen: bool,
@@ -67,7 +68,7 @@ impl Store {
     /// Creates the account if missing and returns it.
     pub fn create(&mut self, node: &str, password: &str) -> &mut Account {
         self.accounts
-            .entry(node.to_string())
+            .entry(CompactString::from(node))
             .or_insert_with(|| Account {
                 password: password.to_string(),
                 ..Default::default()

@@ -33,6 +33,7 @@
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use jid::Jid;
 use minidom::Element;
 
@@ -360,8 +361,8 @@ impl Server {
         if let Some(id) = session.sm.as_ref().and_then(|sm| sm.resume_id.clone()) {
             self.resumable.insert(id, to);
         }
-        if let Some(r) = self.online.get_mut(&session.node) {
-            r.insert(session.resource.clone(), to);
+        if let Some(r) = self.online.get_mut(session.node.as_str()) {
+            r.insert(CompactString::from(session.resource.as_str()), to);
         }
         if let Some(state) = self.conns.get_mut(&to) {
             state.session = Some(session);

@@ -159,6 +159,9 @@ impl Server {
 
     /// The list that applies to `user`, and whether it is the default list.
     fn list_for(&self, user: &Jid) -> Option<(&PrivacyList, bool)> {
+        if !self.store.lists_seen() {
+            return None;
+        }
         let node = user.node()?.as_str();
         let lists = &self.store.account(node)?.privacy();
         if lists.lists.is_empty() {
