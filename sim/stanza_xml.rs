@@ -3,8 +3,9 @@
 //! The trace holds the XML of every stanza sent. A presence broadcast sends
 //! one payload (an `Arc` shared by all copies, see
 //! [`presim_engine::stanza`]) to many recipients; only `from` and `to`
-//! differ. [`StanzaXml`] serializes the payload once, remembers its start
-//! tag's attributes, and writes each copy by merging `from`/`to` into them.
+//! differ. [`StanzaXml`] serializes the payload once, remembers where
+//! `from` and `to` go among its start tag's attributes (which are in name
+//! order), and writes each copy by splicing them in there.
 //! It keeps every payload that is still alive somewhere (in a queued
 //! stanza, or held by a server as a session's last presence, which answers
 //! probes long after it was set), keyed by its address; entries of dropped
@@ -40,7 +41,7 @@ impl Default for StanzaXml {
     }
 }
 
-/// One payload, serialized.
+/// One payload, serialized, with the places where `from` and `to` go.
 #[derive(Default)]
 struct Payload {
     /// Holds the payload's allocation, so that its address is not reused
@@ -49,12 +50,13 @@ struct Payload {
     payload: Weak<Element>,
     /// The splice is possible for this payload.
     spliceable: bool,
-    /// `<name`.
-    open: String,
-    /// Each attribute of the start tag: its name and ` name='value'`.
-    attrs: Vec<(String, String)>,
-    /// From the end of the start tag's attributes on (`/>` or `>…</name>`).
-    rest: String,
+    /// The payload serialized.
+    text: String,
+    /// Byte offsets in `text` before which ` from='…'` and ` to='…'` go:
+    /// the first attribute whose name sorts after theirs, or the end of
+    /// the start tag's attributes.
+    from_at: usize,
+    to_at: usize,
 }
 
 impl StanzaXml {
@@ -93,39 +95,35 @@ impl Payload {
             return;
         }
         let start = out.len();
-        out.push_str(&self.open);
-        let mut extra = [("from", from), ("to", to)].into_iter().peekable();
-        for (name, token) in &self.attrs {
-            while let Some((extra_name, value)) = extra.next_if(|(n, _)| *n < name.as_str()) {
-                push_attr(out, extra_name, value);
-            }
-            out.push_str(token);
-        }
-        for (extra_name, value) in extra {
-            push_attr(out, extra_name, value);
-        }
-        out.push_str(&self.rest);
+        out.push_str(&self.text[..self.from_at]);
+        push_attr(out, "from", from);
+        out.push_str(&self.text[self.from_at..self.to_at]);
+        push_attr(out, "to", to);
+        out.push_str(&self.text[self.to_at..]);
         debug_assert_eq!(&out[start..], stanza.to_xml());
     }
 
     fn new(payload: &Arc<Element>) -> Payload {
         let mut entry = Payload {
             payload: Arc::downgrade(payload),
+            text: xml::to_string(payload),
             ..Payload::default()
         };
-        entry.spliceable = payload.has_ns(NS_CLIENT) && entry.split(&xml::to_string(payload));
+        entry.spliceable = payload.has_ns(NS_CLIENT) && entry.find_places();
         entry
     }
 
-    /// Splits a serialized payload into its name, attributes and the rest.
-    /// False if the start tag is not a plain run of `name='value'` pairs.
-    fn split(&mut self, text: &str) -> bool {
+    /// Finds where `from` and `to` go among the start tag's attributes
+    /// (serialized in name order). False if the start tag is not a plain
+    /// run of `name='value'` pairs.
+    fn find_places(&mut self) -> bool {
+        let text = self.text.as_str();
         let Some(name_len) = text[1..].find([' ', '/', '>']) else {
             return false;
         };
-        self.open.push_str(&text[..1 + name_len]);
-        let mut rest = &text[1 + name_len..];
-        while let Some(attr) = rest.strip_prefix(' ') {
+        let mut at = 1 + name_len;
+        let (mut from_at, mut to_at) = (None, None);
+        while let Some(attr) = text[at..].strip_prefix(' ') {
             let Some((name, after)) = attr.split_once("='") else {
                 return false;
             };
@@ -135,12 +133,16 @@ impl Payload {
             if name.contains(':') || name == "xmlns" {
                 return false;
             }
-            let token_len = 1 + name.len() + 2 + value_len + 1;
-            self.attrs
-                .push((name.to_string(), rest[..token_len].to_string()));
-            rest = &rest[token_len..];
+            if name > "from" {
+                from_at.get_or_insert(at);
+            }
+            if name > "to" {
+                to_at.get_or_insert(at);
+            }
+            at += 1 + name.len() + 2 + value_len + 1;
         }
-        self.rest.push_str(rest);
+        self.from_at = from_at.unwrap_or(at);
+        self.to_at = to_at.unwrap_or(at);
         true
     }
 }

@@ -357,14 +357,28 @@ fn shown_fields(buf: &mut Vec<u8>, shown: &Shown) {
 /// `key` (with its comma, quotes and colon) and `value` as a JSON string.
 fn str_field(buf: &mut Vec<u8>, key: &[u8], value: &str) {
     buf.extend_from_slice(key);
-    let plain = value.bytes().all(|b| b >= b' ' && b != b'"' && b != b'\\');
-    if plain {
+    if !needs_escape(value.as_bytes()) {
         buf.push(b'"');
         buf.extend_from_slice(value.as_bytes());
         buf.push(b'"');
     } else {
         serde_json::to_writer(&mut *buf, value).expect("strings serialize");
     }
+}
+
+/// Whether JSON escapes any of these bytes (`"`, `\\`, control characters).
+/// Looks at 32 bytes at a time without stopping early inside a block, which
+/// the compiler turns into vector instructions: most strings are XML.
+fn needs_escape(bytes: &[u8]) -> bool {
+    let escaped = |b: u8| b < b' ' || b == b'"' || b == b'\\';
+    let blocks = bytes.chunks_exact(32);
+    let tail = blocks.remainder();
+    for block in blocks {
+        if block.iter().fold(false, |any, &b| any | escaped(b)) {
+            return true;
+        }
+    }
+    tail.iter().any(|&b| escaped(b))
 }
 
 /// What a finished trace amounts to.
@@ -438,8 +452,17 @@ mod tests {
             "\"", "\\", "\u{0}", "\u{1}", "\u{8}", "\t", "\n", "\u{b}", "\u{c}", "\r", "\u{1f}",
         ]
         .iter()
-        .map(|c| format!("a{c}b"))
-        .chain(["\u{7f} é ☃ <a x='1'/>".to_string(), String::new()])
+        .flat_map(|c| {
+            // Within the first block, a later block, and the tail.
+            let long = "x".repeat(40);
+            [
+                format!("a{c}b"),
+                format!("{c}{long}{long}"),
+                format!("{long}{c}{long}"),
+                format!("{long}{long}{c}"),
+            ]
+        })
+        .chain(["\u{7f} é ☃ <a x='1'/>".repeat(9), String::new()])
         .collect();
         let shown = |show: Option<&str>, status: Option<&str>, annotation| Shown {
             available: show.is_some(),
