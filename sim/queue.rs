@@ -104,4 +104,32 @@ mod tests {
         }
         assert_eq!(q.slab.len(), 1);
     }
+
+    /// Against a sorted reference, with many equal times: every pop is the
+    /// earliest (time, insertion) pair, interleaved with pushes.
+    #[test]
+    fn pops_in_time_then_insertion_order_under_interleaving() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut q = EventQueue::default();
+        let mut reference = std::collections::BTreeSet::new();
+        let mut now = 0;
+        for n in 0..20_000u64 {
+            if rng.random_bool(0.55) || reference.is_empty() {
+                let at = now + rng.random_range(0..50);
+                q.push(at, n);
+                reference.insert((at, n));
+            } else {
+                let expected = reference.pop_first().unwrap();
+                assert_eq!(q.peek_time(), Some(expected.0));
+                assert_eq!(q.pop(), Some(expected));
+                now = expected.0;
+            }
+            assert_eq!(q.len(), reference.len());
+        }
+        while let Some(expected) = reference.pop_first() {
+            assert_eq!(q.pop(), Some(expected));
+        }
+        assert_eq!(q.pop(), None);
+    }
 }
