@@ -8,41 +8,15 @@
 //! of observer/contact pairs (a counting allocator): memory follows the
 //! pairs, not the trace length.
 
-use std::alloc::{GlobalAlloc, Layout};
-
-use mimalloc::MiMalloc;
-use std::sync::atomic::{AtomicIsize, Ordering};
-
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use presim::analysis::{self, Options};
 use presim::{run, scenario};
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-static PEAK: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let live =
-            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed) + layout.size() as isize;
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        unsafe { MiMalloc.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { MiMalloc.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let delta = new_size as isize - layout.size() as isize;
-        let live = LIVE.fetch_add(delta, Ordering::Relaxed) + delta;
-        PEAK.fetch_max(live, Ordering::Relaxed);
-        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting.rs"]
+mod counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting::Counting = counting::Counting;
 
 const SCENARIO: &str = r#"Scenario(
     name: "bench-analysis",
@@ -74,10 +48,10 @@ fn bench(c: &mut Criterion) {
     let model = scenario::load("bench-analysis", SCENARIO).expect("valid scenario");
     let (_, trace) = run::run_captured(&model);
     let records = trace.iter().filter(|b| **b == b'\n').count();
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
+    let base = counting::live();
+    counting::reset_peak();
     let report = analysis::analyze(&trace[..], Options::default()).expect("a valid trace");
-    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let peak = counting::peak() - base;
     println!(
         "analysis: {records} records ({} MB), {} pairs, {} stale intervals, peak heap {} KB \
          ({} B per pair)",

@@ -8,40 +8,18 @@
 //! setup and at the end of the run, over the user count), measured with a
 //! counting allocator over mimalloc, the allocator of the `presim` binary.
 
-use std::alloc::{GlobalAlloc, Layout};
-use std::sync::atomic::{AtomicIsize, Ordering};
-
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mimalloc::MiMalloc;
 use presim::run;
 use presim::scenario;
 use presim::trace::Trace;
 use presim::world::World;
 
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        unsafe { MiMalloc.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        unsafe { MiMalloc.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
-    }
-}
+#[path = "support/counting.rs"]
+#[allow(dead_code)] // each benchmark uses part of it
+mod counting;
 
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: counting::Counting = counting::Counting;
 
 const SCENARIO: &str = r#"Scenario(
     name: "bench-population",
@@ -74,11 +52,11 @@ fn bench(c: &mut Criterion) {
         probe.stats.truth_changes,
         probe.trace.digest
     );
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = counting::live();
     let mut world = World::new(&model, Trace::new(None));
-    let setup = LIVE.load(Ordering::Relaxed) - before;
+    let setup = counting::live() - before;
     world.run_until(model.duration);
-    let end = LIVE.load(Ordering::Relaxed) - before;
+    let end = counting::live() - before;
     println!(
         "memory per simulated user: {:.0} bytes after setup, {:.0} bytes at the end of the run",
         setup as f64 / USERS,

@@ -184,9 +184,7 @@ impl Server {
     /// Whether privacy lists can matter to `node` now: it has lists, or a
     /// session has privacy events to take back.
     fn privacy_in_use(&self, node: &str) -> bool {
-        self.store
-            .account(node)
-            .is_some_and(|a| !a.privacy().lists.is_empty())
+        self.has_lists(node)
             || self.account_conns(node).into_iter().any(|c| {
                 self.session(c)
                     .is_some_and(|s| !s.privacy.reported.is_empty())
