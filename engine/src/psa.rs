@@ -50,6 +50,7 @@
 
 use std::sync::Arc;
 
+use compact_str::CompactString;
 use jid::{BareJid, Jid};
 use minidom::Element;
 
@@ -161,7 +162,9 @@ impl Server {
         let Some(node) = user.node() else { return };
         for conn in self.account_conns(node.as_str()) {
             if let Some(session) = self.session_mut(conn) {
-                session.held.retain(|jid, _| jid.to_bare() != *contact);
+                session
+                    .held
+                    .retain(|jid, _| bare_of(jid) != contact.as_str());
                 session.annotated.retain(|jid| jid.to_bare() != *contact);
             }
         }
@@ -179,10 +182,9 @@ impl Server {
                 let mut held: Vec<HeldPresence> = s
                     .held
                     .iter()
-                    .filter(|(jid, _)| jid.domain().as_str() == domain)
-                    .filter(|(jid, _)| !annotated_only || s.annotated.contains(*jid))
-                    .filter(|(_, p)| p.attr("type").is_none())
-                    .map(|(jid, p)| (jid.clone(), Arc::clone(p)))
+                    .filter(|(jid, p)| domain_of(jid) == domain && p.attr("type").is_none())
+                    .filter_map(|(jid, p)| Some((Jid::new(jid).ok()?, Arc::clone(p))))
+                    .filter(|(jid, _)| !annotated_only || s.annotated.contains(jid))
                     .collect();
                 held.sort_unstable_by(|(a, _), (b, _)| a.cmp(b));
                 (conn, s.full.clone(), held)
@@ -357,10 +359,12 @@ impl Server {
 fn hold(session: &mut Session, from: &Jid, stanza: &Stanza) {
     if from.is_full() {
         let payload = Arc::clone(&stanza.payload);
-        match session.held.get_mut(from) {
+        match session.held.get_mut(from.as_str()) {
             Some(held) => *held = payload,
             None => {
-                session.held.insert(from.clone(), payload);
+                session
+                    .held
+                    .insert(CompactString::from(from.as_str()), payload);
             }
         }
         if !session.annotated.is_empty() {
@@ -368,20 +372,43 @@ fn hold(session: &mut Session, from: &Jid, stanza: &Stanza) {
         }
     } else if stanza.type_() == Some("unavailable") {
         // Unavailable from a bare JID: every resource is (RFC 6121 §4.5.3).
-        let bare = from.to_bare();
         for (jid, held) in session.held.iter_mut() {
-            if jid.to_bare() == bare {
+            if bare_of(jid) == from.as_str() {
                 *held = Arc::clone(&stanza.payload);
-                session.annotated.remove(jid);
+                session.annotated.retain(|a| a.as_str() != jid.as_str());
             }
         }
     }
+}
+
+/// The bare JID part of a JID's text: everything before the first `/`
+/// (neither localpart nor domainpart may contain one, RFC 7622 §3).
+pub(crate) fn bare_of(jid: &str) -> &str {
+    jid.split_once('/').map_or(jid, |(bare, _)| bare)
+}
+
+/// The domainpart of a JID's text.
+pub(crate) fn domain_of(jid: &str) -> &str {
+    let bare = bare_of(jid);
+    bare.split_once('@').map_or(bare, |(_, domain)| domain)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::xml::parse_client_xml;
+
+    #[test]
+    fn the_bare_and_domain_parts_of_a_jids_text() {
+        assert_eq!(
+            bare_of("juliet@capulet.lit/balcony/a@b"),
+            "juliet@capulet.lit"
+        );
+        assert_eq!(bare_of("juliet@capulet.lit"), "juliet@capulet.lit");
+        assert_eq!(domain_of("juliet@capulet.lit/balcony/a@b"), "capulet.lit");
+        assert_eq!(domain_of("capulet.lit/res@x"), "capulet.lit");
+        assert_eq!(domain_of("capulet.lit"), "capulet.lit");
+    }
 
     #[test]
     fn the_annotation_of_xep_0310_example_2() {

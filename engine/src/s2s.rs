@@ -247,7 +247,7 @@ impl Server {
                 .account(&s.node)
                 .into_iter()
                 .flat_map(|a| a.roster.items.iter());
-            s.held.keys().any(|j| j.domain().as_str() == domain)
+            s.held.keys().any(|j| crate::psa::domain_of(j) == domain)
                 || contacts
                     .filter(|(j, _)| j.domain().as_str() == domain)
                     .any(|(_, item)| item.subscription.has_to() || item.ask)

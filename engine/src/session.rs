@@ -51,9 +51,11 @@ pub(crate) struct Session {
     /// Asked for XEP-0310 annotations (its caps name `urn:xmpp:psa`).
     pub psa: bool,
     /// The last presence delivered from each remote full JID, available or
-    /// not: what annotations are made of. (A hash map: written on every
-    /// remote presence delivered; iterated only sorted.)
-    pub held: FxHashMap<Jid, Arc<Element>>,
+    /// not: what annotations are made of, keyed by the full JID's text. (A
+    /// hash map with inline keys: written on every remote presence
+    /// delivered, so a lookup must not follow a pointer to compare a key;
+    /// iterated only sorted.)
+    pub held: FxHashMap<CompactString, Arc<Element>>,
     /// Remote full JIDs whose held presence the session has with a
     /// `server-unavailable` annotation that is not cleared yet.
     pub annotated: BTreeSet<Jid>,
