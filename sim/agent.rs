@@ -106,7 +106,7 @@ pub enum Act {
     /// The presence this session publishes changed.
     Truth(Shown),
     /// The agent's view of a contact's full JID changed.
-    View(String, Shown),
+    View(CompactString, Shown),
     /// The client received what it must never receive.
     Violation(&'static str, String),
 }
@@ -648,7 +648,7 @@ impl Agent {
         if let Some(log) = &mut self.view_log {
             log.push((now, from.to_string(), shown.clone()));
         }
-        out.push(Act::View(from.to_string(), shown));
+        out.push(Act::View(CompactString::from(from), shown));
     }
 
     fn answer_iq(&mut self, stanza: &Stanza, out: &mut Vec<Act>) {
@@ -709,7 +709,7 @@ pub fn shown_of(presence: &Element) -> Shown {
         presence
             .children()
             .find(|c| c.name() == name)
-            .map(|c| c.text())
+            .map(|c| c.texts().collect::<CompactString>())
     };
     Shown {
         available: true,

@@ -222,10 +222,12 @@ fn check_one(check: &Check, model: &Model, clients: &[ClientNode]) -> Result<(),
                     annotation,
                 } => {
                     shown.available
-                        && show.as_ref().is_none_or(|s| shown.show.as_ref() == Some(s))
+                        && show
+                            .as_ref()
+                            .is_none_or(|s| shown.show.as_deref() == Some(s.as_str()))
                         && status
                             .as_ref()
-                            .is_none_or(|s| shown.status.as_ref() == Some(s))
+                            .is_none_or(|s| shown.status.as_deref() == Some(s.as_str()))
                         && annotation.is_none_or(|a| shown.annotation == a)
                 }
             };

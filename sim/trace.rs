@@ -8,6 +8,7 @@
 
 use std::io::Write;
 
+use compact_str::CompactString;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -19,9 +20,9 @@ pub const SCHEMA_VERSION: u32 = 2;
 pub struct Shown {
     pub available: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub show: Option<String>,
+    pub show: Option<CompactString>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<CompactString>,
     /// The XEP-0310 annotation on the presence an observer holds
     /// (`server-unavailable`, `connection-paused`); views only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -466,8 +467,8 @@ mod tests {
         .collect();
         let shown = |show: Option<&str>, status: Option<&str>, annotation| Shown {
             available: show.is_some(),
-            show: show.map(str::to_string),
-            status: status.map(str::to_string),
+            show: show.map(CompactString::from),
+            status: status.map(CompactString::from),
             annotation,
         };
         let mut shows = vec![

@@ -887,8 +887,11 @@ impl World {
     }
 
     fn set_truth(&mut self, full: &str, shown: Shown) {
-        let current = self.truth.get(full).unwrap_or(&Shown::UNAVAILABLE);
-        if *current == shown {
+        let unchanged = match self.truth.get(full) {
+            Some(current) => *current == shown,
+            None => shown == Shown::UNAVAILABLE,
+        };
+        if unchanged {
             return;
         }
         self.stats.truth_changes += 1;
