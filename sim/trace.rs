@@ -242,14 +242,33 @@ impl Trace {
 
     /// Appends one record at virtual time `t`.
     pub fn record(&mut self, t: u64, record: &Record) {
+        let start = self.begin(t);
+        if !write_common(&mut self.buf, record) {
+            write_serde(&mut self.buf, record);
+        }
+        self.end(start);
+    }
+
+    /// Appends a `send` record: the same bytes as [`Record::Send`] with
+    /// the link, sender and receiver of `route`.
+    pub fn send(&mut self, t: u64, msg: u64, route: &SendRoute, xml: &str) {
+        let start = self.begin(t);
+        write_send(&mut self.buf, msg, &route.0, xml);
+        self.end(start);
+    }
+
+    /// Starts a record at `t`; returns where it starts in the buffer.
+    fn begin(&mut self, t: u64) -> usize {
         let start = self.buf.len();
         self.buf.extend_from_slice(b"{\"t\":");
         self.buf
             .extend_from_slice(itoa::Buffer::new().format(t).as_bytes());
         self.buf.push(b',');
-        if !write_common(&mut self.buf, record) {
-            write_serde(&mut self.buf, record);
-        }
+        start
+    }
+
+    /// Ends the record begun at `start`.
+    fn end(&mut self, start: usize) {
         self.buf.push(b'\n');
         self.records += 1;
         self.bytes += (self.buf.len() - start) as u64;
@@ -315,12 +334,8 @@ fn write_common(buf: &mut Vec<u8>, record: &Record) -> bool {
             to,
             xml,
         } => {
-            buf.extend_from_slice(b"\"ev\":\"send\",\"msg\":");
-            buf.extend_from_slice(itoa::Buffer::new().format(*msg).as_bytes());
-            str_field(buf, b",\"link\":", link);
-            str_field(buf, b",\"from\":", from);
-            str_field(buf, b",\"to\":", to);
-            str_field(buf, b",\"xml\":", xml);
+            write_send(buf, *msg, &SendRoute::new(link, from, to).0, xml);
+            return true;
         }
         Record::View {
             observer,
@@ -336,6 +351,29 @@ fn write_common(buf: &mut Vec<u8>, record: &Record) -> bool {
     }
     buf.push(b'}');
     true
+}
+
+/// A `send` record's fields after `t`, with the route already rendered.
+fn write_send(buf: &mut Vec<u8>, msg: u64, route: &[u8], xml: &str) {
+    buf.extend_from_slice(b"\"ev\":\"send\",\"msg\":");
+    buf.extend_from_slice(itoa::Buffer::new().format(msg).as_bytes());
+    buf.extend_from_slice(route);
+    str_field(buf, b",\"xml\":", xml);
+    buf.push(b'}');
+}
+
+/// The `link`, `from` and `to` fields of the `send` records of one
+/// direction of a link, rendered once for all of its messages.
+pub struct SendRoute(Box<[u8]>);
+
+impl SendRoute {
+    pub fn new(link: &str, from: &str, to: &str) -> SendRoute {
+        let mut buf = Vec::new();
+        str_field(&mut buf, b",\"link\":", link);
+        str_field(&mut buf, b",\"from\":", from);
+        str_field(&mut buf, b",\"to\":", to);
+        SendRoute(buf.into_boxed_slice())
+    }
 }
 
 fn shown_fields(buf: &mut Vec<u8>, shown: &Shown) {
@@ -514,6 +552,27 @@ mod tests {
             assert_eq!(
                 String::from_utf8(fast).unwrap(),
                 String::from_utf8(slow).unwrap()
+            );
+        }
+        for record in &records {
+            let Record::Send {
+                msg,
+                link,
+                from,
+                to,
+                xml,
+            } = record
+            else {
+                continue;
+            };
+            let mut by_serde = b"{\"t\":7,".to_vec();
+            write_serde(&mut by_serde, record);
+            by_serde.push(b'\n');
+            let mut by_route = Trace::new(None);
+            by_route.send(7, *msg, &SendRoute::new(link, from, to), xml);
+            assert_eq!(
+                String::from_utf8(by_route.buf).unwrap(),
+                String::from_utf8(by_serde).unwrap()
             );
         }
         let mut other = Vec::new();

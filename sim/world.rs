@@ -24,7 +24,7 @@ use crate::rng::{self, Stream};
 use rustc_hash::FxHashMap;
 
 use crate::stanza_xml::StanzaXml;
-use crate::trace::{Record, Shown, Trace, TraceSummary, SCHEMA_VERSION};
+use crate::trace::{Record, SendRoute, Shown, Trace, TraceSummary, SCHEMA_VERSION};
 
 mod s2s;
 
@@ -233,6 +233,8 @@ pub struct World {
     /// Serialized payloads for the trace, and the buffer for send records.
     stanza_xml: StanzaXml,
     xml_buf: String,
+    /// The addressing of `send` records, by link and sending side.
+    routes: Vec<[SendRoute; 2]>,
 }
 
 impl World {
@@ -343,7 +345,18 @@ impl World {
         for (i, s) in servers.iter().enumerate() {
             node_server[s.node.index()] = Some(i);
         }
+        let routes = (0..net.link_count())
+            .map(|l| {
+                let link = net.link(LinkId::new(l));
+                let [a, b] = link.ends.map(|n| net.node(n).name.as_str());
+                [
+                    SendRoute::new(&link.name, a, b),
+                    SendRoute::new(&link.name, b, a),
+                ]
+            })
+            .collect();
         let mut world = World {
+            routes,
             node_server,
             peer_links,
             now: 0,
@@ -598,23 +611,14 @@ impl World {
         xml.clear();
         wire.write_xml(&mut self.stanza_xml, &mut xml);
         let l = self.net.link(link);
-        let (from, to) = (l.ends[side], l.ends[1 - side]);
+        let from = l.ends[side];
         let result = if l.epoch == epoch {
             self.net.transmit(link, side, self.now, xml.len(), msg)
         } else {
             Transmit::Lost
         };
-        let l = self.net.link(link);
-        self.trace.record(
-            self.now,
-            &Record::Send {
-                msg,
-                link: &l.name,
-                from: &self.net.node(from).name,
-                to: &self.net.node(to).name,
-                xml: &xml,
-            },
-        );
+        let route = &self.routes[link.index()][side];
+        self.trace.send(self.now, msg, route, &xml);
         match result {
             Transmit::Arrives { at, epoch } => self.queue.push(
                 at,
