@@ -141,7 +141,7 @@ pub struct Agent {
     pub state: State,
     /// Bumped at every new connection; timers of older sessions are void.
     pub generation: u32,
-    pub full_jid: Option<String>,
+    pub full_jid: Option<CompactString>,
     pub crashed: bool,
     /// Last presence received from each full JID. A hash map for speed;
     /// whoever iterates it sorts first (determinism).
@@ -524,7 +524,7 @@ impl Agent {
             return;
         };
         self.state = State::Online;
-        self.full_jid = Some(full);
+        self.full_jid = Some(CompactString::from(full));
         self.published = Shown::UNAVAILABLE;
         self.invisible = false;
         if self.behaviour.stream_management && self.server_offers_sm {

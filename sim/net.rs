@@ -109,17 +109,20 @@ struct Direction {
 }
 
 /// One link and the connection it carries.
+///
+/// The fields every message reads (ends, connection state, the two
+/// directions, the latency model and its random stream) come first, in
+/// this order (`repr(C)`), so that a message touches few cache lines of a
+/// link; the name and kind, read only for the trace, come last.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub struct Link {
-    pub name: String,
-    pub kind: LinkKind,
     pub ends: [NodeId; 2],
-    pub model: LinkModel,
-    /// Physical state.
-    pub up: bool,
     /// Generation of the current connection; a message of an older one
     /// never arrives.
     pub epoch: u32,
+    /// Physical state.
+    pub up: bool,
     /// Whether the current connection still carries data.
     pub alive: bool,
     /// Whether each end believes the connection is open.
@@ -127,7 +130,10 @@ pub struct Link {
     /// Extra latency of an ongoing latency spike.
     pub extra_latency: u64,
     dirs: [Direction; 2],
+    pub model: LinkModel,
     rng: Stream,
+    pub name: String,
+    pub kind: LinkKind,
 }
 
 /// The result of writing a message to a link.

@@ -174,7 +174,9 @@ impl ServerNode {
 
 /// A client agent and where it sits in the network.
 pub struct ClientNode {
-    pub agent: Agent,
+    /// Boxed: an agent is large, and the fields below are read on every
+    /// message to or from the client.
+    pub agent: Box<Agent>,
     node: NodeId,
     server: usize,
     link: LinkId,
@@ -319,7 +321,7 @@ impl World {
                 agent.view_log = Some(Vec::new());
             }
             clients.push(ClientNode {
-                agent,
+                agent: Box::new(agent),
                 node: client_nodes[i],
                 server: spec.server,
                 link,

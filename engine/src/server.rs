@@ -331,7 +331,7 @@ pub struct Server {
     pub(crate) conns: FxHashMap<ConnId, Conn>,
     /// Bound sessions by account localpart, then resource. The outer map is
     /// a hash map (a lookup per delivery) and is never iterated.
-    pub(crate) online: FxHashMap<CompactString, BTreeMap<CompactString, ConnId>>,
+    pub(crate) online: FxHashMap<CompactString, crate::session::Resources>,
     pub(crate) now: Time,
     pub(crate) out: Vec<Output>,
     /// A session being ended and its active privacy list, which judges

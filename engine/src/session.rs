@@ -10,6 +10,7 @@ use compact_str::CompactString;
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 use crate::server::{ConnId, DropReason, EndReason, Event, Output, Server};
 use crate::stanza::{Kind, Stanza, StanzaError, StreamError};
@@ -22,6 +23,45 @@ pub(crate) struct Conn {
     /// The authenticated account, once SASL succeeded.
     pub node: Option<String>,
     pub session: Option<Session>,
+}
+
+/// The bound resources of one account and their connections, in resource
+/// order. Most accounts have one resource, which is kept inline: reaching
+/// it from the account's entry in `Server::online` follows no pointer.
+#[derive(Debug, Default)]
+pub(crate) struct Resources(SmallVec<[(CompactString, ConnId); 1]>);
+
+impl Resources {
+    pub fn get(&self, resource: &str) -> Option<&ConnId> {
+        let i = self.find(resource).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    /// Binds `resource` to `conn`, replacing its earlier connection.
+    pub fn insert(&mut self, resource: CompactString, conn: ConnId) {
+        match self.find(&resource) {
+            Ok(i) => self.0[i].1 = conn,
+            Err(i) => self.0.insert(i, (resource, conn)),
+        }
+    }
+
+    pub fn remove(&mut self, resource: &str) -> Option<ConnId> {
+        let i = self.find(resource).ok()?;
+        Some(self.0.remove(i).1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The connections, in resource order.
+    pub fn values(&self) -> impl Iterator<Item = &ConnId> {
+        self.0.iter().map(|(_, conn)| conn)
+    }
+
+    fn find(&self, resource: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(r, _)| r.as_str().cmp(resource))
+    }
 }
 
 /// A bound resource of an account (RFC 6120 §7).
@@ -397,5 +437,30 @@ mod tests {
         );
         assert_eq!(decode_plain("not base64!"), None);
         assert_eq!(decode_plain("="), None);
+    }
+
+    #[test]
+    fn resources_keep_resource_order_and_one_connection_each() {
+        let mut r = Resources::default();
+        assert!(r.is_empty());
+        r.insert("phone".into(), ConnId(1));
+        r.insert("balcony".into(), ConnId(2));
+        r.insert("orchard".into(), ConnId(3));
+        assert_eq!(
+            r.values().copied().collect::<Vec<_>>(),
+            [ConnId(2), ConnId(3), ConnId(1)]
+        );
+        r.insert("orchard".into(), ConnId(4));
+        assert_eq!(r.get("orchard"), Some(&ConnId(4)));
+        assert_eq!(r.get("garden"), None);
+        assert_eq!(r.remove("balcony"), Some(ConnId(2)));
+        assert_eq!(r.remove("balcony"), None);
+        assert_eq!(
+            r.values().copied().collect::<Vec<_>>(),
+            [ConnId(4), ConnId(1)]
+        );
+        r.remove("orchard");
+        r.remove("phone");
+        assert!(r.is_empty());
     }
 }

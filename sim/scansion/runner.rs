@@ -314,12 +314,17 @@ impl Run<'_> {
             Variable::Jid(i) => Jid::new(&self.script.clients[i].jid)
                 .map(|j| j.to_bare().to_string())
                 .map_err(|e| e.to_string()),
-            Variable::FullJid(i) => self.agent(i).full_jid.clone().ok_or_else(|| {
-                format!(
-                    "'{}' has no full JID yet: it has not connected",
-                    self.script.clients[i].name
-                )
-            }),
+            Variable::FullJid(i) => self
+                .agent(i)
+                .full_jid
+                .as_ref()
+                .map(|j| j.to_string())
+                .ok_or_else(|| {
+                    format!(
+                        "'{}' has no full JID yet: it has not connected",
+                        self.script.clients[i].name
+                    )
+                }),
         })
         .map_err(|m| self.script_error(m))?;
         script::parse_stanza(&text).map_err(|m| self.script_error(m))
