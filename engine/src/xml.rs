@@ -103,9 +103,126 @@ pub fn parse_client_xml(text: &str) -> Result<Element, XmlError> {
     }
 }
 
-/// Serializes an element; the `jabber:client` namespace of a top-level
-/// stanza is implied by the stream and therefore left out.
+/// Serializes an element, leaving out the implied `jabber:client` namespace
+/// of a top-level stanza: the text minidom writes, byte for byte. The
+/// elements the engine makes (no prefixes, no namespaced attributes) are
+/// written directly; anything else goes through minidom's writer.
 pub fn to_string(el: &Element) -> String {
+    let mut out = String::with_capacity(128);
+    let default = if el.has_ns(NS_CLIENT) {
+        Some(NS_CLIENT)
+    } else if el.has_ns("") {
+        Some("")
+    } else {
+        None
+    };
+    let plain = match default {
+        Some(ns) => write_plain(el, ns, &mut out),
+        None => write_declared(el, &el.ns(), &mut out),
+    };
+    if plain {
+        out
+    } else {
+        to_string_by_minidom(el)
+    }
+}
+
+/// Writes `el`, whose namespace is `ns` and already declared (or implied),
+/// as minidom's writer does (rxml's encoder with its simple namespace
+/// tracking: a child in another namespace than its parent declares it as
+/// the default; attributes in name order; `'` quotes; empty elements as
+/// `<x/>`). False, with `out` partly written, if `el` or a descendant
+/// declares prefixes, has a namespaced attribute or a character XML
+/// cannot hold.
+fn write_plain(el: &Element, ns: &str, out: &mut String) -> bool {
+    if !el.prefixes.declared_prefixes().is_empty() {
+        return false;
+    }
+    out.push('<');
+    out.push_str(el.name());
+    for ((attr_ns, name), value) in el.attrs() {
+        if !attr_ns.is_none() {
+            return false;
+        }
+        out.push(' ');
+        out.push_str(name.as_str());
+        out.push_str("='");
+        if !escape(value, true, out) {
+            return false;
+        }
+        out.push('\'');
+    }
+    let mut nodes = el.nodes().peekable();
+    if nodes.peek().is_none() {
+        out.push_str("/>");
+        return true;
+    }
+    out.push('>');
+    for node in nodes {
+        let plain = match node {
+            minidom::Node::Text(text) => escape(text, false, out),
+            minidom::Node::Element(child) if child.has_ns(ns) => write_plain(child, ns, out),
+            minidom::Node::Element(child) => {
+                let child_ns = child.ns();
+                write_declared(child, &child_ns, out)
+            }
+        };
+        if !plain {
+            return false;
+        }
+    }
+    out.push_str("</");
+    out.push_str(el.name());
+    out.push('>');
+    true
+}
+
+/// Writes a child element that declares its namespace `ns` as the default.
+fn write_declared(el: &Element, ns: &str, out: &mut String) -> bool {
+    let start = out.len();
+    if !write_plain(el, ns, out) {
+        return false;
+    }
+    let mut declaration = String::from(" xmlns='");
+    if !escape(ns, true, &mut declaration) {
+        return false;
+    }
+    declaration.push('\'');
+    out.insert_str(start + 1 + el.name().len(), &declaration);
+    true
+}
+
+/// Appends `text` escaped as rxml escapes text or attribute values. False
+/// for characters XML cannot hold (control characters, U+FFFE, U+FFFF).
+fn escape(text: &str, attribute: bool, out: &mut String) -> bool {
+    let bytes = text.as_bytes();
+    let mut done = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped = match b {
+            b'\x00'..=b'\x08' | b'\x0b' | b'\x0c' | b'\x0e'..=b'\x1f' => return false,
+            b'\xbe' | b'\xbf' if i >= 2 && bytes[i - 2] == 0xef && bytes[i - 1] == 0xbf => {
+                return false
+            }
+            b'"' if attribute => "&#34;",
+            b'\'' if attribute => "&#39;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'&' => "&amp;",
+            b'\r' => "&#xd;",
+            b'\n' if attribute => "&#xa;",
+            b'\t' if attribute => "&#x9;",
+            _ => continue,
+        };
+        out.push_str(&text[done..i]);
+        out.push_str(escaped);
+        done = i + 1;
+    }
+    out.push_str(&text[done..]);
+    true
+}
+
+/// [`to_string`] through minidom's writer, for any element.
+fn to_string_by_minidom(el: &Element) -> String {
     let mut buf = Vec::with_capacity(128);
     el.write_to(&mut buf)
         .expect("writing to a Vec cannot fail and minidom elements are well-formed");
@@ -146,6 +263,43 @@ mod tests {
             to_string(&el),
             "<presence type='unavailable'><x xmlns='urn:x'/></presence>"
         );
+    }
+
+    /// The direct writer gives minidom's text on what it handles, and
+    /// hands the rest to minidom.
+    #[test]
+    fn serialization_is_minidoms() {
+        let cases = [
+            "<presence/>",
+            "<presence type='unavailable' id='a&amp;b'><status>a &lt; b &gt; c &amp; \"d\" 'e'\r\n\tf</status></presence>",
+            "<presence><x xmlns='urn:x'><y/><z xmlns='urn:z'>t</z><w xmlns=''/></x><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='n' ver='v'/></presence>",
+            "<message to='a@b' from='c@d/e' type='chat'><body>caf\u{e9} \u{1f600} \u{fffd}</body></message>",
+            "<iq type='result' id='x'><query xmlns='jabber:iq:roster' ver='3'><item jid='a@b' subscription='both'><group>&apos;&quot;\t\n</group></item></query></iq>",
+            "<presence a='&#9;&#10;&#13;' b='&lt;&gt;&amp;' c='&quot;&apos;'/>",
+            "<presence xmlns:p='urn:p'><p:x/></presence>",
+            "<presence><x xmlns='urn:x' xmlns:q='urn:q' q:attr='1'/></presence>",
+            "<x xmlns='urn:x' a='1'><y/><z xmlns='jabber:client'/></x>",
+            "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>",
+            "<x xmlns=''><y/></x>",
+        ];
+        for case in cases {
+            let el = if case.contains("xmlns='urn:x' a=")
+                || case.starts_with("<success")
+                || case.starts_with("<x xmlns=''")
+            {
+                case.parse::<Element>().unwrap()
+            } else {
+                parse_client_xml(case).unwrap()
+            };
+            assert_eq!(to_string(&el), to_string_by_minidom(&el), "{case}");
+        }
+        let mut el = element("presence", NS_CLIENT, &[]);
+        el.append_text_node("\u{fffe}");
+        assert!(!write_plain(&el, NS_CLIENT, &mut String::new()));
+        let mut el = element("presence", NS_CLIENT, &[("a", "\u{ffff}")]);
+        assert!(!write_plain(&el, NS_CLIENT, &mut String::new()));
+        el.append_text_node("\u{1}");
+        assert!(!write_plain(&el, NS_CLIENT, &mut String::new()));
     }
 
     #[test]
