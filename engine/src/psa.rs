@@ -165,7 +165,9 @@ impl Server {
                 session
                     .held
                     .retain(|jid, _| bare_of(jid) != contact.as_str());
-                session.annotated.retain(|jid| jid.to_bare() != *contact);
+                session
+                    .annotated
+                    .retain(|jid| bare_of(jid.as_str()) != contact.as_str());
             }
         }
     }
@@ -375,9 +377,11 @@ fn hold(session: &mut Session, from: &Jid, stanza: &Stanza) {
         for (jid, held) in session.held.iter_mut() {
             if bare_of(jid) == from.as_str() {
                 *held = Arc::clone(&stanza.payload);
-                session.annotated.retain(|a| a.as_str() != jid.as_str());
             }
         }
+        session
+            .annotated
+            .retain(|jid| bare_of(jid.as_str()) != from.as_str());
     }
 }
 

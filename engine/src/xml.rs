@@ -109,16 +109,12 @@ pub fn parse_client_xml(text: &str) -> Result<Element, XmlError> {
 /// written directly; anything else goes through minidom's writer.
 pub fn to_string(el: &Element) -> String {
     let mut out = String::with_capacity(128);
-    let default = if el.has_ns(NS_CLIENT) {
-        Some(NS_CLIENT)
+    let plain = if el.has_ns(NS_CLIENT) {
+        write_plain(el, NS_CLIENT, false, &mut out)
     } else if el.has_ns("") {
-        Some("")
+        write_plain(el, "", false, &mut out)
     } else {
-        None
-    };
-    let plain = match default {
-        Some(ns) => write_plain(el, ns, &mut out),
-        None => write_declared(el, &el.ns(), &mut out),
+        write_plain(el, &el.ns(), true, &mut out)
     };
     if plain {
         out
@@ -127,30 +123,26 @@ pub fn to_string(el: &Element) -> String {
     }
 }
 
-/// Writes `el`, whose namespace is `ns` and already declared (or implied),
-/// as minidom's writer does (rxml's encoder with its simple namespace
-/// tracking: a child in another namespace than its parent declares it as
-/// the default; attributes in name order; `'` quotes; empty elements as
-/// `<x/>`). False, with `out` partly written, if `el` or a descendant
-/// declares prefixes, has a namespaced attribute or a character XML
-/// cannot hold.
-fn write_plain(el: &Element, ns: &str, out: &mut String) -> bool {
+/// Writes `el`, whose namespace is `ns`, as minidom's writer does (rxml's
+/// encoder with its simple namespace tracking): `declare` puts
+/// `xmlns='ns'` first in the start tag, which a child does when its
+/// namespace is not its parent's; then the attributes in name order, `'`
+/// quotes, and empty elements as `<x/>`. False, with `out` partly
+/// written, if `el` or a descendant declares prefixes, has a namespaced
+/// attribute or a character XML cannot hold.
+fn write_plain(el: &Element, ns: &str, declare: bool, out: &mut String) -> bool {
     if !el.prefixes.declared_prefixes().is_empty() {
         return false;
     }
     out.push('<');
     out.push_str(el.name());
+    if declare && !attribute(out, "xmlns", ns) {
+        return false;
+    }
     for ((attr_ns, name), value) in el.attrs() {
-        if !attr_ns.is_none() {
+        if !attr_ns.is_none() || !attribute(out, name.as_str(), value) {
             return false;
         }
-        out.push(' ');
-        out.push_str(name.as_str());
-        out.push_str("='");
-        if !escape(value, true, out) {
-            return false;
-        }
-        out.push('\'');
     }
     let mut nodes = el.nodes().peekable();
     if nodes.peek().is_none() {
@@ -161,11 +153,8 @@ fn write_plain(el: &Element, ns: &str, out: &mut String) -> bool {
     for node in nodes {
         let plain = match node {
             minidom::Node::Text(text) => escape(text, false, out),
-            minidom::Node::Element(child) if child.has_ns(ns) => write_plain(child, ns, out),
-            minidom::Node::Element(child) => {
-                let child_ns = child.ns();
-                write_declared(child, &child_ns, out)
-            }
+            minidom::Node::Element(child) if child.has_ns(ns) => write_plain(child, ns, false, out),
+            minidom::Node::Element(child) => write_plain(child, &child.ns(), true, out),
         };
         if !plain {
             return false;
@@ -177,19 +166,14 @@ fn write_plain(el: &Element, ns: &str, out: &mut String) -> bool {
     true
 }
 
-/// Writes a child element that declares its namespace `ns` as the default.
-fn write_declared(el: &Element, ns: &str, out: &mut String) -> bool {
-    let start = out.len();
-    if !write_plain(el, ns, out) {
-        return false;
-    }
-    let mut declaration = String::from(" xmlns='");
-    if !escape(ns, true, &mut declaration) {
-        return false;
-    }
-    declaration.push('\'');
-    out.insert_str(start + 1 + el.name().len(), &declaration);
-    true
+/// Appends ` name='value'`, escaped; false if the value cannot be written.
+fn attribute(out: &mut String, name: &str, value: &str) -> bool {
+    out.push(' ');
+    out.push_str(name);
+    out.push_str("='");
+    let written = escape(value, true, out);
+    out.push('\'');
+    written
 }
 
 /// Appends `text` escaped as rxml escapes text or attribute values. False
@@ -269,7 +253,7 @@ mod tests {
     /// hands the rest to minidom.
     #[test]
     fn serialization_is_minidoms() {
-        let cases = [
+        let stanzas = [
             "<presence/>",
             "<presence type='unavailable' id='a&amp;b'><status>a &lt; b &gt; c &amp; \"d\" 'e'\r\n\tf</status></presence>",
             "<presence><x xmlns='urn:x'><y/><z xmlns='urn:z'>t</z><w xmlns=''/></x><c xmlns='http://jabber.org/protocol/caps' hash='sha-1' node='n' ver='v'/></presence>",
@@ -278,28 +262,26 @@ mod tests {
             "<presence a='&#9;&#10;&#13;' b='&lt;&gt;&amp;' c='&quot;&apos;'/>",
             "<presence xmlns:p='urn:p'><p:x/></presence>",
             "<presence><x xmlns='urn:x' xmlns:q='urn:q' q:attr='1'/></presence>",
+        ];
+        let documents = [
             "<x xmlns='urn:x' a='1'><y/><z xmlns='jabber:client'/></x>",
             "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>",
             "<x xmlns=''><y/></x>",
         ];
-        for case in cases {
-            let el = if case.contains("xmlns='urn:x' a=")
-                || case.starts_with("<success")
-                || case.starts_with("<x xmlns=''")
-            {
-                case.parse::<Element>().unwrap()
-            } else {
-                parse_client_xml(case).unwrap()
-            };
-            assert_eq!(to_string(&el), to_string_by_minidom(&el), "{case}");
+        let elements = stanzas
+            .iter()
+            .map(|s| parse_client_xml(s).unwrap())
+            .chain(documents.iter().map(|d| d.parse::<Element>().unwrap()));
+        for el in elements {
+            assert_eq!(to_string(&el), to_string_by_minidom(&el));
         }
         let mut el = element("presence", NS_CLIENT, &[]);
         el.append_text_node("\u{fffe}");
-        assert!(!write_plain(&el, NS_CLIENT, &mut String::new()));
+        assert!(!write_plain(&el, NS_CLIENT, false, &mut String::new()));
         let mut el = element("presence", NS_CLIENT, &[("a", "\u{ffff}")]);
-        assert!(!write_plain(&el, NS_CLIENT, &mut String::new()));
+        assert!(!write_plain(&el, NS_CLIENT, false, &mut String::new()));
         el.append_text_node("\u{1}");
-        assert!(!write_plain(&el, NS_CLIENT, &mut String::new()));
+        assert!(!write_plain(&el, NS_CLIENT, false, &mut String::new()));
     }
 
     #[test]
