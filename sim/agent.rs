@@ -419,7 +419,7 @@ impl Agent {
 
     /// A stanza or stream-level element arrived from the server.
     pub fn receive(&mut self, now: u64, stanza: &Stanza, out: &mut Vec<Act>) {
-        let element = &*stanza.payload;
+        let element = &**stanza.payload();
         if element.has_ns(stream_management::NS_SM) && self.state != State::Offline {
             // Kept like stanzas, so expectations can check them.
             if let Some(log) = &mut self.log {
@@ -561,13 +561,13 @@ impl Agent {
         let Some(from) = stanza.from.as_ref().map(|j| j.as_str()) else {
             return;
         };
-        let element = &*stanza.payload;
+        let element = &**stanza.payload();
         let annotation = psa::annotation_of(element);
         if annotation.is_some() && !self.wants_annotations() {
             let xml = stanza.to_xml();
             out.push(Act::Violation("unrequested-annotation", xml));
         }
-        let shown = match element.attr("type") {
+        let shown = match stanza.type_() {
             None => Shown {
                 annotation: annotation.flatten().map(|a| a.as_str()),
                 ..shown_of(element)
@@ -652,7 +652,7 @@ impl Agent {
     }
 
     fn answer_iq(&mut self, stanza: &Stanza, out: &mut Vec<Act>) {
-        let iq = &*stanza.payload;
+        let iq = &**stanza.payload();
         let type_ = iq.attr("type").unwrap_or("");
         if type_ != "get" && type_ != "set" {
             return;

@@ -62,10 +62,10 @@ struct Payload {
 impl StanzaXml {
     /// Appends the serialized stanza to `out`.
     pub fn write(&mut self, stanza: &Stanza, out: &mut String) {
-        let key = Arc::as_ptr(&stanza.payload) as usize;
+        let key = Arc::as_ptr(stanza.payload()) as usize;
         if !self.entries.contains_key(&key) {
             self.sweep();
-            self.entries.insert(key, Payload::new(&stanza.payload));
+            self.entries.insert(key, Payload::new(stanza.payload()));
         }
         self.entries[&key].write(stanza, out);
     }
@@ -237,7 +237,7 @@ mod tests {
             assert_eq!(out, format!("<presence from='a@x.example/r' id='p{i}'/>"));
         }
         assert!(cache.len() <= SWEEP_AT, "{}", cache.len());
-        let key = Arc::as_ptr(&live.payload) as usize;
+        let key = Arc::as_ptr(live.payload()) as usize;
         assert!(cache.entries.contains_key(&key));
         out.clear();
         cache.write(&live, &mut out);

@@ -90,7 +90,7 @@ impl Server {
     /// `<blocklist/>`, `<block/>` or `<unblock/>` sent by a user to their
     /// own account.
     pub(crate) fn blocking_iq(&mut self, conn: ConnId, stanza: Stanza) {
-        let child = stanza.payload.children().next().expect("validated");
+        let child = stanza.payload().children().next().expect("validated");
         match (child.name(), stanza.type_()) {
             ("blocklist", Some("get")) => self.blocklist_get(conn, &stanza),
             ("block" | "unblock", Some("set")) => match parse_edit(child) {

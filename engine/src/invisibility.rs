@@ -29,7 +29,7 @@ pub const NS_INVISIBILITY: &str = "http://jabber.org/protocol/invisibility";
 impl Server {
     /// `<invisible/>` or `<visible/>` sent by a session to its account.
     pub(crate) fn invisibility_iq(&mut self, conn: ConnId, stanza: Stanza) {
-        let child = stanza.payload.children().next().expect("validated");
+        let child = stanza.payload().children().next().expect("validated");
         match (child.name(), stanza.type_()) {
             ("invisible", Some("set")) => self.go_invisible(conn, &stanza),
             ("visible", Some("set")) => self.go_visible(conn, &stanza),

@@ -16,7 +16,7 @@ use crate::xml::{self, NS_CLIENT, NS_DISCO_INFO, NS_DISCO_ITEMS, NS_PING, NS_ROS
 
 /// The single payload child of a get/set IQ.
 fn payload(stanza: &Stanza) -> Option<&Element> {
-    stanza.payload.children().next()
+    stanza.payload().children().next()
 }
 
 /// A result for `request` holding `child` (if any), addressed back.
@@ -46,7 +46,7 @@ impl Server {
             );
         }
         let is_request = matches!(type_, Some("get" | "set"));
-        if is_request && stanza.payload.children().count() != 1 {
+        if is_request && stanza.payload().children().count() != 1 {
             let error = StanzaError::bad_request("Incorrect number of children for IQ stanza");
             return self.reply_error(conn, &stanza, error);
         }

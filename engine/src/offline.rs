@@ -17,13 +17,9 @@ impl Server {
         if !self.config.offline_storage || room != Some(true) {
             return self.bounce(&stanza, StanzaError::service_unavailable());
         }
-        let mut payload = (*stanza.payload).clone();
+        let mut payload = (**stanza.payload()).clone();
         payload.append_child(self.delay_element(self.domain.as_str()));
-        let stored = Stanza {
-            from: stanza.from.clone(),
-            to: stanza.to.clone(),
-            payload: Arc::new(payload),
-        };
+        let stored = Stanza::shared(stanza.from.clone(), stanza.to.clone(), Arc::new(payload));
         let user = stanza.to.as_ref().expect("routed").to_bare();
         if let Some(account) = self.store.account_mut(node) {
             account.offline.push(stored.clone());

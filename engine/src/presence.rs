@@ -67,11 +67,7 @@ pub(crate) fn presence(from: &BareJid, to: &Jid, type_: Option<&str>) -> Stanza 
 
 /// A bare presence stanza of the given type from a full JID.
 pub(crate) fn presence_from(from: &Jid, to: &Jid, type_: Option<&str>) -> Stanza {
-    Stanza {
-        from: Some(from.clone()),
-        to: Some(to.clone()),
-        payload: shared_payload(type_),
-    }
+    Stanza::shared(Some(from.clone()), Some(to.clone()), shared_payload(type_))
 }
 
 /// The `<priority/>` of a presence (RFC 6121 §4.7.2.3), clamped to an i8;
@@ -205,10 +201,10 @@ impl Server {
         session.priority = priority;
         if initial {
             // Marked available before the initial-presence work, as Prosody does.
-            session.presence = Some(Arc::clone(&stanza.payload));
+            session.presence = Some(Arc::clone(stanza.payload()));
             self.initial_presence(conn, &node, &full, priority);
         }
-        let mut stored = (*stanza.payload).clone();
+        let mut stored = (**stanza.payload()).clone();
         stored.append_child(self.delay_element(self.domain.as_str()));
         if let Some(session) = self.session_mut(conn) {
             session.presence = Some(Arc::new(stored));
@@ -288,11 +284,11 @@ impl Server {
             else {
                 continue;
             };
-            let copy = Stanza {
-                from: Some(s.full.clone()),
-                to: Some(full.clone()),
-                payload: Arc::clone(s.presence.as_ref().expect("available")),
-            };
+            let copy = Stanza::shared(
+                Some(s.full.clone()),
+                Some(full.clone()),
+                Arc::clone(s.presence.as_ref().expect("available")),
+            );
             self.send_to_client(conn, copy);
             self.psa_if_paused(other, full);
         }
@@ -314,11 +310,11 @@ impl Server {
             None => (Vec::new(), Vec::<BareJid>::new()),
         };
         for (contact, request) in pending {
-            let replay = Stanza {
-                from: Some(Jid::from(contact)),
-                to: Some(Jid::from(bare.clone())),
-                payload: request,
-            };
+            let replay = Stanza::shared(
+                Some(Jid::from(contact)),
+                Some(Jid::from(bare.clone())),
+                request,
+            );
             self.send_to_client(conn, replay);
         }
         for contact in asked {
@@ -349,14 +345,10 @@ impl Server {
                 continue;
             };
             let payload = match template {
-                Some(t) => Arc::clone(&t.payload),
+                Some(t) => Arc::clone(t.payload()),
                 None => Arc::clone(s.presence.as_ref().expect("available")),
             };
-            let stanza = Stanza {
-                from: Some(s.full.clone()),
-                to: Some(to.clone()),
-                payload,
-            };
+            let stanza = Stanza::shared(Some(s.full.clone()), Some(to.clone()), payload);
             self.route(stanza);
             if template.is_none() {
                 self.psa_if_paused(conn, to);
@@ -387,7 +379,7 @@ impl Server {
         let remote = stanza.from.as_ref().is_some_and(|f| !self.is_local(f));
         // Each session must be looked at: to keep what it holds of a remote
         // sender, or to check that it asked for annotations.
-        let per_session = remote || crate::psa::has_annotation(&stanza.payload);
+        let per_session = remote || crate::psa::has_annotation(stanza.payload());
         if to.is_full() {
             return match self.conn_for_full(to) {
                 Some(conn) if per_session => self.presence_to_session(conn, stanza, remote),
@@ -581,7 +573,7 @@ impl Server {
             }
             Some("subscribe") => {
                 let (t, action) =
-                    subscription::inbound_subscribe(roster, &contact, Arc::clone(&stanza.payload));
+                    subscription::inbound_subscribe(roster, &contact, Arc::clone(stanza.payload()));
                 self.record(&user, &contact, t);
                 self.on_subscribe(&node, &user, &contact, stanza, action);
             }

@@ -123,10 +123,11 @@ pub fn annotation_of(payload: &Element) -> Option<Option<Annotation>> {
 impl Server {
     /// A presence from a local session, without annotations of its own.
     pub(crate) fn strip_client_annotation(stanza: Stanza) -> Stanza {
-        if !has_annotation(&stanza.payload) {
+        if !has_annotation(stanza.payload()) {
             return stanza;
         }
-        Stanza::new(stanza.from, stanza.to, without_annotation(&stanza.payload))
+        let payload = without_annotation(stanza.payload());
+        Stanza::new(stanza.from, stanza.to, payload)
     }
 
     /// Delivers a presence that comes from a remote entity or carries an
@@ -134,7 +135,7 @@ impl Server {
     /// not ask for them, records those delivered, and keeps a remote
     /// sender's presence as the session's view of it.
     pub(crate) fn presence_to_session(&mut self, conn: ConnId, stanza: Stanza, remote: bool) {
-        let annotation = annotation_of(&stanza.payload);
+        let annotation = annotation_of(stanza.payload());
         let Some(session) = self.session_mut(conn) else {
             return self.dropped(stanza, DropReason::SessionNotFound);
         };
@@ -360,7 +361,7 @@ impl Server {
 /// Keeps a remote sender's presence as what `session` holds of it.
 fn hold(session: &mut Session, from: &Jid, stanza: &Stanza) {
     if from.is_full() {
-        let payload = Arc::clone(&stanza.payload);
+        let payload = Arc::clone(stanza.payload());
         match session.held.get_mut(from.as_str()) {
             Some(held) => *held = payload,
             None => {
@@ -376,7 +377,7 @@ fn hold(session: &mut Session, from: &Jid, stanza: &Stanza) {
         // Unavailable from a bare JID: every resource is (RFC 6121 §4.5.3).
         for (jid, held) in session.held.iter_mut() {
             if bare_of(jid) == from.as_str() {
-                *held = Arc::clone(&stanza.payload);
+                *held = Arc::clone(stanza.payload());
             }
         }
         session

@@ -269,7 +269,7 @@ impl Server {
         if stanza.type_() == Some("get") {
             return self.roster_get(conn, &node, &stanza);
         }
-        let query = stanza.payload.children().next().expect("validated");
+        let query = stanza.payload().children().next().expect("validated");
         match parse_roster_set(query, &bare) {
             Err(error) => self.reply_error(conn, &stanza, error),
             Ok(RosterSet::Remove { jid }) => self.roster_remove(conn, &node, &stanza, &jid),
@@ -298,7 +298,11 @@ impl Server {
         }
         let roster = &self.store.create(node, "").roster;
         let version = roster.version();
-        let client_ver = stanza.payload.children().next().and_then(|q| q.attr("ver"));
+        let client_ver = stanza
+            .payload()
+            .children()
+            .next()
+            .and_then(|q| q.attr("ver"));
         let query = if client_ver == Some(version.to_string().as_str()) {
             None
         } else {

@@ -26,11 +26,74 @@ pub enum Kind {
 }
 
 /// An addressed XML stanza (or stream-level element) with a shared payload.
+///
+/// The payload is immutable once wrapped (it is shared); its kind and
+/// `type` attribute are read when the stanza is made, because every stage
+/// of routing asks for them.
 #[derive(Clone, PartialEq)]
 pub struct Stanza {
     pub from: Option<Jid>,
     pub to: Option<Jid>,
-    pub payload: Arc<Element>,
+    payload: Arc<Element>,
+    class: Class,
+}
+
+/// The `type` values of RFC 6120 §8.2.3, RFC 6121 §4.7.1 and §5.2.2 that
+/// [`Class`] records without pointing into the payload.
+const TYPES: [&str; 14] = [
+    "unavailable",
+    "subscribe",
+    "subscribed",
+    "unsubscribe",
+    "unsubscribed",
+    "probe",
+    "error",
+    "get",
+    "set",
+    "result",
+    "chat",
+    "groupchat",
+    "headline",
+    "normal",
+];
+
+/// What [`Stanza::kind`] and [`Stanza::type_`] answer, from the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Class {
+    kind: Kind,
+    type_: Type,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Type {
+    Absent,
+    /// An index in [`TYPES`].
+    Known(u8),
+    /// Any other value, read from the payload when asked.
+    Other,
+}
+
+impl Class {
+    fn of(payload: &Element) -> Class {
+        let kind = if !payload.has_ns(NS_CLIENT) {
+            Kind::Other
+        } else {
+            match payload.name() {
+                "message" => Kind::Message,
+                "presence" => Kind::Presence,
+                "iq" => Kind::Iq,
+                _ => Kind::Other,
+            }
+        };
+        let type_ = match payload.attr("type") {
+            None => Type::Absent,
+            Some(t) => TYPES
+                .iter()
+                .position(|known| *known == t)
+                .map_or(Type::Other, |i| Type::Known(i as u8)),
+        };
+        Class { kind, type_ }
+    }
 }
 
 impl std::fmt::Debug for Stanza {
@@ -55,19 +118,22 @@ impl Stanza {
         };
         xml::remove_attr(&mut el, "from");
         xml::remove_attr(&mut el, "to");
-        Ok(Stanza {
-            from,
-            to,
-            payload: Arc::new(el),
-        })
+        Ok(Stanza::new(from, to, el))
     }
 
     /// A stanza with the given addressing and payload (whose own from/to are ignored).
     pub fn new(from: Option<Jid>, to: Option<Jid>, payload: Element) -> Stanza {
+        Stanza::shared(from, to, Arc::new(payload))
+    }
+
+    /// A stanza with the given addressing and a payload shared with others.
+    pub fn shared(from: Option<Jid>, to: Option<Jid>, payload: Arc<Element>) -> Stanza {
+        let class = Class::of(&payload);
         Stanza {
             from,
             to,
-            payload: Arc::new(payload),
+            payload,
+            class,
         }
     }
 
@@ -77,19 +143,17 @@ impl Stanza {
             from,
             to,
             payload: Arc::clone(&self.payload),
+            class: self.class,
         }
     }
 
+    /// The payload: the element without `from` and `to`.
+    pub fn payload(&self) -> &Arc<Element> {
+        &self.payload
+    }
+
     pub fn kind(&self) -> Kind {
-        if !self.payload.has_ns(NS_CLIENT) {
-            return Kind::Other;
-        }
-        match self.payload.name() {
-            "message" => Kind::Message,
-            "presence" => Kind::Presence,
-            "iq" => Kind::Iq,
-            _ => Kind::Other,
-        }
+        self.class.kind
     }
 
     pub fn name(&self) -> &str {
@@ -102,7 +166,11 @@ impl Stanza {
 
     /// The `type` attribute, if any.
     pub fn type_(&self) -> Option<&str> {
-        self.payload.attr("type")
+        match self.class.type_ {
+            Type::Absent => None,
+            Type::Known(i) => Some(TYPES[i as usize]),
+            Type::Other => self.payload.attr("type"),
+        }
     }
 
     pub fn id(&self) -> Option<&str> {
@@ -267,6 +335,57 @@ impl StreamError {
 mod tests {
     use super::*;
     use crate::xml::parse_client_xml;
+
+    fn stanza(xml: &str) -> Stanza {
+        Stanza::from_element(parse_client_xml(xml).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn kind_and_type_are_the_payloads() {
+        let cases = [
+            ("<presence/>", Kind::Presence, None),
+            (
+                "<presence type='unavailable'/>",
+                Kind::Presence,
+                Some("unavailable"),
+            ),
+            ("<presence type='probe'/>", Kind::Presence, Some("probe")),
+            (
+                "<presence type='unsubscribed'/>",
+                Kind::Presence,
+                Some("unsubscribed"),
+            ),
+            (
+                "<presence type='Available'/>",
+                Kind::Presence,
+                Some("Available"),
+            ),
+            ("<presence type=''/>", Kind::Presence, Some("")),
+            (
+                "<message type='groupchat'/>",
+                Kind::Message,
+                Some("groupchat"),
+            ),
+            ("<message type='normal'/>", Kind::Message, Some("normal")),
+            ("<iq type='result' id='1'/>", Kind::Iq, Some("result")),
+            ("<iq type='set' id='1'/>", Kind::Iq, Some("set")),
+            ("<iq type='error' id='1'/>", Kind::Iq, Some("error")),
+            ("<bind type='get'/>", Kind::Other, Some("get")),
+        ];
+        for (xml, kind, type_) in cases {
+            let s = stanza(xml);
+            assert_eq!((s.kind(), s.type_()), (kind, type_), "{xml}");
+            assert_eq!(s.type_(), s.payload().attr("type"), "{xml}");
+            let copy = s.readdressed(None, Some(Jid::new("e@f").unwrap()));
+            assert_eq!((copy.kind(), copy.type_()), (kind, type_), "{xml}");
+        }
+        let features = Stanza::new(
+            None,
+            None,
+            Element::bare("features", crate::xml::NS_STREAMS),
+        );
+        assert_eq!((features.kind(), features.type_()), (Kind::Other, None));
+    }
 
     #[test]
     fn addressing_is_kept_apart_from_payload() {

@@ -31,7 +31,6 @@
 //! texts, the queue limit, the old-session memory for expired ids).
 
 use std::collections::{BTreeSet, VecDeque};
-use std::sync::Arc;
 
 use compact_str::CompactString;
 use jid::Jid;
@@ -376,16 +375,13 @@ impl Server {
             return stanza;
         }
         let stamp = xep0082_datetime(self.config.epoch_unix_secs, sent);
-        let mut payload = (*stanza.payload).clone();
+        let mut payload = (**stanza.payload()).clone();
         payload.append_child(xml::element(
             "delay",
             NS_DELAY,
             &[("from", from), ("stamp", &stamp)],
         ));
-        Stanza {
-            payload: Arc::new(payload),
-            ..stanza
-        }
+        Stanza::new(stanza.from, stanza.to, payload)
     }
 
     /// The stanzas a session never acknowledged, at its end: messages to

@@ -209,7 +209,7 @@ pub fn render(outputs: &[Output]) -> Vec<String> {
         .filter_map(|o| match o {
             Output::ToClient { conn, stanza } => {
                 let is_push = stanza.type_() == Some("set")
-                    && stanza.payload.is("iq", NS_CLIENT)
+                    && stanza.payload().is("iq", NS_CLIENT)
                     && stanza.child("query", NS_ROSTER).is_some();
                 if is_push {
                     let item = stanza

@@ -625,11 +625,7 @@ impl Server {
         else {
             return;
         };
-        self.route(Stanza {
-            from: Some(full),
-            to: Some(to.clone()),
-            payload,
-        });
+        self.route(Stanza::shared(Some(full), Some(to.clone()), payload));
         self.psa_if_paused(conn, to);
     }
 
@@ -678,7 +674,7 @@ impl Server {
             session.privacy.interested = true;
         }
         let node = self.session(conn).expect("bound").node.clone();
-        let query = stanza.payload.children().next().expect("validated");
+        let query = stanza.payload().children().next().expect("validated");
         let children: Vec<Element> = query.children().cloned().collect();
         let blocklist = self.blocklist_of(&node);
         let (answer, changed) = match stanza.type_() {
