@@ -21,7 +21,6 @@ use crate::model::{FaultAction, FaultSpec, Model, NodeRef, ScriptAction, ScriptS
 use crate::net::{LinkId, LinkKind, Network, NodeId, NodeKind, Transmit};
 use crate::queue::EventQueue;
 use crate::rng::{self, Stream};
-use rustc_hash::FxHashMap;
 
 use crate::stanza_xml::StanzaXml;
 use crate::trace::{Record, SendRoute, Shown, Trace, TraceSummary, SCHEMA_VERSION};
@@ -146,8 +145,7 @@ struct ServerNode {
     /// The durable store while the server is down.
     store: Option<Store>,
     /// Client connections: conn → (client, connection epoch).
-    /// (A hash map: a lookup per delivery; never iterated.)
-    conns: FxHashMap<ConnId, (usize, u32)>,
+    conns: Conns,
     /// The same, by (client, epoch).
     by_client: BTreeMap<(usize, u32), ConnId>,
     /// Bumped at every restart: timers and answers for an earlier run of
@@ -157,18 +155,50 @@ struct ServerNode {
 
 impl ServerNode {
     fn attach(&mut self, conn: ConnId, client: usize, epoch: u32) {
-        self.conns.insert(conn, (client, epoch));
+        self.conns.insert(conn, client, epoch);
         self.by_client.insert((client, epoch), conn);
     }
 
     fn detach(&mut self, conn: ConnId) -> Option<(usize, u32)> {
-        let entry = self.conns.remove(&conn)?;
+        let entry = self.conns.remove(conn)?;
         self.by_client.remove(&entry);
         Some(entry)
     }
 
     fn conn_of(&self, client: usize, epoch: u32) -> Option<ConnId> {
         self.by_client.get(&(client, epoch)).copied()
+    }
+}
+
+/// A server's client connections, by connection id. The world numbers
+/// connections from 1 up, so a vector indexed by id is dense: one read
+/// per delivery, where a hash map would be two.
+#[derive(Default)]
+struct Conns(Vec<Option<(u32, u32)>>);
+
+impl Conns {
+    fn get(&self, conn: ConnId) -> Option<(usize, u32)> {
+        let slot = self.0.get(usize::try_from(conn.0).ok()?)?;
+        slot.map(|(client, epoch)| (client as usize, epoch))
+    }
+
+    fn insert(&mut self, conn: ConnId, client: usize, epoch: u32) {
+        let i = usize::try_from(conn.0).expect("connection ids fit in memory");
+        if self.0.len() <= i {
+            self.0.resize(i + 1, None);
+        }
+        let client = u32::try_from(client).expect("client indices fit in 32 bits");
+        self.0[i] = Some((client, epoch));
+    }
+
+    fn remove(&mut self, conn: ConnId) -> Option<(usize, u32)> {
+        let entry = self.get(conn)?;
+        self.0[conn.0 as usize] = None;
+        Some(entry)
+    }
+
+    fn clear(&mut self) {
+        self.0.fill(None);
     }
 }
 
@@ -260,7 +290,7 @@ impl World {
                 config: spec.config.clone(),
                 engine: Some(engine),
                 store: None,
-                conns: FxHashMap::default(),
+                conns: Conns::default(),
                 by_client: BTreeMap::new(),
                 incarnation: 0,
             });
@@ -1085,7 +1115,7 @@ impl World {
     }
 
     fn send_to_client(&mut self, s: usize, conn: ConnId, wire: Wire) {
-        let Some(&(c, epoch)) = self.servers[s].conns.get(&conn) else {
+        let Some((c, epoch)) = self.servers[s].conns.get(conn) else {
             let node = self.servers[s].node;
             self.drop_written(node, "connection-gone", |c, out| wire.write_xml(c, out));
             return;
@@ -1098,7 +1128,7 @@ impl World {
         match event {
             Event::SessionBound { conn, jid } => {
                 self.stats.sessions += 1;
-                let client = self.servers[s].conns.get(&conn).map(|(c, _)| *c);
+                let client = self.servers[s].conns.get(conn).map(|(c, _)| c);
                 self.session_record_of(node, jid.as_str(), "bound", None, client);
             }
             Event::Directed {
