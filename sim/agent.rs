@@ -653,7 +653,7 @@ impl Agent {
 
     fn answer_iq(&mut self, stanza: &Stanza, out: &mut Vec<Act>) {
         let iq = &**stanza.payload();
-        let type_ = iq.attr("type").unwrap_or("");
+        let type_ = stanza.type_().unwrap_or("");
         if type_ != "get" && type_ != "set" {
             return;
         }

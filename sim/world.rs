@@ -1642,3 +1642,27 @@ impl World {
         self.connect(c);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_by_id() {
+        let mut conns = Conns::default();
+        assert_eq!(conns.get(ConnId(3)), None);
+        conns.insert(ConnId(3), 7, 1);
+        conns.insert(ConnId(1), 2, 4);
+        assert_eq!(conns.get(ConnId(3)), Some((7, 1)));
+        assert_eq!(conns.get(ConnId(1)), Some((2, 4)));
+        assert_eq!(conns.get(ConnId(2)), None);
+        assert_eq!(conns.get(ConnId(u64::MAX)), None);
+        conns.insert(ConnId(3), 7, 2);
+        assert_eq!(conns.get(ConnId(3)), Some((7, 2)));
+        assert_eq!(conns.remove(ConnId(3)), Some((7, 2)));
+        assert_eq!(conns.remove(ConnId(3)), None);
+        assert_eq!(conns.remove(ConnId(9)), None);
+        conns.clear();
+        assert_eq!(conns.get(ConnId(1)), None);
+    }
+}

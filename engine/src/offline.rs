@@ -3,8 +3,6 @@
 //! kept with a `urn:xmpp:delay` stamp and delivered when a session of the
 //! account sends initial presence with non-negative priority.
 
-use std::sync::Arc;
-
 use crate::server::{ConnId, Event, Server};
 use crate::stanza::{Stanza, StanzaError};
 
@@ -19,7 +17,7 @@ impl Server {
         }
         let mut payload = (**stanza.payload()).clone();
         payload.append_child(self.delay_element(self.domain.as_str()));
-        let stored = Stanza::shared(stanza.from.clone(), stanza.to.clone(), Arc::new(payload));
+        let stored = Stanza::new(stanza.from.clone(), stanza.to.clone(), payload);
         let user = stanza.to.as_ref().expect("routed").to_bare();
         if let Some(account) = self.store.account_mut(node) {
             account.offline.push(stored.clone());
