@@ -579,4 +579,71 @@ mod tests {
         assert!(!write_common(&mut other, &Record::End { events: 1 }));
         assert!(other.is_empty());
     }
+
+    /// A sink tests can read back; past `fail_after` bytes it refuses
+    /// writes.
+    struct Capture {
+        bytes: std::rc::Rc<std::cell::RefCell<Vec<u8>>>,
+        fail_after: usize,
+    }
+
+    impl Write for Capture {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            let mut bytes = self.bytes.borrow_mut();
+            if bytes.len() + b.len() > self.fail_after {
+                return Err(std::io::Error::other("disk full"));
+            }
+            bytes.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Enough deliveries to fill several buffers.
+    fn fill(trace: &mut Trace) {
+        for msg in 0..40_000u64 {
+            trace.record(msg * 3, &Record::Deliver { msg });
+        }
+    }
+
+    #[test]
+    fn digest_covers_every_buffer_in_order() {
+        let bytes = std::rc::Rc::default();
+        let capture = Capture {
+            bytes: std::rc::Rc::clone(&bytes),
+            fail_after: usize::MAX,
+        };
+        let mut trace = Trace::new(Some(Box::new(capture)));
+        fill(&mut trace);
+        let summary = trace.finish();
+        let written = bytes.borrow().clone();
+        assert!(written.len() > 4 << 16);
+        assert_eq!(summary.bytes, written.len() as u64);
+        assert_eq!(summary.records, 40_000);
+        assert_eq!(summary.digest, hex::encode(Sha256::digest(&written)));
+        assert!(summary.error.is_none());
+        assert!(written.starts_with(b"{\"t\":0,\"ev\":\"deliver\",\"msg\":0}\n"));
+        assert!(written.ends_with(b"{\"t\":119997,\"ev\":\"deliver\",\"msg\":39999}\n"));
+    }
+
+    #[test]
+    fn a_failing_sink_is_reported_and_the_digest_still_covers_everything() {
+        let bytes = std::rc::Rc::default();
+        let capture = Capture {
+            bytes: std::rc::Rc::clone(&bytes),
+            fail_after: 2 << 16,
+        };
+        let mut trace = Trace::new(Some(Box::new(capture)));
+        fill(&mut trace);
+        let summary = trace.finish();
+        assert_eq!(summary.error.unwrap().to_string(), "disk full");
+        let written = bytes.borrow().len();
+        assert!(written > 0 && written <= 2 << 16);
+
+        let mut unsunk = Trace::new(None);
+        fill(&mut unsunk);
+        assert_eq!(unsunk.finish().digest, summary.digest);
+    }
 }
