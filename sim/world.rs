@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use compact_str::CompactString;
 use presim_engine::minidom::Element;
 use presim_engine::stanza::{Kind, Stanza};
 use presim_engine::store::Store;
@@ -255,7 +256,10 @@ pub struct World {
     faults: Vec<(FaultSpec, Stream)>,
     /// Links each partition took down.
     partitions: Vec<Vec<LinkId>>,
-    truth: BTreeMap<String, Shown>,
+    /// What each online full JID publishes, to record only changes (a hash
+    /// map: looked up for every presence a client sends; sorted before it
+    /// is iterated into the trace).
+    truth: rustc_hash::FxHashMap<CompactString, Shown>,
     trace: Trace,
     next_msg: u64,
     next_conn: u64,
@@ -404,7 +408,7 @@ impl World {
             script: model.script.clone(),
             faults,
             partitions: Vec::new(),
-            truth: BTreeMap::new(),
+            truth: Default::default(),
             trace,
             next_msg: 0,
             next_conn: 0,
@@ -939,7 +943,7 @@ impl World {
             },
         );
         if shown.available {
-            self.truth.insert(full.to_string(), shown);
+            self.truth.insert(CompactString::from(full), shown);
         } else {
             self.truth.remove(full);
         }
@@ -1582,12 +1586,13 @@ impl World {
         }
         // Sessions vanish with the process: their presence is no longer true.
         let suffix = format!("@{}", self.servers[s].config.domain);
-        let jids: Vec<String> = self
+        let mut jids: Vec<CompactString> = self
             .truth
             .keys()
             .filter(|j| j.split('/').next().is_some_and(|b| b.ends_with(&suffix)))
             .cloned()
             .collect();
+        jids.sort_unstable();
         for jid in jids {
             self.set_truth(&jid, Shown::UNAVAILABLE);
         }
