@@ -601,24 +601,24 @@ mod tests {
         }
     }
 
-    /// Enough deliveries to fill several buffers.
-    fn fill(trace: &mut Trace) {
+    /// A trace of enough deliveries to fill several buffers, written to a
+    /// sink that refuses writes past `fail_after` bytes; what the sink kept.
+    fn deliveries(fail_after: usize) -> (TraceSummary, Vec<u8>) {
+        let bytes = std::rc::Rc::default();
+        let capture = Capture {
+            bytes: std::rc::Rc::clone(&bytes),
+            fail_after,
+        };
+        let mut trace = Trace::new(Some(Box::new(capture)));
         for msg in 0..40_000u64 {
             trace.record(msg * 3, &Record::Deliver { msg });
         }
+        (trace.finish(), bytes.take())
     }
 
     #[test]
     fn digest_covers_every_buffer_in_order() {
-        let bytes = std::rc::Rc::default();
-        let capture = Capture {
-            bytes: std::rc::Rc::clone(&bytes),
-            fail_after: usize::MAX,
-        };
-        let mut trace = Trace::new(Some(Box::new(capture)));
-        fill(&mut trace);
-        let summary = trace.finish();
-        let written = bytes.borrow().clone();
+        let (summary, written) = deliveries(usize::MAX);
         assert!(written.len() > 4 << 16);
         assert_eq!(summary.bytes, written.len() as u64);
         assert_eq!(summary.records, 40_000);
@@ -630,20 +630,16 @@ mod tests {
 
     #[test]
     fn a_failing_sink_is_reported_and_the_digest_still_covers_everything() {
-        let bytes = std::rc::Rc::default();
-        let capture = Capture {
-            bytes: std::rc::Rc::clone(&bytes),
-            fail_after: 2 << 16,
-        };
-        let mut trace = Trace::new(Some(Box::new(capture)));
-        fill(&mut trace);
-        let summary = trace.finish();
-        assert_eq!(summary.error.unwrap().to_string(), "disk full");
-        let written = bytes.borrow().len();
-        assert!(written > 0 && written <= 2 << 16);
-
-        let mut unsunk = Trace::new(None);
-        fill(&mut unsunk);
-        assert_eq!(unsunk.finish().digest, summary.digest);
+        let (whole, all) = deliveries(usize::MAX);
+        let (failed, written) = deliveries(2 << 16);
+        assert_eq!(failed.error.unwrap().to_string(), "disk full");
+        // The sink took the first buffer and refused the second. A buffer
+        // goes out at the end of the first record that brings it
+        // to 64 KiB: the one whose newline is at byte 65,535 or later.
+        let full = (1 << 16) - 1;
+        let first_buffer = full + all[full..].iter().position(|&b| b == b'\n').unwrap() + 1;
+        assert_eq!(written, all[..first_buffer]);
+        assert_eq!(failed.digest, whole.digest);
+        assert_eq!(failed.bytes, whole.bytes);
     }
 }

@@ -182,10 +182,7 @@ fn caps_naming_psa_enable_annotations_after_one_disco_query_per_ver() {
     let lines = romeo_online(&mut h, C2, "garden", Some(&info));
     assert!(lines.iter().all(|l| !l.contains("disco#info")), "{lines:?}");
     juliet_available(&mut h);
-    let out = h.input(Input::PeerClosed {
-        domain: "capulet.lit".into(),
-        reason: "keepalive timeout".into(),
-    });
+    let out = h.peer_closed("capulet.lit", "keepalive timeout");
     let annotated: Vec<_> = render(&out)
         .into_iter()
         .filter(|l| l.contains("state-annotation"))
@@ -227,10 +224,7 @@ fn server_unavailable_and_back_as_in_xep_0310_section_3_1() {
     h.peer_connected("capulet.lit");
     juliet_available(&mut h);
     h.now = Time::from_secs(60);
-    let out = h.input(Input::PeerClosed {
-        domain: "capulet.lit".into(),
-        reason: "keepalive timeout".into(),
-    });
+    let out = h.peer_closed("capulet.lit", "keepalive timeout");
     assert_eq!(
         render(&out),
         vec![
@@ -263,10 +257,7 @@ fn without_opt_in_there_is_no_annotation_but_the_reprobe_happens() {
     romeo_online(&mut h, C1, "lane", None);
     h.peer_connected("capulet.lit");
     juliet_available(&mut h);
-    let out = h.input(Input::PeerClosed {
-        domain: "capulet.lit".into(),
-        reason: "keepalive timeout".into(),
-    });
+    let out = h.peer_closed("capulet.lit", "keepalive timeout");
     assert_eq!(
         render(&out),
         vec!["timer 31.000000s S2sRetry(\"capulet.lit\")"]
@@ -295,10 +286,7 @@ fn psa_off_in_the_server_annotates_nothing_and_advertises_nothing() {
     assert!(lines.iter().all(|l| !l.contains("disco#info")));
     h.peer_connected("capulet.lit");
     juliet_available(&mut h);
-    let out = h.input(Input::PeerClosed {
-        domain: "capulet.lit".into(),
-        reason: "keepalive timeout".into(),
-    });
+    let out = h.peer_closed("capulet.lit", "keepalive timeout");
     assert!(render(&out).iter().all(|l| !l.contains("state-annotation")));
     let info = h.send(
         C1,
@@ -323,10 +311,7 @@ fn unavailable_presence_is_not_annotated() {
     h.peer_sends(
         "<presence from='juliet@capulet.lit/orchard' to='romeo@montague.lit' type='unavailable'/>",
     );
-    let out = h.input(Input::PeerClosed {
-        domain: "capulet.lit".into(),
-        reason: "keepalive timeout".into(),
-    });
+    let out = h.peer_closed("capulet.lit", "keepalive timeout");
     assert!(render(&out).iter().all(|l| !l.contains("state-annotation")));
 }
 
@@ -364,10 +349,7 @@ fn no_annotation_after_the_subscription_is_cancelled() {
         "{:?}",
         render(&out)
     );
-    let out = h.input(Input::PeerClosed {
-        domain: "capulet.lit".into(),
-        reason: "keepalive timeout".into(),
-    });
+    let out = h.peer_closed("capulet.lit", "keepalive timeout");
     assert!(
         render(&out).iter().all(|l| !l.contains("state-annotation")),
         "{:?}",
@@ -384,10 +366,7 @@ fn a_late_failure_report_changes_nothing() {
     h.login(C1, "romeo", "lane");
     h.send(C1, ROMEO_IQ);
     h.peer_connected("capulet.lit");
-    h.input(Input::PeerClosed {
-        domain: "capulet.lit".into(),
-        reason: "keepalive timeout".into(),
-    });
+    h.peer_closed("capulet.lit", "keepalive timeout");
     let out = h.input(Input::PeerFailed {
         domain: "capulet.lit".into(),
         failure: PeerFailure::Timeout("connection timed out".into()),
@@ -412,10 +391,7 @@ fn no_annotation_of_presence_the_observers_privacy_list_refuses() {
             &format!("<iq type='set' id='p'><query xmlns='jabber:iq:privacy'>{query}</query></iq>"),
         );
     }
-    let out = h.input(Input::PeerClosed {
-        domain: "capulet.lit".into(),
-        reason: "keepalive timeout".into(),
-    });
+    let out = h.peer_closed("capulet.lit", "keepalive timeout");
     assert_eq!(
         render(&out),
         vec!["timer 31.000000s S2sRetry(\"capulet.lit\")"]

@@ -133,6 +133,12 @@ impl Harness {
         self.input(Input::PeerConnected { domain })
     }
 
+    /// The stream with `domain` closed, for `reason`.
+    pub fn peer_closed(&mut self, domain: &str, reason: &str) -> Vec<Output> {
+        let (domain, reason) = (domain.to_string(), reason.to_string());
+        self.input(Input::PeerClosed { domain, reason })
+    }
+
     /// A stanza on the stream with `domain`, whatever its `from` says.
     pub fn peer_sends_on(&mut self, domain: &str, xml_text: &str) -> Vec<Output> {
         let element = xml::parse_client_xml(xml_text).expect("test XML");
