@@ -14,6 +14,7 @@ pub mod dist;
 pub mod duration;
 pub mod model;
 pub mod net;
+mod prefetch;
 pub mod queue;
 pub mod rng;
 pub mod run;
