@@ -45,6 +45,7 @@ const SCENARIO: &str = r#"Scenario(
 )"#;
 
 fn bench(c: &mut Criterion) {
+    presim::allocator::keep_freed_memory();
     let model = scenario::load("bench-analysis", SCENARIO).expect("valid scenario");
     let (_, trace) = run::run_captured(&model);
     let records = trace.iter().filter(|b| **b == b'\n').count();

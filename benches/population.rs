@@ -42,6 +42,7 @@ const SCENARIO: &str = r#"Scenario(
 const USERS: f64 = 10_000.0;
 
 fn bench(c: &mut Criterion) {
+    presim::allocator::keep_freed_memory();
     let model = scenario::load("bench-population", SCENARIO).expect("valid scenario");
     let probe = run::run(&model, None);
     println!(

@@ -8,6 +8,7 @@
 pub use presim_engine as engine;
 
 pub mod agent;
+pub mod allocator;
 pub mod analysis;
 
 pub mod dist;

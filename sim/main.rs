@@ -12,7 +12,7 @@ use presim::{duration, run, scenario};
 /// mimalloc does that about a fifth faster than the system allocator
 /// (BENCHMARKS.md).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: presim::allocator::MiMalloc = presim::allocator::MiMalloc;
 
 /// Deterministic simulator for XMPP presence under network faults.
 #[derive(Parser)]
@@ -92,6 +92,7 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
+    presim::allocator::keep_freed_memory();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Run {

@@ -1,10 +1,11 @@
 //! A counting global allocator for the benchmarks: live heap bytes and
-//! their peak, over mimalloc (the allocator of the `presim` binary).
+//! their peak, over mimalloc (the allocator of the `presim` binary; the
+//! benchmarks also call `presim::allocator::keep_freed_memory` as it does).
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use mimalloc::MiMalloc;
+use presim::allocator::MiMalloc;
 
 pub struct Counting;
 
