@@ -7,6 +7,9 @@
 //! Also reports the memory per simulated user (heap bytes live after
 //! setup and at the end of the run, over the user count), measured with a
 //! counting allocator over mimalloc, the allocator of the `presim` binary.
+//!
+//! `population_scaling` runs the same scenario with 2 × 100, 2 × 1,000 and
+//! 2 × 2,500 users (`cargo bench --bench population -- scaling`).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use presim::run;
@@ -21,6 +24,7 @@ mod counting;
 #[global_allocator]
 static GLOBAL: counting::Counting = counting::Counting;
 
+/// The scenario, with `USERS_PER_SERVER` users on each server.
 const SCENARIO: &str = r#"Scenario(
     name: "bench-population",
     seed: 1,
@@ -32,18 +36,23 @@ const SCENARIO: &str = r#"Scenario(
     ),
     servers: [(domain: "a.example"), (domain: "b.example")],
     populations: [
-        (server: "a.example", users: 5000, prefix: "a", roster_size: Constant(20), remote_share: 0.5,
+        (server: "a.example", users: USERS_PER_SERVER, prefix: "a", roster_size: Constant(20), remote_share: 0.5,
          login: Uniform(min: "0s", max: "60s")),
-        (server: "b.example", users: 5000, prefix: "b", roster_size: Constant(20), remote_share: 0.5,
+        (server: "b.example", users: USERS_PER_SERVER, prefix: "b", roster_size: Constant(20), remote_share: 0.5,
          login: Uniform(min: "0s", max: "60s")),
     ],
 )"#;
 
 const USERS: f64 = 10_000.0;
 
+fn model(users_per_server: u32) -> presim::model::Model {
+    let text = SCENARIO.replace("USERS_PER_SERVER", &users_per_server.to_string());
+    scenario::load("bench-population", &text).expect("valid scenario")
+}
+
 fn bench(c: &mut Criterion) {
     presim::allocator::keep_freed_memory();
-    let model = scenario::load("bench-population", SCENARIO).expect("valid scenario");
+    let model = model(5000);
     let probe = run::run(&model, None);
     println!(
         "population: {} events, {} stanzas delivered ({} to clients), {} presence changes, digest {}",
@@ -74,5 +83,23 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// The same scenario at smaller sizes: the work per delivered stanza is
+/// the same, and what changes is how much of the users' state the
+/// processor's caches hold.
+fn scaling(c: &mut Criterion) {
+    presim::allocator::keep_freed_memory();
+    let mut group = c.benchmark_group("population_scaling");
+    group.sample_size(10);
+    for users_per_server in [100, 1000, 2500] {
+        let model = model(users_per_server);
+        let delivered = run::run(&model, None).stats.delivered;
+        group.throughput(Throughput::Elements(delivered));
+        group.bench_function(format!("2x{users_per_server}_users"), |b| {
+            b.iter(|| run::run(&model, None).stats.delivered)
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, scaling);
 criterion_main!(benches);
