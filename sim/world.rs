@@ -522,8 +522,8 @@ impl World {
                 break;
             }
             let (at, ev) = self.queue.pop().expect("peeked");
-            if let Some(link) = self.queue.next_hint() {
-                self.prefetch_arrival(LinkId::new(link as usize));
+            if let Some(hint) = self.queue.next_hint() {
+                self.prefetch_arrival(hint);
             }
             self.now = at;
             self.stats.events += 1;
@@ -532,17 +532,25 @@ impl World {
         self.now = self.now.max(until.min(self.end));
     }
 
-    /// Asks memory for what an arrival on `link` reads first: the link's
-    /// per-message fields and, on a client's link, the agent's view and
-    /// state. Done one event ahead, these reads overlap the current event
-    /// instead of stalling the next one.
-    fn prefetch_arrival(&self, link: LinkId) {
-        let l = self.net.link(link);
-        prefetch::prefetch_lines(l, 3);
-        if let Some(c) = self.link_client[link.index()] {
-            let agent = &*self.clients[c].agent;
-            prefetch::prefetch(&agent.view);
-            prefetch::prefetch(&agent.state);
+    /// The queue hint of an arrival: its link and the side that sent it.
+    fn arrival_hint(link: LinkId, side: usize) -> u32 {
+        (link.index() as u32) << 1 | side as u32
+    }
+
+    /// Asks memory for what the arrival with this hint reads first: the
+    /// link's per-message fields and, when it reaches a client, the
+    /// agent's view and state. Done one event ahead, these reads overlap
+    /// the current event instead of stalling the next one.
+    fn prefetch_arrival(&self, hint: u32) {
+        let (link, side) = ((hint >> 1) as usize, hint & 1);
+        prefetch::prefetch_lines(self.net.link(LinkId::new(link)), 3);
+        match self.link_client[link] {
+            Some(c) if side == 1 => {
+                let agent = &*self.clients[c].agent;
+                prefetch::prefetch(&agent.view);
+                prefetch::prefetch(&agent.state);
+            }
+            _ => {}
         }
     }
 
@@ -683,7 +691,7 @@ impl World {
                     msg,
                     wire,
                 },
-                link.index() as u32,
+                Self::arrival_hint(link, side),
             ),
             Transmit::Lost => {
                 self.drop_msg(from, msg, "connection-broken");
