@@ -42,6 +42,7 @@ fn relay(events: u64) -> u64 {
                 [nodes[i], nodes[(i + 1) % NODES]],
                 model,
                 rng::stream(1, &format!("l{i}")),
+                None,
             );
             net.open(l);
             l

@@ -98,22 +98,54 @@ pub struct Node {
     pub kind: NodeKind,
 }
 
+/// One direction of a link's connection.
 #[derive(Debug, Default)]
+#[repr(C, align(64))]
 struct Direction {
     /// Arrival time of the latest stanza sent this way.
     last_arrival: u64,
     /// When the sender's end has finished transmitting (bandwidth).
     busy_until: u64,
-    /// Messages on the wire, in order.
-    in_flight: VecDeque<u64>,
+    /// The oldest message on the wire, kept apart from the others: a
+    /// direction rarely carries more than one at a time, and then a send
+    /// and an arrival read nothing but this line.
+    first_in_flight: Option<u64>,
+    /// The messages on the wire after the first, in order.
+    more_in_flight: VecDeque<u64>,
 }
+
+impl Direction {
+    fn push(&mut self, msg: u64) {
+        if self.first_in_flight.is_none() {
+            self.first_in_flight = Some(msg);
+        } else {
+            self.more_in_flight.push_back(msg);
+        }
+    }
+
+    fn pop(&mut self) {
+        self.first_in_flight = self.more_in_flight.pop_front();
+    }
+
+    fn drain(&mut self) -> impl Iterator<Item = u64> + '_ {
+        self.first_in_flight
+            .take()
+            .into_iter()
+            .chain(self.more_in_flight.drain(..))
+    }
+}
+
+/// How many latencies a link draws ahead of its messages.
+const DRAWN_AHEAD: usize = 3;
 
 /// One link and the connection it carries.
 ///
-/// The fields every message reads (ends, connection state, the two
-/// directions, the latency model and its random stream) come first, in
-/// this order (`repr(C)`), so that a message touches few cache lines of a
-/// link; the name and kind, read only for the trace, come last.
+/// What every message reads comes first, in this order (`repr(C)`): the
+/// ends, the connection state, the kind and client, the bandwidth and the
+/// next latencies, all in the first cache line; then each direction in a
+/// line of its own. The latency model and its random stream, read once
+/// every [`DRAWN_AHEAD`] messages, and the name, read only for the trace,
+/// come last.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub struct Link {
@@ -127,13 +159,44 @@ pub struct Link {
     pub alive: bool,
     /// Whether each end believes the connection is open.
     pub believed: [bool; 2],
+    pub kind: LinkKind,
+    /// How many of `drawn` are still unused (the unused ones are last).
+    drawn_left: u8,
+    /// The client of a c2s link (`u32::MAX`: none), for whoever drives it.
+    client: u32,
     /// Extra latency of an ongoing latency spike.
     pub extra_latency: u64,
+    /// The model's bandwidth in bit/s; 0 for unlimited.
+    bits_per_second: u64,
+    /// Latencies drawn from `model` with `rng` ahead of the messages that
+    /// will use them, in draw order. The stream serves nothing else and
+    /// the model does not change during a run, so the n-th message on the
+    /// link still gets the n-th draw.
+    drawn: [u64; DRAWN_AHEAD],
     dirs: [Direction; 2],
     pub model: LinkModel,
     rng: Stream,
     pub name: String,
-    pub kind: LinkKind,
+}
+
+impl Link {
+    /// The client of a c2s link, as given to [`Network::add_link`].
+    pub fn client(&self) -> Option<usize> {
+        (self.client != u32::MAX).then_some(self.client as usize)
+    }
+
+    /// The next latency of the link's model, plus any spike.
+    fn next_latency(&mut self) -> u64 {
+        if self.drawn_left == 0 {
+            for latency in &mut self.drawn {
+                *latency = self.model.latency.sample(&mut self.rng);
+            }
+            self.drawn_left = DRAWN_AHEAD as u8;
+        }
+        let latency = self.drawn[DRAWN_AHEAD - self.drawn_left as usize];
+        self.drawn_left -= 1;
+        latency + self.extra_latency
+    }
 }
 
 /// The result of writing a message to a link.
@@ -166,11 +229,16 @@ impl Network {
         ends: [NodeId; 2],
         model: LinkModel,
         rng: Stream,
+        client: Option<u32>,
     ) -> LinkId {
         let link = Link {
             name: name.into(),
             kind,
+            drawn_left: 0,
+            client: client.unwrap_or(u32::MAX),
             ends,
+            bits_per_second: model.bandwidth.unwrap_or(0),
+            drawn: [0; DRAWN_AHEAD],
             model,
             up: true,
             epoch: 0,
@@ -237,15 +305,14 @@ impl Network {
         link.alive = true;
         link.believed = [true, true];
         for dir in &mut link.dirs {
-            dir.in_flight.clear();
+            dir.drain().for_each(drop);
         }
         true
     }
 
     /// A latency drawn from the link's model (a round trip is two).
     pub fn sample_latency(&mut self, id: LinkId) -> u64 {
-        let link = &mut self.graph[id];
-        link.model.latency.sample(&mut link.rng) + link.extra_latency
+        self.graph[id].next_latency()
     }
 
     /// Writes message `msg` of `bytes` bytes from end `side` at `now`.
@@ -262,17 +329,18 @@ impl Network {
         if !link.alive {
             return Transmit::Lost;
         }
-        let latency = link.model.latency.sample(&mut link.rng) + link.extra_latency;
+        let latency = link.next_latency();
+        let bps = link.bits_per_second;
         let dir = &mut link.dirs[side];
         let start = now.max(dir.busy_until);
-        let sent = match link.model.bandwidth {
-            Some(bps) => start + (bytes as u64 * 8 * 1_000_000).div_ceil(bps),
-            None => start,
+        let sent = match bps {
+            0 => start,
+            bps => start + (bytes as u64 * 8 * 1_000_000).div_ceil(bps),
         };
         dir.busy_until = sent;
         let at = (sent + latency).max(dir.last_arrival);
         dir.last_arrival = at;
-        dir.in_flight.push_back(msg);
+        dir.push(msg);
         Transmit::Arrives {
             at,
             epoch: link.epoch,
@@ -287,7 +355,7 @@ impl Network {
         if link.epoch != epoch || !link.alive {
             return false;
         }
-        link.dirs[side].in_flight.pop_front();
+        link.dirs[side].pop();
         true
     }
 
@@ -300,10 +368,7 @@ impl Network {
             return Vec::new();
         }
         link.alive = false;
-        link.dirs
-            .iter_mut()
-            .flat_map(|d| d.in_flight.drain(..))
-            .collect()
+        link.dirs.iter_mut().flat_map(Direction::drain).collect()
     }
 
     /// Takes the link down: the connection breaks. Returns the lost
@@ -350,7 +415,7 @@ mod tests {
             bandwidth,
             detection: [det, det],
         };
-        let l = net.add_link("a--b", LinkKind::S2s, [a, b], model, stream(1, "l"));
+        let l = net.add_link("a--b", LinkKind::S2s, [a, b], model, stream(1, "l"), None);
         (net, l)
     }
 
@@ -468,8 +533,16 @@ mod tests {
             [n[0], n[1]],
             model.clone(),
             stream(1, "a"),
+            None,
         );
-        let l12 = net.add_link("12", LinkKind::S2s, [n[1], n[2]], model, stream(1, "b"));
+        let l12 = net.add_link(
+            "12",
+            LinkKind::S2s,
+            [n[1], n[2]],
+            model,
+            stream(1, "b"),
+            None,
+        );
         assert_eq!(net.cut(&[n[0]]), vec![l01]);
         assert_eq!(net.cut(&[n[1]]), vec![l01, l12]);
         assert_eq!(net.link_between(n[2], n[1]), Some(l12));

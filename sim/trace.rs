@@ -217,6 +217,11 @@ pub enum Record<'a> {
     End { events: u64 },
 }
 
+/// How many bytes of records the trace gathers before it hashes them and
+/// hands them to the sink: small enough that they are still in the
+/// processor's first-level cache when the hash reads them.
+const BUFFER_BYTES: usize = 16 << 10;
+
 /// Writes records as JSON Lines and hashes them.
 pub struct Trace {
     sink: Option<Box<dyn Write>>,
@@ -232,7 +237,8 @@ impl Trace {
     pub fn new(sink: Option<Box<dyn Write>>) -> Trace {
         Trace {
             sink,
-            buf: Vec::with_capacity(1 << 16),
+            // Room for the largest record on top of a full buffer.
+            buf: Vec::with_capacity(4 * BUFFER_BYTES),
             hasher: Sha256::new(),
             records: 0,
             bytes: 0,
@@ -272,7 +278,7 @@ impl Trace {
         self.buf.push(b'\n');
         self.records += 1;
         self.bytes += (self.buf.len() - start) as u64;
-        if self.buf.len() >= 1 << 16 {
+        if self.buf.len() >= BUFFER_BYTES {
             self.flush();
         }
     }
@@ -631,12 +637,12 @@ mod tests {
     #[test]
     fn a_failing_sink_is_reported_and_the_digest_still_covers_everything() {
         let (whole, all) = deliveries(usize::MAX);
-        let (failed, written) = deliveries(2 << 16);
+        let (failed, written) = deliveries(2 * BUFFER_BYTES);
         assert_eq!(failed.error.unwrap().to_string(), "disk full");
         // The sink took the first buffer and refused the second. A buffer
-        // goes out at the end of the first record that brings it
-        // to 64 KiB: the one whose newline is at byte 65,535 or later.
-        let full = (1 << 16) - 1;
+        // goes out at the end of the first record that brings it to
+        // BUFFER_BYTES: the one whose newline is at BUFFER_BYTES - 1 or later.
+        let full = BUFFER_BYTES - 1;
         let first_buffer = full + all[full..].iter().position(|&b| b == b'\n').unwrap() + 1;
         assert_eq!(written, all[..first_buffer]);
         assert_eq!(failed.digest, whole.digest);

@@ -156,8 +156,8 @@ struct ServerNode {
 }
 
 impl ServerNode {
-    fn attach(&mut self, conn: ConnId, client: usize, epoch: u32) {
-        self.conns.insert(conn, client, epoch);
+    fn attach(&mut self, conn: ConnId, client: usize, epoch: u32, link: LinkId) {
+        self.conns.insert(conn, client, epoch, link);
         self.by_client.insert((client, epoch), conn);
     }
 
@@ -174,23 +174,45 @@ impl ServerNode {
 
 /// A server's client connections, by connection id. The world numbers
 /// connections from 1 up, so a vector indexed by id is dense: one read
-/// per delivery, where a hash map would be two.
+/// per delivery, where a hash map would be two. Each entry also names the
+/// client's link, so that a stanza for the client is sent without reading
+/// the client.
 #[derive(Default)]
-struct Conns(Vec<Option<(u32, u32)>>);
+struct Conns(Vec<Option<ConnEntry>>);
+
+#[derive(Clone, Copy)]
+struct ConnEntry {
+    client: u32,
+    epoch: u32,
+    link: LinkId,
+}
 
 impl Conns {
+    /// The client and connection epoch of `conn`.
     fn get(&self, conn: ConnId) -> Option<(usize, u32)> {
-        let slot = self.0.get(usize::try_from(conn.0).ok()?)?;
-        slot.map(|(client, epoch)| (client as usize, epoch))
+        self.entry(conn).map(|e| (e.client as usize, e.epoch))
     }
 
-    fn insert(&mut self, conn: ConnId, client: usize, epoch: u32) {
+    /// The link and connection epoch of `conn`.
+    fn link(&self, conn: ConnId) -> Option<(LinkId, u32)> {
+        self.entry(conn).map(|e| (e.link, e.epoch))
+    }
+
+    fn entry(&self, conn: ConnId) -> Option<ConnEntry> {
+        *self.0.get(usize::try_from(conn.0).ok()?)?
+    }
+
+    fn insert(&mut self, conn: ConnId, client: usize, epoch: u32, link: LinkId) {
         let i = usize::try_from(conn.0).expect("connection ids fit in memory");
         if self.0.len() <= i {
             self.0.resize(i + 1, None);
         }
         let client = u32::try_from(client).expect("client indices fit in 32 bits");
-        self.0[i] = Some((client, epoch));
+        self.0[i] = Some(ConnEntry {
+            client,
+            epoch,
+            link,
+        });
     }
 
     fn remove(&mut self, conn: ConnId) -> Option<(usize, u32)> {
@@ -246,8 +268,6 @@ pub struct World {
     node_server: Vec<Option<usize>>,
     /// The link between each pair of servers, if any.
     peer_links: Vec<Vec<Option<LinkId>>>,
-    /// Which client each c2s link belongs to (by link index).
-    link_client: Vec<Option<usize>>,
     /// Times at which each end's detection is already scheduled, by link.
     detect_at: Vec<[u64; 2]>,
     /// Peer stream handshakes awaiting their answer: the connection epoch,
@@ -315,26 +335,24 @@ impl World {
             NodeRef::Muc(i) => muc_nodes[i],
             NodeRef::Client(i) => client_nodes[i],
         };
-        let mut link_client = Vec::new();
+        let mut client_link = vec![usize::MAX; model.clients.len()];
         for spec in &model.links {
             let ends = [node_of(spec.ends[0]), node_of(spec.ends[1])];
             let stream = rng::stream(model.seed, &format!("link:{}", spec.name));
-            net.add_link(
+            let client = match spec.ends {
+                [NodeRef::Client(c), _] if spec.kind == LinkKind::C2s => Some(c),
+                _ => None,
+            };
+            let link = net.add_link(
                 spec.name.clone(),
                 spec.kind,
                 ends,
                 spec.model.clone(),
                 stream,
+                client.map(|c| u32::try_from(c).expect("client indices fit in 32 bits")),
             );
-            link_client.push(match spec.ends {
-                [NodeRef::Client(c), _] if spec.kind == LinkKind::C2s => Some(c),
-                _ => None,
-            });
-        }
-        let mut client_link = vec![usize::MAX; model.clients.len()];
-        for (l, c) in link_client.iter().enumerate() {
-            if let Some(c) = c {
-                client_link[*c] = l;
+            if let Some(c) = client {
+                client_link[c] = link.index();
             }
         }
         let mut clients = Vec::new();
@@ -405,7 +423,6 @@ impl World {
             servers,
             clients,
             domains,
-            link_client,
             script: model.script.clone(),
             faults,
             partitions: Vec::new(),
@@ -543,8 +560,9 @@ impl World {
     /// the current event instead of stalling the next one.
     fn prefetch_arrival(&self, hint: u32) {
         let (link, side) = ((hint >> 1) as usize, hint & 1);
-        prefetch::prefetch_lines(self.net.link(LinkId::new(link)), 3);
-        match self.link_client[link] {
+        let link = self.net.link(LinkId::new(link));
+        prefetch::prefetch_lines(link, 3);
+        match link.client() {
             Some(c) if side == 1 => {
                 let agent = &*self.clients[c].agent;
                 prefetch::prefetch(&agent.view);
@@ -807,9 +825,10 @@ impl World {
         }
         self.stats.delivered += 1;
         self.trace.record(self.now, &Record::Deliver { msg });
-        match self.net.link(link).kind {
+        let l = self.net.link(link);
+        match l.kind {
             LinkKind::C2s => {
-                let client = self.link_client[link.index()].expect("c2s link has a client");
+                let client = l.client().expect("c2s link has a client");
                 if side == 0 {
                     self.client_to_server(client, epoch, wire);
                 } else {
@@ -830,7 +849,7 @@ impl World {
         }
         let l = self.net.link(link);
         let node = l.ends[side];
-        match (l.kind, self.link_client[link.index()]) {
+        match (l.kind, l.client()) {
             (LinkKind::C2s, Some(client)) if side == 1 => {
                 let server = self.clients[client].server;
                 let Some(conn) = self.servers[server].conn_of(client, epoch) else {
@@ -1005,7 +1024,7 @@ impl World {
         self.next_conn += 1;
         let conn = ConnId(self.next_conn);
         self.clients[c].conn = Some((conn, epoch));
-        self.servers[server].attach(conn, c, epoch);
+        self.servers[server].attach(conn, c, epoch, link);
         self.trace.record(
             self.now,
             &Record::Connect {
@@ -1146,12 +1165,12 @@ impl World {
     }
 
     fn send_to_client(&mut self, s: usize, conn: ConnId, wire: Wire) {
-        let Some((c, epoch)) = self.servers[s].conns.get(conn) else {
+        let Some((link, epoch)) = self.servers[s].conns.link(conn) else {
             let node = self.servers[s].node;
             self.drop_written(node, "connection-gone", |c, out| wire.write_xml(c, out));
             return;
         };
-        self.send(self.clients[c].link, 1, epoch, wire);
+        self.send(link, 1, epoch, wire);
     }
 
     fn engine_event(&mut self, s: usize, event: Event) {
@@ -1500,7 +1519,7 @@ impl World {
                 Some(s) => self.servers[s].engine.is_some(),
                 None => true,
             };
-            let believes = match (l.kind, self.link_client[link.index()]) {
+            let believes = match (l.kind, l.client()) {
                 (LinkKind::C2s, Some(c)) if side == 0 => self.clients[c].conn.is_some(),
                 (LinkKind::C2s, Some(c)) => {
                     let server = self.clients[c].server;
@@ -1683,16 +1702,20 @@ mod tests {
     fn connections_by_id() {
         let mut conns = Conns::default();
         assert_eq!(conns.get(ConnId(3)), None);
-        conns.insert(ConnId(3), 7, 1);
-        conns.insert(ConnId(1), 2, 4);
+        let (l3, l1) = (LinkId::new(30), LinkId::new(10));
+        conns.insert(ConnId(3), 7, 1, l3);
+        conns.insert(ConnId(1), 2, 4, l1);
         assert_eq!(conns.get(ConnId(3)), Some((7, 1)));
+        assert_eq!(conns.link(ConnId(3)), Some((l3, 1)));
+        assert_eq!(conns.link(ConnId(1)), Some((l1, 4)));
         assert_eq!(conns.get(ConnId(1)), Some((2, 4)));
         assert_eq!(conns.get(ConnId(2)), None);
         assert_eq!(conns.get(ConnId(u64::MAX)), None);
-        conns.insert(ConnId(3), 7, 2);
+        conns.insert(ConnId(3), 7, 2, l3);
         assert_eq!(conns.get(ConnId(3)), Some((7, 2)));
         assert_eq!(conns.remove(ConnId(3)), Some((7, 2)));
         assert_eq!(conns.remove(ConnId(3)), None);
+        assert_eq!(conns.link(ConnId(3)), None);
         assert_eq!(conns.remove(ConnId(9)), None);
         conns.clear();
         assert_eq!(conns.get(ConnId(1)), None);
