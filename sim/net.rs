@@ -495,6 +495,54 @@ mod tests {
     }
 
     #[test]
+    fn a_message_reads_the_first_line_of_its_link_and_one_line_per_direction() {
+        assert_eq!(std::mem::offset_of!(Link, dirs), 64);
+        assert_eq!(std::mem::size_of::<Direction>(), 64);
+        assert_eq!(std::mem::align_of::<Link>(), 64);
+    }
+
+    #[test]
+    fn in_flight_messages_beyond_the_first_keep_their_order() {
+        let (mut net, l) = net(Dist::Constant(100), None);
+        net.open(l);
+        for msg in [4, 5, 6] {
+            net.transmit(l, 0, 0, 1, msg);
+        }
+        net.transmit(l, 1, 0, 1, 7);
+        assert!(net.arrive(l, 0, 1));
+        net.transmit(l, 0, 1, 1, 8);
+        assert_eq!(net.break_connection(l), vec![5, 6, 8, 7]);
+        assert_eq!(net.break_connection(l), Vec::<u64>::new());
+        assert!(net.open(l));
+        net.transmit(l, 0, 2, 1, 9);
+        assert_eq!(net.down(l), Some(vec![9]));
+    }
+
+    #[test]
+    fn latencies_drawn_ahead_are_the_stream_s_draws_in_order() {
+        let dist = Dist::uniform(0, 1_000_000);
+        let (mut net, l) = net(dist.clone(), None);
+        net.open(l);
+        let mut rng = stream(1, "l");
+        for msg in 0..10 {
+            // Ten seconds apart: no arrival waits for the one before.
+            let now = msg * 10_000_000;
+            let expected = dist.sample(&mut rng) + net.link(l).extra_latency;
+            let latency = if msg % 4 == 3 {
+                net.sample_latency(l)
+            } else {
+                let Transmit::Arrives { at, .. } = net.transmit(l, 0, now, 1, msg) else {
+                    panic!("lost")
+                };
+                assert!(net.arrive(l, 0, 1));
+                at - now
+            };
+            assert_eq!(latency, expected, "message {msg}");
+            net.link_mut(l).extra_latency = msg * 1_000;
+        }
+    }
+
+    #[test]
     fn keepalive_detection_time() {
         let det = Detection {
             write_timeout: 30,
