@@ -127,6 +127,11 @@ impl Direction {
         self.first_in_flight = self.more_in_flight.pop_front();
     }
 
+    fn clear(&mut self) {
+        self.first_in_flight = None;
+        self.more_in_flight.clear();
+    }
+
     fn drain(&mut self) -> impl Iterator<Item = u64> + '_ {
         self.first_in_flight
             .take()
@@ -174,7 +179,9 @@ pub struct Link {
     /// link still gets the n-th draw.
     drawn: [u64; DRAWN_AHEAD],
     dirs: [Direction; 2],
-    pub model: LinkModel,
+    /// Private, and never changed once the link is added: `bits_per_second`
+    /// and `drawn` are taken from it.
+    model: LinkModel,
     rng: Stream,
     pub name: String,
 }
@@ -183,6 +190,11 @@ impl Link {
     /// The client of a c2s link, as given to [`Network::add_link`].
     pub fn client(&self) -> Option<usize> {
         (self.client != u32::MAX).then_some(self.client as usize)
+    }
+
+    /// How end `side` notices that the connection broke.
+    pub fn detection(&self, side: usize) -> Detection {
+        self.model.detection[side]
     }
 
     /// The next latency of the link's model, plus any spike.
@@ -305,7 +317,7 @@ impl Network {
         link.alive = true;
         link.believed = [true, true];
         for dir in &mut link.dirs {
-            dir.drain().for_each(drop);
+            dir.clear();
         }
         true
     }

@@ -237,7 +237,8 @@ impl Trace {
     pub fn new(sink: Option<Box<dyn Write>>) -> Trace {
         Trace {
             sink,
-            // Room for the largest record on top of a full buffer.
+            // A full buffer and the record that fills it fit without
+            // growing, unless that record is unusually large.
             buf: Vec::with_capacity(4 * BUFFER_BYTES),
             hasher: Sha256::new(),
             records: 0,

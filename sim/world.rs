@@ -771,7 +771,7 @@ impl World {
     /// A write on a broken connection: the writer notices after its write
     /// timeout, unless it notices sooner another way.
     fn write_failed(&mut self, link: LinkId, side: usize, epoch: u32) {
-        let timeout = self.net.link(link).model.detection[side].write_timeout;
+        let timeout = self.net.link(link).detection(side).write_timeout;
         let at = self.now + timeout;
         if at < self.detect_at[link.index()][side] {
             self.detect_at[link.index()][side] = at;
@@ -801,7 +801,7 @@ impl World {
             if !alive {
                 continue;
             }
-            let detection = self.net.link(link).model.detection[side];
+            let detection = self.net.link(link).detection(side);
             if let Some(at) = detection.keepalive_notices(self.now) {
                 if at < self.detect_at[link.index()][side] {
                     self.detect_at[link.index()][side] = at;
@@ -1008,7 +1008,7 @@ impl World {
             None
         };
         if let Some(reason) = reason {
-            let timeout = self.net.link(link).model.detection[0].write_timeout;
+            let timeout = self.net.link(link).detection(0).write_timeout;
             self.queue.push(
                 self.now + timeout,
                 Ev::ConnectFailed {

@@ -56,7 +56,7 @@ impl World {
         let l = self.net.link(link);
         let reusable = l.alive && l.believed == [true, true];
         if !reusable {
-            let timeout = l.model.detection[side].write_timeout;
+            let timeout = l.detection(side).write_timeout;
             if !l.up {
                 self.connect_failed_record(link, from, "link-down");
                 let failure = PeerFailure::Timeout("connection timed out".into());
@@ -83,7 +83,7 @@ impl World {
         }
         let epoch = self.net.link(link).epoch;
         self.handshake[link.index()][side] = Some(epoch);
-        let timeout = self.net.link(link).model.detection[side].write_timeout;
+        let timeout = self.net.link(link).detection(side).write_timeout;
         self.queue.push(
             self.now + timeout,
             Ev::HandshakeTimeout {
