@@ -22,7 +22,6 @@
 //! call takes the virtual time and pushes [`Act`]s for the simulator.
 
 use compact_str::CompactString;
-use rustc_hash::FxHashMap;
 
 use presim_engine::blocking::NS_BLOCKING;
 use presim_engine::caps::{self, NS_CAPS};
@@ -38,7 +37,10 @@ use crate::rng::{Rng, Stream};
 use crate::trace::Shown;
 
 mod stream_management;
+mod view;
+
 use stream_management::ClientSm;
+pub use view::View;
 
 /// How a client behaves on its own.
 #[derive(Debug, Clone)]
@@ -127,7 +129,33 @@ pub enum State {
 }
 
 /// One simulated client.
+///
+/// `repr(C)`, with what every stanza received reads first: the world asks
+/// memory for these [`Agent::HOT_BYTES`] a few events before a stanza
+/// arrives (see `World::prefetch_ahead`).
+#[repr(C)]
 pub struct Agent {
+    pub state: State,
+    pub crashed: bool,
+    /// The session asked to be invisible (XEP-0186): its truth is
+    /// unavailable whatever it publishes.
+    invisible: bool,
+    /// The server offered XEP-0198 stream management on this stream.
+    server_offers_sm: bool,
+    /// Bumped at every new connection; timers of older sessions are void.
+    pub generation: u32,
+    /// Last presence received from each full JID; whoever iterates it
+    /// sorts first (determinism).
+    pub view: View,
+    pub full_jid: Option<CompactString>,
+    /// Stanzas received while online, with their arrival times, if kept.
+    pub log: Option<Vec<(u64, Element)>>,
+    /// View changes with their times, if kept.
+    pub view_log: Option<Vec<(u64, String, Shown)>>,
+    /// XEP-0198 state of the session, once enabled; kept across a lost
+    /// connection while the session can be resumed.
+    sm: Option<ClientSm>,
+    // Read on fewer stanzas, or on the agent's own actions.
     pub name: String,
     /// Account localpart and domain.
     pub user: String,
@@ -138,33 +166,13 @@ pub struct Agent {
     pub features: Vec<String>,
     pub behaviour: Behaviour,
     pub rng: Stream,
-    pub state: State,
-    /// Bumped at every new connection; timers of older sessions are void.
-    pub generation: u32,
-    pub full_jid: Option<CompactString>,
-    pub crashed: bool,
-    /// Last presence received from each full JID. A hash map for speed;
-    /// whoever iterates it sorts first (determinism).
-    pub view: FxHashMap<CompactString, Shown>,
-    /// Stanzas received while online, with their arrival times, if kept.
-    pub log: Option<Vec<(u64, Element)>>,
-    /// View changes with their times, if kept.
-    pub view_log: Option<Vec<(u64, String, Shown)>>,
     /// Why the latest stream negotiation gave up, if it did.
     pub negotiation_error: Option<String>,
     /// The XEP-0115 verification string of `features` (computed on first use).
     caps_ver: Option<String>,
-    /// The server offered XEP-0198 stream management on this stream.
-    server_offers_sm: bool,
-    /// XEP-0198 state of the session, once enabled; kept across a lost
-    /// connection while the session can be resumed.
-    sm: Option<ClientSm>,
     /// The presence this session last published (its truth while online
     /// and visible).
     published: Shown,
-    /// The session asked to be invisible (XEP-0186): its truth is
-    /// unavailable whatever it publishes.
-    invisible: bool,
     /// When the session is due to log out, if its length is limited.
     logout_at: Option<u64>,
     next_id: u64,
@@ -196,7 +204,7 @@ impl Agent {
             generation: 0,
             full_jid: None,
             crashed: false,
-            view: FxHashMap::default(),
+            view: View::default(),
             log: None,
             view_log: None,
             negotiation_error: None,
@@ -209,6 +217,9 @@ impl Agent {
             next_id: 0,
         }
     }
+
+    /// The leading bytes of an agent that every stanza received reads.
+    pub const HOT_BYTES: usize = std::mem::offset_of!(Agent, name);
 
     pub fn is_online(&self) -> bool {
         self.state == State::Online
@@ -238,7 +249,7 @@ impl Agent {
         let old = std::mem::take(&mut self.view);
         if let Some(log) = &mut self.view_log {
             let mut cleared: Vec<String> = old
-                .into_iter()
+                .into_entries()
                 .filter(|(_, shown)| shown.available)
                 .map(|(contact, _)| contact.into_string())
                 .collect();
@@ -641,9 +652,7 @@ impl Agent {
         match self.view.get_mut(from) {
             Some(held) if *held == shown => return,
             Some(held) => *held = shown.clone(),
-            None => {
-                self.view.insert(CompactString::from(from), shown.clone());
-            }
+            None => self.view.insert(from, shown.clone()),
         }
         if let Some(log) = &mut self.view_log {
             log.push((now, from.to_string(), shown.clone()));
@@ -716,5 +725,26 @@ pub fn shown_of(presence: &Element) -> Shown {
         show: text("show"),
         status: text("status"),
         annotation: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a received stanza reads first fits in the few lines the world
+    /// prefetches: at most four cache lines from the agent's start.
+    #[test]
+    fn hot_fields_lead_the_agent() {
+        assert_eq!(std::mem::offset_of!(Agent, state), 0);
+        const { assert!(Agent::HOT_BYTES <= 4 * 64) };
+        for offset in [
+            std::mem::offset_of!(Agent, view),
+            std::mem::offset_of!(Agent, full_jid),
+            std::mem::offset_of!(Agent, sm),
+            std::mem::offset_of!(Agent, view_log),
+        ] {
+            assert!(offset < Agent::HOT_BYTES);
+        }
     }
 }

@@ -27,3 +27,16 @@ pub fn prefetch_lines<T>(p: *const T, lines: usize) {
         prefetch(p.wrapping_add(line * 64));
     }
 }
+
+/// Asks for every cache line of the `bytes` bytes from `*p`, wherever
+/// they start within a line.
+#[inline(always)]
+pub fn prefetch_bytes<T>(p: *const T, bytes: usize) {
+    let p = p.cast::<u8>();
+    for offset in (0..bytes).step_by(64) {
+        prefetch(p.wrapping_add(offset));
+    }
+    if bytes > 0 {
+        prefetch(p.wrapping_add(bytes - 1));
+    }
+}

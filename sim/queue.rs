@@ -4,20 +4,31 @@
 //! so the order never depends on anything but the run itself. The heap holds
 //! small fixed-size keys; payloads sit in a slab and are moved only twice.
 //!
-//! A key may carry a hint (a link id, say) of what its event will touch,
-//! so that the loop can ask memory for it one event ahead: in a large run
-//! each event reads state no other event touched for milliseconds. Hints
-//! never change the order or the outcome of anything.
+//! The next [`LOOKAHEAD`] events are kept apart from the heap, in order, so
+//! the loop can see what is coming: a key may carry a hint (a link id, say)
+//! of what its event will touch, and the loop asks memory for it a few
+//! events ahead, in stages, each following a pointer the previous stage
+//! brought into cache. In a large run each event reads state no other event
+//! touched for milliseconds. Hints never change the order or the outcome
+//! of anything.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 const NO_HINT: u32 = u32::MAX;
 
+/// How many of the next events the queue keeps in order outside the heap.
+pub const LOOKAHEAD: usize = 4;
+
+/// (time, sequence, slab slot, hint): ordered by time, then sequence.
+type Key = (u64, u64, u32, u32);
+
 /// A min-queue of events of type `E`.
 pub struct EventQueue<E> {
-    /// (time, sequence, slab slot, hint)
-    heap: BinaryHeap<Reverse<(u64, u64, u32, u32)>>,
+    /// The earliest keys, in order: `min(LOOKAHEAD, len)` of them, each
+    /// earlier than every key in `heap`.
+    next: VecDeque<Key>,
+    heap: BinaryHeap<Reverse<Key>>,
     slab: Vec<Option<E>>,
     free: Vec<u32>,
     seq: u64,
@@ -26,6 +37,7 @@ pub struct EventQueue<E> {
 impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
+            next: VecDeque::with_capacity(LOOKAHEAD + 1),
             heap: BinaryHeap::new(),
             slab: Vec::new(),
             free: Vec::new(),
@@ -42,7 +54,7 @@ impl<E> EventQueue<E> {
     }
 
     /// Schedules `event` at `at` with a hint of what it will touch, which
-    /// [`EventQueue::next_hint`] gives back while it is the next event.
+    /// [`EventQueue::hint`] gives back while it is among the next events.
     #[inline]
     pub fn push_hinted(&mut self, at: u64, event: E, hint: u32) {
         let slot = match self.free.pop() {
@@ -55,14 +67,31 @@ impl<E> EventQueue<E> {
                 (self.slab.len() - 1) as u32
             }
         };
-        self.heap.push(Reverse((at, self.seq, slot, hint)));
+        let key = (at, self.seq, slot, hint);
         self.seq += 1;
+        match self.next.back() {
+            // The front is full and the new key comes after all of it.
+            Some(last) if self.next.len() == LOOKAHEAD && key > *last => {
+                self.heap.push(Reverse(key))
+            }
+            _ => {
+                let i = self.next.partition_point(|k| *k < key);
+                self.next.insert(i, key);
+                if self.next.len() > LOOKAHEAD {
+                    let latest = self.next.pop_back().expect("over full");
+                    self.heap.push(Reverse(latest));
+                }
+            }
+        }
     }
 
     /// The earliest event and its time.
     #[inline]
     pub fn pop(&mut self) -> Option<(u64, E)> {
-        let Reverse((at, _, slot, _)) = self.heap.pop()?;
+        let (at, _, slot, _) = self.next.pop_front()?;
+        if let Some(Reverse(key)) = self.heap.pop() {
+            self.next.push_back(key);
+        }
         self.free.push(slot);
         let event = self.slab[slot as usize]
             .take()
@@ -72,24 +101,41 @@ impl<E> EventQueue<E> {
 
     /// The time of the earliest event.
     pub fn peek_time(&self) -> Option<u64> {
-        self.heap.peek().map(|Reverse((at, _, _, _))| *at)
+        self.next.front().map(|(at, _, _, _)| *at)
     }
 
-    /// Asks memory for the next event's slot and returns its hint, if it
-    /// was pushed with one.
+    /// The hint of the event `distance` pops from now (1 for the next
+    /// one, up to `LOOKAHEAD`), if there is one and it was pushed with a
+    /// hint.
     #[inline]
-    pub fn next_hint(&self) -> Option<u32> {
-        let Reverse((_, _, slot, hint)) = self.heap.peek()?;
-        crate::prefetch::prefetch(self.slab.as_ptr().wrapping_add(*slot as usize));
+    pub fn hint(&self, distance: usize) -> Option<u32> {
+        let (_, _, _, hint) = self.next.get(distance.checked_sub(1)?)?;
         (*hint != NO_HINT).then_some(*hint)
     }
 
+    /// The payload of the event `distance` pops from now, if there is one.
+    #[inline]
+    pub fn event(&self, distance: usize) -> Option<&E> {
+        let (_, _, slot, _) = self.next.get(distance.checked_sub(1)?)?;
+        self.slab[*slot as usize].as_ref()
+    }
+
+    /// Asks memory for the slab slot of the event `distance` pops from now,
+    /// if there is one.
+    #[inline]
+    pub fn prefetch_slot(&self, distance: usize) {
+        if let Some((_, _, slot, _)) = distance.checked_sub(1).and_then(|i| self.next.get(i)) {
+            let event = self.slab.as_ptr().wrapping_add(*slot as usize);
+            crate::prefetch::prefetch_bytes(event, std::mem::size_of::<Option<E>>());
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.next.len() + self.heap.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.next.is_empty()
     }
 
     /// Events scheduled since the queue was created.
@@ -119,32 +165,69 @@ mod tests {
         assert_eq!(q.scheduled(), 5);
     }
 
-    /// A hint is given back while its event is the next one, and never
-    /// changes the order: hinted and plain events interleave by time and
-    /// insertion alone.
+    /// Hints and payloads are given back while their events are among the
+    /// next ones, by distance, and never change the order: hinted and
+    /// plain events interleave by time and insertion alone.
     #[test]
-    fn hints_follow_the_next_event_and_leave_the_order_alone() {
+    fn hints_follow_the_next_events_and_leave_the_order_alone() {
         let mut q = EventQueue::default();
-        assert_eq!(q.next_hint(), None);
+        assert_eq!(q.hint(1), None);
         q.push_hinted(5, "c", 30);
         q.push(1, "a");
         q.push_hinted(1, "b", 7);
         q.push_hinted(5, "d", 0);
+        q.push_hinted(9, "e", 4);
+        q.push_hinted(7, "f", 2);
+        assert_eq!(q.hint(0), None);
+        assert_eq!(q.hint(LOOKAHEAD + 1), None);
         let mut seen = Vec::new();
         loop {
-            let hint = q.next_hint();
+            let ahead: Vec<_> = (1..=LOOKAHEAD)
+                .map(|d| (q.hint(d), q.event(d).copied()))
+                .collect();
             let Some(event) = q.pop() else { break };
-            seen.push((hint, event));
+            seen.push((event, ahead));
         }
+        let order: Vec<_> = seen.iter().map(|(event, _)| *event).collect();
         assert_eq!(
-            seen,
+            order,
+            vec![(1, "a"), (1, "b"), (5, "c"), (5, "d"), (7, "f"), (9, "e")]
+        );
+        // Before "a" pops, the first four are "a" "b" "c" "d" (distance 1 is "a").
+        assert_eq!(
+            seen[0].1,
             vec![
-                (None, (1, "a")),
-                (Some(7), (1, "b")),
-                (Some(30), (5, "c")),
-                (Some(0), (5, "d")),
+                (None, Some("a")),
+                (Some(7), Some("b")),
+                (Some(30), Some("c")),
+                (Some(0), Some("d")),
             ]
         );
+        // Before "d" pops: "d" "f" "e", then nothing.
+        assert_eq!(
+            seen[3].1,
+            vec![
+                (Some(0), Some("d")),
+                (Some(2), Some("f")),
+                (Some(4), Some("e")),
+                (None, None)
+            ]
+        );
+    }
+
+    /// A push earlier than events already in the front goes before them,
+    /// and the latest of the front moves back to the heap.
+    #[test]
+    fn an_early_push_enters_the_front() {
+        let mut q = EventQueue::default();
+        for t in [10, 20, 30, 40, 50, 60] {
+            q.push(t, t);
+        }
+        q.push(15, 15);
+        q.push(45, 45);
+        q.push(5, 5);
+        let order: Vec<_> = std::iter::from_fn(|| q.pop()).map(|(t, _)| t).collect();
+        assert_eq!(order, vec![5, 10, 15, 20, 30, 40, 45, 50, 60]);
     }
 
     #[test]
