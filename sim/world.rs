@@ -572,9 +572,12 @@ impl World {
                 self.queue.prefetch_slot(distance);
                 continue;
             }
-            let client = match self.net.link(link).client() {
-                Some(c) if side == 1 => c,
-                _ => continue,
+            // Only arrivals at clients go further.
+            if side == 0 {
+                continue;
+            }
+            let Some(client) = self.net.link(link).client() else {
+                continue;
             };
             let stanza = match self.queue.event(distance) {
                 Some(Ev::Arrive {

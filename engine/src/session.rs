@@ -18,11 +18,15 @@ use crate::stream_management::{StreamManagement, NS_SM};
 use crate::xml::{self, NS_BIND, NS_CLIENT, NS_PREAPPROVAL, NS_ROSTERVER, NS_SASL, NS_SESSION};
 
 /// A client connection: negotiating, authenticated, or bound to a session.
+///
+/// `repr(C)`, session first: what a delivery reads of the session then
+/// sits at the start of the connection's entry in `Server::conns`.
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(crate) struct Conn {
+    pub session: Option<Session>,
     /// The authenticated account, once SASL succeeded.
     pub node: Option<String>,
-    pub session: Option<Session>,
 }
 
 /// The bound resources of one account and their connections, in resource
@@ -65,31 +69,18 @@ impl Resources {
 }
 
 /// A bound resource of an account (RFC 6120 §7).
+///
+/// `repr(C)`: the fields every delivery to the session reads come first,
+/// in the first two cache lines, so a delivery touches those and not the
+/// whole session.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Session {
-    pub full: Jid,
-    pub bare: BareJid,
-    pub node: String,
-    pub resource: String,
     /// The stored available presence (with its delay element), once the
     /// session has sent initial presence (RFC 6121 §4.2).
     pub presence: Option<Arc<Element>>,
-    pub priority: i8,
-    /// Fetched the roster, so gets roster pushes (RFC 6121 §2.1.6).
-    pub interested: bool,
-    /// Fetched the block list, so gets its pushes (XEP-0191 §3.2).
-    pub blocklist_interested: bool,
-    /// Its active privacy list and what its privacy events said.
-    pub privacy: crate::privacy::SessionPrivacy,
-    /// XEP-0186: the session is invisible.
-    pub invisible: bool,
-    /// Directed-presence recipients of the time it was invisible, who get
-    /// its next broadcast after it became visible (XEP-0186 §3.3).
-    pub rejoin: BTreeSet<Jid>,
-    /// Entities that received directed presence (RFC 6121 §4.6).
-    pub directed: BTreeSet<Jid>,
-    /// Asked for XEP-0310 annotations (its caps name `urn:xmpp:psa`).
-    pub psa: bool,
+    /// XEP-0198 stream management, once enabled.
+    pub sm: Option<Box<StreamManagement>>,
     /// The last presence delivered from each remote full JID, available or
     /// not: what annotations are made of, keyed by the full JID's text. (A
     /// hash map with inline keys: written on every remote presence
@@ -99,8 +90,27 @@ pub(crate) struct Session {
     /// Remote full JIDs whose held presence the session has with a
     /// `server-unavailable` annotation that is not cleared yet.
     pub annotated: BTreeSet<Jid>,
-    /// XEP-0198 stream management, once enabled.
-    pub sm: Option<Box<StreamManagement>>,
+    /// Asked for XEP-0310 annotations (its caps name `urn:xmpp:psa`).
+    pub psa: bool,
+    /// XEP-0186: the session is invisible.
+    pub invisible: bool,
+    pub priority: i8,
+    /// Fetched the roster, so gets roster pushes (RFC 6121 §2.1.6).
+    pub interested: bool,
+    /// Fetched the block list, so gets its pushes (XEP-0191 §3.2).
+    pub blocklist_interested: bool,
+    // Read on fewer stanzas.
+    pub full: Jid,
+    pub bare: BareJid,
+    pub node: String,
+    pub resource: String,
+    /// Its active privacy list and what its privacy events said.
+    pub privacy: crate::privacy::SessionPrivacy,
+    /// Directed-presence recipients of the time it was invisible, who get
+    /// its next broadcast after it became visible (XEP-0186 §3.3).
+    pub rejoin: BTreeSet<Jid>,
+    /// Entities that received directed presence (RFC 6121 §4.6).
+    pub directed: BTreeSet<Jid>,
 }
 
 impl Session {
@@ -462,5 +472,28 @@ mod tests {
         r.remove("orchard");
         r.remove("phone");
         assert!(r.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod layout {
+    use super::*;
+    use std::mem::offset_of;
+
+    /// What every delivery reads of a session sits in its first two cache
+    /// lines, and the session leads its connection.
+    #[test]
+    fn delivery_fields_lead_the_session() {
+        assert_eq!(offset_of!(Conn, session), 0);
+        for (name, offset) in [
+            ("presence", offset_of!(Session, presence)),
+            ("sm", offset_of!(Session, sm)),
+            ("held", offset_of!(Session, held)),
+            ("annotated", offset_of!(Session, annotated)),
+            ("psa", offset_of!(Session, psa)),
+            ("invisible", offset_of!(Session, invisible)),
+        ] {
+            assert!(offset < 128, "{name} at {offset}");
+        }
     }
 }
