@@ -381,6 +381,12 @@ impl SendRoute {
         str_field(&mut buf, b",\"to\":", to);
         SendRoute(buf.into_boxed_slice())
     }
+
+    /// Asks memory for the route's bytes.
+    #[inline]
+    pub fn prefetch(&self) {
+        crate::prefetch::prefetch_bytes(self.0.as_ptr(), self.0.len());
+    }
 }
 
 fn shown_fields(buf: &mut Vec<u8>, shown: &Shown) {

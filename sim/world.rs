@@ -1162,10 +1162,25 @@ impl World {
         };
         let mut outputs = std::mem::take(&mut self.outputs);
         engine.handle_into(Time(self.now), input, &mut outputs);
-        for output in outputs.drain(..) {
+        let mut pending = outputs.drain(..).peekable();
+        while let Some(output) = pending.next() {
+            if let Some(Output::ToClient { conn, .. }) = pending.peek() {
+                self.prefetch_client_send(s, *conn);
+            }
             self.output(s, output);
         }
+        drop(pending);
         self.outputs = outputs;
+    }
+
+    /// Asks memory for what sending to `conn` reads: its link's first
+    /// lines and the trace route of the link's server-to-client direction.
+    /// Done one output ahead, so that a broadcast's sends overlap.
+    fn prefetch_client_send(&self, s: usize, conn: ConnId) {
+        if let Some((link, _)) = self.servers[s].conns.link(conn) {
+            prefetch::prefetch_lines(self.net.link(link), 3);
+            self.routes[link.index()][1].prefetch();
+        }
     }
 
     fn output(&mut self, s: usize, output: Output) {
