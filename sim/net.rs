@@ -192,6 +192,13 @@ impl Link {
         (self.client != u32::MAX).then_some(self.client as usize)
     }
 
+    /// Asks memory for what a message reads of the link: its first line
+    /// and the lines of its two directions.
+    #[inline]
+    pub fn prefetch(&self) {
+        crate::prefetch::prefetch_lines(self, 3);
+    }
+
     /// How end `side` notices that the connection broke.
     pub fn detection(&self, side: usize) -> Detection {
         self.model.detection[side]

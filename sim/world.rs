@@ -568,7 +568,7 @@ impl World {
             };
             let (link, side) = (LinkId::new((hint >> 1) as usize), hint & 1);
             if distance == queue::LOOKAHEAD {
-                prefetch::prefetch_lines(self.net.link(link), 3);
+                self.net.link(link).prefetch();
                 self.queue.prefetch_slot(distance);
                 continue;
             }
@@ -1178,7 +1178,7 @@ impl World {
     /// Done one output ahead, so that a broadcast's sends overlap.
     fn prefetch_client_send(&self, s: usize, conn: ConnId) {
         if let Some((link, _)) = self.servers[s].conns.link(conn) {
-            prefetch::prefetch_lines(self.net.link(link), 3);
+            self.net.link(link).prefetch();
             self.routes[link.index()][1].prefetch();
         }
     }
