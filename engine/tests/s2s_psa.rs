@@ -24,7 +24,7 @@ fn romeo_online(h: &mut Harness, conn: ConnId, resource: &str, info: Option<&str
     h.login(conn, "romeo", resource);
     let roster = &mut h.server.store_mut().account_mut("romeo").unwrap().roster;
     let juliet = presim_engine::jid::BareJid::new("juliet@capulet.lit").unwrap();
-    roster.items.entry(juliet).or_default().subscription =
+    roster.items.get_or_insert_default(&juliet).subscription =
         presim_engine::roster::Subscription::Both;
     h.send(
         conn,

@@ -35,7 +35,11 @@ fn befriend(h: &mut Harness, user: &str, contact: &str) {
             return befriend(h, user, contact);
         };
         let jid = BareJid::new(b).unwrap();
-        account.roster.items.entry(jid).or_default().subscription = Subscription::Both;
+        account
+            .roster
+            .items
+            .get_or_insert_default(&jid)
+            .subscription = Subscription::Both;
     }
 }
 

@@ -5,8 +5,12 @@
 //! item or to the pending requests is a save and increments it. A roster that
 //! was never saved reports version 1, and so does its first push.
 
+mod items;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+pub use items::RosterItems;
 
 use jid::BareJid;
 use minidom::Element;
@@ -119,7 +123,7 @@ pub type PendingRequest = Arc<Element>;
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Roster {
     saves: u64,
-    pub items: BTreeMap<BareJid, RosterItem>,
+    pub items: RosterItems,
     pub pending_in: BTreeMap<BareJid, PendingRequest>,
 }
 
@@ -162,7 +166,7 @@ impl Roster {
     }
 
     pub fn item_mut_or_new(&mut self, contact: &BareJid) -> &mut RosterItem {
-        self.items.entry(contact.clone()).or_default()
+        self.items.get_or_insert_default(contact)
     }
 }
 
