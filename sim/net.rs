@@ -132,6 +132,14 @@ impl Direction {
         self.more_in_flight.clear();
     }
 
+    /// The messages on the wire, oldest first.
+    fn in_flight(&self) -> impl Iterator<Item = u64> + '_ {
+        self.first_in_flight
+            .iter()
+            .copied()
+            .chain(self.more_in_flight.iter().copied())
+    }
+
     fn drain(&mut self) -> impl Iterator<Item = u64> + '_ {
         self.first_in_flight
             .take()
@@ -399,6 +407,17 @@ impl Network {
         let lost = self.break_connection(id);
         self.graph[id].up = false;
         Some(lost)
+    }
+
+    /// Every message on the wire of any link, in ascending order.
+    pub fn in_flight(&self) -> Vec<u64> {
+        let mut msgs: Vec<u64> = self
+            .graph
+            .edge_weights()
+            .flat_map(|link| link.dirs.iter().flat_map(Direction::in_flight))
+            .collect();
+        msgs.sort_unstable();
+        msgs
     }
 
     /// Brings the link back up. Returns false if it was up already.

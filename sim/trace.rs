@@ -13,7 +13,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// Version of the trace schema; part of the header record.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// A presence as a client shows it: available or not, with show and status.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -213,8 +213,10 @@ pub enum Record<'a> {
         what: &'a str,
         xml: &'a str,
     },
-    /// Last line: the run stopped at `t`.
-    End { events: u64 },
+    /// Last line: the run stopped at `t`, with these messages still on
+    /// the wire (ascending): every message sent is delivered, dropped
+    /// with its reason, or one of these.
+    End { events: u64, in_flight: &'a [u64] },
 }
 
 /// How many bytes of records the trace gathers before it hashes them and
@@ -589,7 +591,13 @@ mod tests {
             );
         }
         let mut other = Vec::new();
-        assert!(!write_common(&mut other, &Record::End { events: 1 }));
+        assert!(!write_common(
+            &mut other,
+            &Record::End {
+                events: 1,
+                in_flight: &[]
+            }
+        ));
         assert!(other.is_empty());
     }
 

@@ -613,7 +613,14 @@ impl World {
         self.run_until(self.end);
         self.now = self.end;
         let events = self.stats.events;
-        self.trace.record(self.end, &Record::End { events });
+        let in_flight = self.net.in_flight();
+        self.trace.record(
+            self.end,
+            &Record::End {
+                events,
+                in_flight: &in_flight,
+            },
+        );
         (self.trace.finish(), self.stats, self.clients)
     }
 

@@ -278,10 +278,10 @@ fn traces_that_cannot_be_analysed_say_where() {
     let e = err(cut);
     assert_eq!(e.line, lines);
     assert!(e.message.contains("truncated"), "{e}");
-    let old = good.replacen("\"schema\":2", "\"schema\":1", 1);
+    let old = good.replacen("\"schema\":3", "\"schema\":2", 1);
     let e = err(&old);
     assert_eq!(e.line, 1);
-    assert!(e.message.contains("schema 1 is not supported"), "{e}");
+    assert!(e.message.contains("schema 2 is not supported"), "{e}");
     let e = err("{\"t\":0,\"ev\":\"view\"}\n");
     assert!(e.message.contains("first record must be the header"), "{e}");
     let mut lines: Vec<&str> = good.lines().collect();
@@ -289,6 +289,56 @@ fn traces_that_cannot_be_analysed_say_where() {
     let e = err(&lines.join("\n"));
     assert_eq!(e.line, 6);
     assert_eq!(e.message, "'truth' record without 'jid'");
+}
+
+/// The line of the first record of kind `ev` about message `msg`.
+fn line_of(trace: &str, ev: &str, msg: u64) -> usize {
+    let key = format!("\"ev\":\"{ev}\",\"msg\":{msg}");
+    let at = trace.lines().position(|l| l.contains(&key));
+    at.unwrap_or_else(|| panic!("no {key}")) + 1
+}
+
+#[test]
+fn traces_whose_messages_do_not_balance_say_where() {
+    let good = trace_of("federation.ron");
+    let err = |text: &str| analysis::analyze(text.as_bytes(), Options::default()).unwrap_err();
+    let lines: Vec<&str> = good.lines().collect();
+    let without = |n: usize| {
+        let mut l = lines.clone();
+        l.remove(n - 1);
+        l.join("\n")
+    };
+    // The run ends with one message on the wire, listed by its end record.
+    assert!(lines.last().unwrap().ends_with("\"in_flight\":[16781]}"));
+    let (send, deliver) = (line_of(&good, "send", 40), line_of(&good, "deliver", 40));
+    let e = err(&without(deliver));
+    assert_eq!(e.line, lines.len() - 1);
+    assert_eq!(
+        e.message,
+        format!(
+            "message 40 (sent at line {send}) was neither delivered nor dropped, and is not \
+             in flight at the end (1 such message(s))"
+        )
+    );
+    let e = err(&without(send));
+    assert_eq!(e.line, deliver - 1);
+    assert_eq!(
+        e.message,
+        "'deliver' of message 40, which awaits no outcome: it was never sent, or was \
+         already delivered or dropped"
+    );
+    let mut twice = lines.clone();
+    twice.insert(deliver, lines[deliver - 1]);
+    assert_eq!(err(&twice.join("\n")).line, deliver + 1);
+    let e = err(&good.replace("\"in_flight\":[16781]", "\"in_flight\":[16781,99999]"));
+    assert_eq!(e.line, lines.len());
+    assert_eq!(
+        e.message,
+        "message 99999 is listed in flight at the end, but it was never sent, or was \
+         already delivered or dropped"
+    );
+    let e = err(&good.replace("\"in_flight\":[16781]", "\"in_flight\":[]"));
+    assert!(e.message.starts_with("message 16781 (sent at line"), "{e}");
 }
 
 #[test]
@@ -448,7 +498,7 @@ fn presim_analyze_prints_the_table_and_exits_2_on_a_bad_trace() {
     assert_eq!(json["intervals"][0]["cause"], "link-down");
     std::fs::write(
         &trace,
-        "{\"t\":0,\"ev\":\"header\",\"schema\":2}\n{\"t\":1,",
+        "{\"t\":0,\"ev\":\"header\",\"schema\":3}\n{\"t\":1,",
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_presim"))

@@ -4,7 +4,13 @@
 //! JSON (a corrupt or truncated trace), a missing or unsupported header, a
 //! record without the fields its kind needs, time going backwards, an
 //! empty trace.
+//!
+//! The reader also keeps the books of messages: every message `send` must
+//! end in exactly one `deliver` or `drop`, or be listed as still in flight
+//! by the `end` record. A trace whose books do not balance is rejected at
+//! the line where they fail, so nothing a run sent can disappear unnoticed.
 
+use std::collections::BTreeMap;
 use std::io::BufRead;
 
 use serde::Deserialize;
@@ -74,6 +80,10 @@ pub struct Line {
     pub flow: Option<String>,
     #[serde(default)]
     pub denied: Option<bool>,
+    #[serde(default)]
+    pub msg: Option<u64>,
+    #[serde(default)]
+    pub in_flight: Option<Vec<u64>>,
 }
 
 /// A trace that cannot be analysed, and where.
@@ -111,6 +121,7 @@ pub fn read_trace(
     mut each: impl FnMut(&Line) -> Result<(), String>,
 ) -> Result<TraceInfo, TraceError> {
     let mut info: Option<TraceInfo> = None;
+    let mut books = Messages::default();
     let mut last_t = 0;
     for (i, text) in input.lines().enumerate() {
         let line_no = i + 1;
@@ -139,6 +150,7 @@ pub fn read_trace(
                 if line.ev == "end" {
                     info.complete = true;
                 }
+                books.record(&line, line_no).map_err(err)?;
                 each(&line).map_err(err)?;
             }
         }
@@ -161,6 +173,73 @@ pub struct TraceInfo {
     pub end: u64,
     /// The trace ends with its `end` record (it was not cut short).
     pub complete: bool,
+}
+
+/// The messages sent and still awaiting their outcome, each with the line
+/// of its `send`; as many as are on the wire at once, not the whole trace.
+#[derive(Default)]
+struct Messages {
+    awaiting: BTreeMap<u64, usize>,
+}
+
+impl Messages {
+    fn outcome(&mut self, msg: u64, ev: &str) -> Result<(), String> {
+        match self.awaiting.remove(&msg) {
+            Some(_) => Ok(()),
+            None => Err(format!(
+                "'{ev}' of message {msg}, which awaits no outcome: it was never sent, \
+                 or was already delivered or dropped"
+            )),
+        }
+    }
+
+    fn record(&mut self, line: &Line, line_no: usize) -> Result<(), String> {
+        match line.ev.as_str() {
+            "send" => {
+                let msg = line.msg.ok_or("'send' record without 'msg'")?;
+                if let Some(first) = self.awaiting.insert(msg, line_no) {
+                    return Err(format!(
+                        "message {msg} is sent again (its first send, at line {first}, \
+                         has no outcome yet)"
+                    ));
+                }
+            }
+            "deliver" => {
+                let msg = line.msg.ok_or("'deliver' record without 'msg'")?;
+                self.outcome(msg, "deliver")?;
+            }
+            // A drop carries `msg` when a message was lost on its link, and
+            // the stanza's XML when a server or agent dropped it.
+            "drop" => {
+                if let Some(msg) = line.msg {
+                    self.outcome(msg, "drop")?;
+                }
+            }
+            "end" => {
+                let in_flight = line
+                    .in_flight
+                    .as_ref()
+                    .ok_or("'end' record without 'in_flight'")?;
+                for msg in in_flight {
+                    if self.awaiting.remove(msg).is_none() {
+                        return Err(format!(
+                            "message {msg} is listed in flight at the end, but it was never \
+                             sent, or was already delivered or dropped"
+                        ));
+                    }
+                }
+                if let Some((msg, sent)) = self.awaiting.first_key_value() {
+                    return Err(format!(
+                        "message {msg} (sent at line {sent}) was neither delivered nor \
+                         dropped, and is not in flight at the end ({} such message(s))",
+                        self.awaiting.len()
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
 }
 
 fn header(line: &Line) -> Result<TraceInfo, String> {
