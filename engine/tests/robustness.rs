@@ -1,11 +1,14 @@
 //! Nothing a client sends can crash the engine: every combination of stanza
 //! name, type, address and payload below is fed to bound and unbound
-//! connections, and the server must keep answering afterwards.
+//! connections, and the server must keep answering afterwards. Nothing a
+//! bound session sends disappears either: each stanza is delivered,
+//! answered, bounced, stored offline, queued for a peer, or recorded as
+//! dropped with its reason.
 
 mod support;
 
 use presim_engine::xml::parse_client_xml;
-use presim_engine::{ConnId, Input, Output};
+use presim_engine::{ConnId, Event, Input, Output};
 use support::Harness;
 
 const NAMES: &[&str] = &["message", "presence", "iq"];
@@ -58,10 +61,14 @@ const PAYLOADS: &[&str] = &[
 #[test]
 fn arbitrary_stanzas_never_panic() {
     let mut h = Harness::new("localhost", true);
+    // Streams to peers open at once, so what is routed to a peer goes out
+    // with the input that routed it, instead of waiting in a queue.
+    h.auto_connect_peers = true;
     h.online(ConnId(1), "romeo", "home");
     h.online(ConnId(2), "juliet", "balcony");
     h.input(Input::ClientOpened { conn: ConnId(3) });
     let mut sent = 0;
+    let mut vanished = Vec::new();
     for name in NAMES {
         for type_ in TYPES {
             for address in ADDRESSES {
@@ -71,10 +78,13 @@ fn arbitrary_stanzas_never_panic() {
                         continue;
                     };
                     for conn in [ConnId(1), ConnId(3), ConnId(99)] {
-                        h.input(Input::ClientElement {
+                        let out = h.input(Input::ClientElement {
                             conn,
                             element: element.clone(),
                         });
+                        if conn == ConnId(1) && !out.iter().any(|o| accounts_for(o, &element)) {
+                            vanished.push(text.clone());
+                        }
                         sent += 1;
                     }
                 }
@@ -82,6 +92,7 @@ fn arbitrary_stanzas_never_panic() {
         }
     }
     assert!(sent > 10_000, "only {sent} inputs were generated");
+    assert_eq!(vanished, Vec::<String>::new(), "stanzas with no outcome");
     // Romeo's session survived every stanza and still gets its echo.
     let out = h.send(ConnId(1), "<presence/>");
     assert!(
@@ -94,4 +105,34 @@ fn arbitrary_stanzas_never_panic() {
         ),
         "{out:?}"
     );
+}
+
+/// The output says what became of `input`, a stanza with id `x`: a copy
+/// or an answer carrying its id went to a client or a peer, a stream to a
+/// peer is being opened for it, the session was closed for it, or it was
+/// stored offline or dropped with a reason. A probe's answer is presence
+/// from the probed entity, which carries no id (RFC 6121 §4.3.2): its
+/// presence, or `unsubscribed` to a prober not subscribed to it, which the
+/// prober's own server drops when it changes no state (RFC 6121 §3.3.3).
+fn accounts_for(output: &Output, input: &presim_engine::minidom::Element) -> bool {
+    let probed = (input.name() == "presence" && input.attr("type") == Some("probe"))
+        .then(|| input.attr("to"))
+        .flatten()
+        .and_then(|to| presim_engine::jid::Jid::new(to).ok())
+        .map(|to| to.to_bare());
+    let answers = |stanza: &presim_engine::Stanza| {
+        stanza.id() == Some("x")
+            || probed.as_ref().is_some_and(|probed| {
+                stanza.payload().name() == "presence"
+                    && stanza.from.as_ref().map(|f| f.to_bare()).as_ref() == Some(probed)
+            })
+    };
+    match output {
+        Output::ToClient { stanza, .. } | Output::ToPeer { stanza, .. } => answers(stanza),
+        Output::ConnectPeer { .. } | Output::CloseClient { .. } => true,
+        Output::Event(Event::Dropped { stanza, .. } | Event::OfflineStored { stanza, .. }) => {
+            answers(stanza)
+        }
+        _ => false,
+    }
 }
