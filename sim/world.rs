@@ -256,6 +256,11 @@ pub struct Stats {
     pub violations: u64,
 }
 
+/// How many client sends of one engine input ahead of the current one the
+/// world asks memory for their links: enough to overlap their misses,
+/// few enough to stay within the processor's outstanding-miss buffers.
+const SENDS_AHEAD: usize = 4;
+
 /// A running simulation.
 pub struct World {
     now: u64,
@@ -287,6 +292,8 @@ pub struct World {
     next_conn: u64,
     pub stats: Stats,
     outputs: Vec<Output>,
+    /// The connections of the client sends among `outputs`, in order.
+    client_sends: Vec<ConnId>,
     acts: Vec<Act>,
     /// Serialized payloads for the trace, and the buffer for send records.
     stanza_xml: StanzaXml,
@@ -433,6 +440,7 @@ impl World {
             next_conn: 0,
             stats: Stats::default(),
             outputs: Vec::new(),
+            client_sends: Vec::new(),
             acts: Vec::new(),
             stanza_xml: StanzaXml::default(),
             xml_buf: String::new(),
@@ -1169,20 +1177,32 @@ impl World {
         };
         let mut outputs = std::mem::take(&mut self.outputs);
         engine.handle_into(Time(self.now), input, &mut outputs);
-        let mut pending = outputs.drain(..).peekable();
-        while let Some(output) = pending.next() {
-            if let Some(Output::ToClient { conn, .. }) = pending.peek() {
-                self.prefetch_client_send(s, *conn);
+        let mut sends = std::mem::take(&mut self.client_sends);
+        sends.clear();
+        sends.extend(outputs.iter().filter_map(|o| match o {
+            Output::ToClient { conn, .. } => Some(*conn),
+            _ => None,
+        }));
+        for &conn in sends.iter().take(SENDS_AHEAD) {
+            self.prefetch_client_send(s, conn);
+        }
+        let mut ahead = sends.iter().skip(SENDS_AHEAD);
+        for output in outputs.drain(..) {
+            if matches!(output, Output::ToClient { .. }) {
+                if let Some(&conn) = ahead.next() {
+                    self.prefetch_client_send(s, conn);
+                }
             }
             self.output(s, output);
         }
-        drop(pending);
         self.outputs = outputs;
+        self.client_sends = sends;
     }
 
     /// Asks memory for what sending to `conn` reads: its link's first
     /// lines and the trace route of the link's server-to-client direction.
-    /// Done one output ahead, so that a broadcast's sends overlap.
+    /// Done `SENDS_AHEAD` client sends ahead, so that a broadcast's sends
+    /// overlap.
     fn prefetch_client_send(&self, s: usize, conn: ConnId) {
         if let Some((link, _)) = self.servers[s].conns.link(conn) {
             self.net.link(link).prefetch();
