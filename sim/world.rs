@@ -292,6 +292,9 @@ pub struct World {
     next_conn: u64,
     pub stats: Stats,
     outputs: Vec<Output>,
+    /// How many of the next events a pass of `touch_peer_arrivals` has
+    /// already covered.
+    touched_ahead: usize,
     /// The connections of the client sends among `outputs`, in order.
     client_sends: Vec<ConnId>,
     acts: Vec<Act>,
@@ -440,6 +443,7 @@ impl World {
             next_conn: 0,
             stats: Stats::default(),
             outputs: Vec::new(),
+            touched_ahead: 0,
             client_sends: Vec::new(),
             acts: Vec::new(),
             stanza_xml: StanzaXml::default(),
@@ -549,6 +553,7 @@ impl World {
             }
             let (at, ev) = self.queue.pop().expect("peeked");
             self.prefetch_ahead();
+            self.touch_peer_arrivals(&ev);
             self.now = at;
             self.stats.events += 1;
             self.handle(ev);
@@ -614,6 +619,54 @@ impl World {
                 }
             }
         }
+    }
+
+    /// Stanzas arriving at servers over s2s links, this event's and those
+    /// of the next few: has each receiving server read what their
+    /// deliveries read first, in one pass, so that the cache misses of
+    /// several are outstanding together instead of one arrival's after
+    /// another's. A pass covers the events the queue shows ahead, so the
+    /// next one comes when those have been handled.
+    fn touch_peer_arrivals(&mut self, ev: &Ev) {
+        if self.touched_ahead > 0 {
+            self.touched_ahead -= 1;
+            return;
+        }
+        let Some((server, first)) = self.peer_arrival(ev) else {
+            return;
+        };
+        let Some(engine) = self.servers[server].engine.as_ref() else {
+            return;
+        };
+        let mut batch = [first; queue::LOOKAHEAD];
+        let mut n = 1;
+        for distance in 1..queue::LOOKAHEAD {
+            let next = self
+                .queue
+                .event(distance)
+                .and_then(|e| self.peer_arrival(e));
+            if let Some((_, stanza)) = next.filter(|(s, _)| *s == server) {
+                batch[n] = stanza;
+                n += 1;
+            }
+        }
+        engine.touch_deliveries(&batch[..n], |conn| self.prefetch_client_send(server, conn));
+        self.touched_ahead = queue::LOOKAHEAD - 1;
+    }
+
+    /// The receiving server and the stanza of an arrival over an s2s link.
+    fn peer_arrival<'e>(&self, ev: &'e Ev) -> Option<(usize, &'e Stanza)> {
+        let Ev::Arrive {
+            link,
+            side,
+            wire: Wire::Peer(stanza),
+            ..
+        } = ev
+        else {
+            return None;
+        };
+        let receiver = self.net.link(*link).ends[1 - *side as usize];
+        Some((self.server_at(receiver)?, stanza))
     }
 
     /// Runs to the end of the scenario and closes the trace.

@@ -428,6 +428,36 @@ impl Server {
         out
     }
 
+    /// Reads, and changes nothing, what handing this server each of
+    /// `stanzas` (from peers; at most eight) will read first when it is for
+    /// a local account: the account's online resources, the connection
+    /// entry of its first, and what that session holds of the sender. One
+    /// step at a time for all of them, so that their cache misses are
+    /// outstanding together rather than one delivery's after another's. A
+    /// driver that knows which stanzas come next calls it before handing
+    /// over the first; no output depends on it. `conn` is told each
+    /// connection found, for the driver to fetch its own state of it too.
+    pub fn touch_deliveries(&self, stanzas: &[&Stanza], mut conn: impl FnMut(ConnId)) {
+        let mut sessions: [Option<(&Session, &str)>; 8] = [None; 8];
+        for (stanza, at) in stanzas.iter().zip(sessions.iter_mut()) {
+            let (Some(to), Some(from)) = (stanza.to.as_ref(), stanza.from.as_ref()) else {
+                continue;
+            };
+            let resources = to.node().and_then(|n| self.online.get(n.as_str()));
+            if let Some(&id) = resources.and_then(|r| r.values().next()) {
+                *at = self
+                    .conns
+                    .get(&id)
+                    .and_then(|c| c.session.as_ref())
+                    .map(|s| (s, from.as_str()));
+                conn(id);
+            }
+        }
+        for (session, from) in sessions.iter().flatten() {
+            std::hint::black_box(session.held.contains_key(*from));
+        }
+    }
+
     /// Like [`Server::handle`], appending to a buffer the caller reuses.
     pub fn handle_into(&mut self, now: Time, input: Input, out: &mut Vec<Output>) {
         self.now = now;

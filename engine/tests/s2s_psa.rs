@@ -401,3 +401,49 @@ fn no_annotation_of_presence_the_observers_privacy_list_refuses() {
         Event::Dropped { reason, .. } if reason.as_str() == "privacy"
     )));
 }
+
+/// Reading ahead what deliveries from a peer will read changes nothing:
+/// it names the connection each delivery writes to, and the server's
+/// outputs for those stanzas are the same as without it.
+#[test]
+fn touching_deliveries_ahead_names_their_connections_and_changes_nothing() {
+    let presence = |status: &str| {
+        format!(
+            "<presence from='juliet@capulet.lit/orchard' to='romeo@montague.lit'>\
+             <status>{status}</status></presence>"
+        )
+    };
+    let run = |touch: bool| {
+        let mut h = montague(true);
+        romeo_online(&mut h, C1, "lane", Some(&psa_info()));
+        juliet_available(&mut h);
+        let stanzas: Vec<presim_engine::Stanza> = ["one", "two"]
+            .iter()
+            .map(|s| {
+                let el = presim_engine::xml::parse_fragment(&presence(s), &[])
+                    .unwrap()
+                    .remove(0);
+                presim_engine::Stanza::from_element(el).unwrap()
+            })
+            .collect();
+        let mut named = Vec::new();
+        if touch {
+            let refs: Vec<&presim_engine::Stanza> = stanzas.iter().collect();
+            h.server.touch_deliveries(&refs, |conn| named.push(conn));
+        }
+        let out: Vec<String> = stanzas
+            .into_iter()
+            .flat_map(|stanza| {
+                let domain = "capulet.lit".to_string();
+                render(&h.input(Input::PeerStanza { domain, stanza }))
+            })
+            .collect();
+        (named, out)
+    };
+    let (named, touched) = run(true);
+    let (none, plain) = run(false);
+    assert_eq!(named, vec![C1, C1]);
+    assert!(none.is_empty());
+    assert_eq!(touched, plain);
+    assert_eq!(touched.len(), 2, "{touched:?}");
+}
