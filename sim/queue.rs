@@ -1,9 +1,8 @@
 //! The event queue: events ordered by (time, insertion sequence).
 //!
 //! Two events at the same microsecond run in the order they were scheduled,
-//! so the order never depends on anything but the run itself. The heap (a
-//! radix heap, [`RadixHeap`]) holds small fixed-size keys; payloads sit in a
-//! slab and are moved only twice.
+//! so the order never depends on anything but the run itself. The heap holds
+//! small fixed-size keys; payloads sit in a slab and are moved only twice.
 //!
 //! The next [`LOOKAHEAD`] events are kept apart from the heap, in order, so
 //! the loop can see what is coming: a key may carry a hint (a link id, say)
@@ -13,7 +12,8 @@
 //! touched for milliseconds. Hints never change the order or the outcome
 //! of anything.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 const NO_HINT: u32 = u32::MAX;
 
@@ -28,7 +28,7 @@ pub struct EventQueue<E> {
     /// The earliest keys, in order: `min(LOOKAHEAD, len)` of them, each
     /// earlier than every key in `heap`.
     next: VecDeque<Key>,
-    heap: RadixHeap,
+    heap: BinaryHeap<Reverse<Key>>,
     slab: Vec<Option<E>>,
     free: Vec<u32>,
     seq: u64,
@@ -38,7 +38,7 @@ impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
             next: VecDeque::with_capacity(LOOKAHEAD + 1),
-            heap: RadixHeap::default(),
+            heap: BinaryHeap::new(),
             slab: Vec::new(),
             free: Vec::new(),
             seq: 0,
@@ -71,13 +71,15 @@ impl<E> EventQueue<E> {
         self.seq += 1;
         match self.next.back() {
             // The front is full and the new key comes after all of it.
-            Some(last) if self.next.len() == LOOKAHEAD && key > *last => self.heap.push(key),
+            Some(last) if self.next.len() == LOOKAHEAD && key > *last => {
+                self.heap.push(Reverse(key))
+            }
             _ => {
                 let i = self.next.partition_point(|k| *k < key);
                 self.next.insert(i, key);
                 if self.next.len() > LOOKAHEAD {
                     let latest = self.next.pop_back().expect("over full");
-                    self.heap.push(latest);
+                    self.heap.push(Reverse(latest));
                 }
             }
         }
@@ -87,7 +89,7 @@ impl<E> EventQueue<E> {
     #[inline]
     pub fn pop(&mut self) -> Option<(u64, E)> {
         let (at, _, slot, _) = self.next.pop_front()?;
-        if let Some(key) = self.heap.pop() {
+        if let Some(Reverse(key)) = self.heap.pop() {
             self.next.push_back(key);
         }
         self.free.push(slot);
@@ -139,102 +141,6 @@ impl<E> EventQueue<E> {
     /// Events scheduled since the queue was created.
     pub fn scheduled(&self) -> u64 {
         self.seq
-    }
-}
-
-/// The keys behind the front: a radix heap over their times. A key goes
-/// into the bucket of the highest bit in which its time differs from the
-/// time of the last key taken out (bucket 0: the same time, kept in key
-/// order), so a push appends to a vector and a pop scans one bucket now
-/// and then, where a binary heap walked a path from its root to a leaf
-/// through memory the size of the queue. It relies on what the simulator
-/// does: nothing is scheduled before the last event popped. A key that is
-/// earlier anyway makes the heap sort its buckets anew around it, so the
-/// order stays right.
-struct RadixHeap {
-    /// The time all buckets are relative to: the last key popped, or the
-    /// earliest key pushed since.
-    last: u64,
-    /// Keys at time `last`, in order.
-    current: VecDeque<Key>,
-    /// Bucket `b` (1 to 64) at index `b - 1`: keys whose time differs from
-    /// `last` first in bit `b - 1`.
-    buckets: [Vec<Key>; 64],
-    /// Bit `b - 1` set when bucket `b` holds keys.
-    filled: u64,
-    len: usize,
-}
-
-impl Default for RadixHeap {
-    fn default() -> Self {
-        RadixHeap {
-            last: 0,
-            current: VecDeque::new(),
-            buckets: std::array::from_fn(|_| Vec::new()),
-            filled: 0,
-            len: 0,
-        }
-    }
-}
-
-impl RadixHeap {
-    fn len(&self) -> usize {
-        self.len
-    }
-
-    fn push(&mut self, key: Key) {
-        if key.0 < self.last {
-            self.rebase(key.0);
-        }
-        self.len += 1;
-        self.place(key);
-    }
-
-    /// Puts `key` (not before `last`) in its bucket.
-    fn place(&mut self, key: Key) {
-        match (key.0 ^ self.last).checked_ilog2() {
-            None => {
-                let at = self.current.partition_point(|k| *k < key);
-                self.current.insert(at, key);
-            }
-            Some(bit) => {
-                self.buckets[bit as usize].push(key);
-                self.filled |= 1 << bit;
-            }
-        }
-    }
-
-    fn pop(&mut self) -> Option<Key> {
-        if self.current.is_empty() {
-            if self.filled == 0 {
-                return None;
-            }
-            let bit = self.filled.trailing_zeros() as usize;
-            let mut bucket = std::mem::take(&mut self.buckets[bit]);
-            self.filled &= !(1 << bit);
-            self.last = bucket.iter().map(|k| k.0).min().expect("filled");
-            // Every key of the bucket now differs from `last` in a lower
-            // bit, or not at all; the other buckets keep their keys.
-            for key in bucket.drain(..) {
-                self.place(key);
-            }
-            self.buckets[bit] = bucket;
-        }
-        self.len -= 1;
-        self.current.pop_front()
-    }
-
-    /// Makes `time`, earlier than every key held, the new base.
-    fn rebase(&mut self, time: u64) {
-        let mut keys: Vec<Key> = self.current.drain(..).collect();
-        for bucket in &mut self.buckets {
-            keys.append(bucket);
-        }
-        self.filled = 0;
-        self.last = time;
-        for key in keys {
-            self.place(key);
-        }
     }
 }
 
@@ -360,39 +266,5 @@ mod tests {
             assert_eq!(q.pop(), Some(expected));
         }
         assert_eq!(q.pop(), None);
-    }
-
-    /// The radix heap on its own against a sorted reference, with keys far
-    /// apart and close together, equal times, and now and then a key
-    /// earlier than the last one popped.
-    #[test]
-    fn radix_heap_pops_in_key_order_even_after_an_earlier_push() {
-        use rand::{Rng, SeedableRng};
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
-        let mut heap = RadixHeap::default();
-        let mut reference = std::collections::BTreeSet::new();
-        let mut now = 0u64;
-        for seq in 0..30_000u64 {
-            if rng.random_bool(0.55) || reference.is_empty() {
-                let at = match rng.random_range(0..10) {
-                    0 => now + rng.random_range(0..1u64 << 40),
-                    1 => now.saturating_sub(rng.random_range(0..1_000)),
-                    2 => now,
-                    _ => now + rng.random_range(0..5_000),
-                };
-                let key = (at, seq, seq as u32, 0);
-                heap.push(key);
-                reference.insert(key);
-            } else {
-                let expected = reference.pop_first();
-                assert_eq!(heap.pop(), expected);
-                now = expected.unwrap().0;
-            }
-            assert_eq!(heap.len(), reference.len());
-        }
-        while let Some(expected) = reference.pop_first() {
-            assert_eq!(heap.pop(), Some(expected));
-        }
-        assert_eq!(heap.pop(), None);
     }
 }
