@@ -251,7 +251,7 @@ impl Server {
                 .into_iter()
                 .flat_map(|r| r.values())
             {
-                std::hint::black_box(self.conns.get(conn).map(|c| c.session.is_some()));
+                std::hint::black_box(self.session(*conn).is_some());
             }
         }
     }

@@ -445,11 +445,7 @@ impl Server {
             };
             let resources = to.node().and_then(|n| self.online.get(n.as_str()));
             if let Some(&id) = resources.and_then(|r| r.values().next()) {
-                *at = self
-                    .conns
-                    .get(&id)
-                    .and_then(|c| c.session.as_ref())
-                    .map(|s| (s, from.as_str()));
+                *at = self.session(id).map(|s| (s, from.as_str()));
                 conn(id);
             }
         }
