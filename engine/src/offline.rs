@@ -16,7 +16,7 @@ impl Server {
             return self.bounce(&stanza, StanzaError::service_unavailable());
         }
         let mut payload = (**stanza.payload()).clone();
-        payload.append_child(self.delay_element(self.domain.as_str()));
+        payload.append_child(self.delay_element(self.domain.as_str(), self.now));
         let stored = Stanza::new(stanza.from.clone(), stanza.to.clone(), payload);
         let user = stanza.to.as_ref().expect("routed").to_bare();
         if let Some(account) = self.store.account_mut(node) {

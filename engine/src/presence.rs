@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 
 use crate::server::{ConnId, DropReason, Event, Server};
+use crate::session::StoredPresence;
 use crate::stanza::{Stanza, StanzaError};
 use crate::subscription::{self, Approval, SubscribeAction, Transition};
 use crate::xml::{self, NS_CLIENT};
@@ -197,17 +198,13 @@ impl Server {
             self.presence_to_directed(&full, &stanza, directed);
             return;
         }
+        let now = self.now;
         let session = self.session_mut(conn).expect("bound");
         session.priority = priority;
+        // Marked available before the initial-presence work, as Prosody does.
+        session.presence = Some(StoredPresence::new(stanza.payload(), now));
         if initial {
-            // Marked available before the initial-presence work, as Prosody does.
-            session.presence = Some(Arc::clone(stanza.payload()));
             self.initial_presence(conn, &node, &full, priority);
-        }
-        let mut stored = (**stanza.payload()).clone();
-        stored.append_child(self.delay_element(self.domain.as_str()));
-        if let Some(session) = self.session_mut(conn) {
-            session.presence = Some(Arc::new(stored));
         }
     }
 
@@ -309,7 +306,7 @@ impl Server {
             let copy = Stanza::shared(
                 Some(s.full.clone()),
                 Some(full.clone()),
-                Arc::clone(s.presence.as_ref().expect("available")),
+                self.stored_presence(s).expect("available"),
             );
             self.send_to_client(conn, copy);
             self.psa_if_paused(other, full);
@@ -368,7 +365,7 @@ impl Server {
             };
             let payload = match template {
                 Some(t) => Arc::clone(t.payload()),
-                None => Arc::clone(s.presence.as_ref().expect("available")),
+                None => self.stored_presence(s).expect("available"),
             };
             let stanza = Stanza::shared(Some(s.full.clone()), Some(to.clone()), payload);
             self.route(stanza);

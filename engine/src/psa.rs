@@ -289,7 +289,7 @@ impl Server {
     /// without the delay stamp the server keeps on it.
     fn paused_presence(&self, conn: ConnId, paused: bool) -> Option<Stanza> {
         let session = self.session(conn)?;
-        let mut payload = (**session.presence.as_ref()?).clone();
+        let mut payload = (**session.presence.as_ref()?.sent()).clone();
         while payload
             .remove_child("delay", crate::xml::NS_DELAY)
             .is_some()

@@ -6,6 +6,7 @@
 //! [`Output`] for the driver to act on, in a defined order.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use compact_str::CompactString;
 use jid::{BareJid, Jid};
@@ -549,10 +550,18 @@ impl Server {
         self.store.exists(node) || self.online.contains_key(node)
     }
 
-    /// `<delay xmlns='urn:xmpp:delay' from=… stamp=…/>` (XEP-0203) for now.
-    pub(crate) fn delay_element(&self, from: &str) -> Element {
-        let stamp = xep0082_datetime(self.config.epoch_unix_secs, self.now);
+    /// `<delay xmlns='urn:xmpp:delay' from=… stamp=…/>` (XEP-0203),
+    /// stamped `at`.
+    pub(crate) fn delay_element(&self, from: &str, at: Time) -> Element {
+        let stamp = xep0082_datetime(self.config.epoch_unix_secs, at);
         xml::element("delay", NS_DELAY, &[("from", from), ("stamp", &stamp)])
+    }
+
+    /// The available presence stored for `session`, with its delay stamp
+    /// (RFC 6121 §4.2; XEP-0203), if it has sent one.
+    pub(crate) fn stored_presence(&self, session: &Session) -> Option<Arc<Element>> {
+        let stored = session.presence.as_ref()?;
+        Some(stored.stamped(|at| self.delay_element(self.domain.as_str(), at)))
     }
 
     /// Answers a stanza with an error, unless it is itself an error or result.

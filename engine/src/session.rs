@@ -3,7 +3,7 @@
 //! the end of a session (clean close, broken connection, resource conflict).
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use base64::Engine as _;
 use compact_str::CompactString;
@@ -15,6 +15,7 @@ use smallvec::SmallVec;
 use crate::server::{ConnId, DropReason, EndReason, Event, Output, Server};
 use crate::stanza::{Kind, Stanza, StanzaError, StreamError};
 use crate::stream_management::{StreamManagement, NS_SM};
+use crate::time::Time;
 use crate::xml::{self, NS_BIND, NS_CLIENT, NS_PREAPPROVAL, NS_ROSTERVER, NS_SASL, NS_SESSION};
 
 /// A client connection: negotiating, authenticated, or bound to a session.
@@ -76,9 +77,9 @@ impl Resources {
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct Session {
-    /// The stored available presence (with its delay element), once the
-    /// session has sent initial presence (RFC 6121 §4.2).
-    pub presence: Option<Arc<Element>>,
+    /// The available presence the server keeps, once the session has
+    /// sent initial presence (RFC 6121 §4.2).
+    pub presence: Option<StoredPresence>,
     /// XEP-0198 stream management, once enabled.
     pub sm: Option<Box<StreamManagement>>,
     /// The last presence delivered from each remote full JID, available or
@@ -116,6 +117,46 @@ pub(crate) struct Session {
 impl Session {
     pub fn available(&self) -> bool {
         self.presence.is_some()
+    }
+}
+
+/// A session's last available presence, as the server keeps it to send
+/// again (to a probe, to a new resource of the account, to a contact that
+/// may see it again): what the session sent, and a copy stamped with a
+/// XEP-0203 delay element of when it was sent, as Prosody keeps it.
+#[derive(Debug)]
+pub(crate) struct StoredPresence {
+    sent: Arc<Element>,
+    /// The stamped copy, made when first needed: most presences are
+    /// replaced by the session's next one before anything asks for them
+    /// again, and the copy would be built and freed for nothing.
+    stamped: OnceLock<Arc<Element>>,
+    at: Time,
+}
+
+impl StoredPresence {
+    pub fn new(sent: &Arc<Element>, at: Time) -> StoredPresence {
+        StoredPresence {
+            sent: Arc::clone(sent),
+            stamped: OnceLock::new(),
+            at,
+        }
+    }
+
+    /// The presence as the session sent it.
+    pub fn sent(&self) -> &Arc<Element> {
+        &self.sent
+    }
+
+    /// The presence with the delay element `delay` makes for the time it
+    /// was sent, `from` the server's domain (XEP-0203 §3).
+    pub fn stamped(&self, delay: impl FnOnce(Time) -> Element) -> Arc<Element> {
+        let stamped = self.stamped.get_or_init(|| {
+            let mut copy = (*self.sent).clone();
+            copy.append_child(delay(self.at));
+            Arc::new(copy)
+        });
+        Arc::clone(stamped)
     }
 }
 

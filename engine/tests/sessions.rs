@@ -57,6 +57,30 @@ fn initial_presence_probes_and_gets_answers_with_delay() {
     );
 }
 
+/// The presence a probe gets is the contact's latest, stamped with the
+/// time the contact sent it rather than the time of the probe; two probes
+/// get the same stamp.
+#[test]
+fn probes_get_the_latest_presence_stamped_when_it_was_sent() {
+    let mut h = lovers();
+    h.send(C1, "<presence><show>dnd</show></presence>");
+    h.now = Time::from_secs(9);
+    h.input(Input::ClientClosed { conn: C2 });
+    let romeo_as_probed = "client c2 <presence from='romeo@localhost/home' to='juliet@localhost/balcony'>\
+         <show>dnd</show><delay xmlns='urn:xmpp:delay' from='localhost' stamp='2026-01-01T00:00:05Z'/></presence>";
+    for at in [9, 12] {
+        h.now = Time::from_secs(at);
+        h.login(C2, "juliet", "balcony");
+        let out = h.send(C2, "<presence/>");
+        assert_eq!(
+            render(&out).last().map(String::as_str),
+            Some(romeo_as_probed),
+            "at {at} s"
+        );
+        h.input(Input::ClientClosed { conn: C2 });
+    }
+}
+
 #[test]
 fn broken_connection_broadcasts_unavailable_with_reason() {
     let mut h = lovers();

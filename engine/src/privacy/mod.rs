@@ -621,7 +621,7 @@ impl Server {
         }
         let Some((full, Some(payload))) = self
             .session(conn)
-            .map(|s| (s.full.clone(), s.presence.clone()))
+            .map(|s| (s.full.clone(), self.stored_presence(s)))
         else {
             return;
         };
