@@ -207,6 +207,18 @@ impl Link {
         crate::prefetch::prefetch_lines(self, 3);
     }
 
+    /// Asks memory for what the link's next message reads beyond
+    /// [`Link::prefetch`]: the latency model and the random stream, when
+    /// its latencies drawn ahead are used up. Reads `drawn_left`, so it
+    /// is worth calling once the first line has been asked for a while.
+    #[inline]
+    pub fn prefetch_draws(&self) {
+        if self.drawn_left == 0 {
+            crate::prefetch::prefetch_bytes(&self.model, std::mem::size_of::<LinkModel>());
+            crate::prefetch::prefetch_bytes(&self.rng, std::mem::size_of::<Stream>());
+        }
+    }
+
     /// How end `side` notices that the connection broke.
     pub fn detection(&self, side: usize) -> Detection {
         self.model.detection[side]

@@ -261,6 +261,11 @@ pub struct Stats {
 /// few enough to stay within the processor's outstanding-miss buffers.
 const SENDS_AHEAD: usize = 4;
 
+/// How many client sends ahead the world asks memory for the random
+/// streams of links that will draw latencies: a second stage, after the
+/// link's first line (asked for `SENDS_AHEAD` sends ahead) has come in.
+const DRAWS_AHEAD: usize = 2;
+
 /// A running simulation.
 pub struct World {
     now: u64,
@@ -1240,10 +1245,14 @@ impl World {
             self.prefetch_client_send(s, conn);
         }
         let mut ahead = sends.iter().skip(SENDS_AHEAD);
+        let mut nearer = sends.iter().skip(DRAWS_AHEAD);
         for output in outputs.drain(..) {
             if matches!(output, Output::ToClient { .. }) {
                 if let Some(&conn) = ahead.next() {
                     self.prefetch_client_send(s, conn);
+                }
+                if let Some(&conn) = nearer.next() {
+                    self.prefetch_client_draws(s, conn);
                 }
             }
             self.output(s, output);
@@ -1260,6 +1269,16 @@ impl World {
         if let Some((link, _)) = self.servers[s].conns.link(conn) {
             self.net.link(link).prefetch();
             self.routes[link.index()][1].prefetch();
+        }
+    }
+
+    /// Asks memory for the latency model and random stream of the link to
+    /// `conn` if its next send draws latencies: done `DRAWS_AHEAD` client
+    /// sends ahead, when the link's first line asked for earlier is there
+    /// to say.
+    fn prefetch_client_draws(&self, s: usize, conn: ConnId) {
+        if let Some((link, _)) = self.servers[s].conns.link(conn) {
+            self.net.link(link).prefetch_draws();
         }
     }
 
