@@ -1,16 +1,25 @@
 //! The event queue: events ordered by (time, insertion sequence).
 //!
 //! Two events at the same microsecond run in the order they were scheduled,
-//! so the order never depends on anything but the run itself. The heap holds
+//! so the order never depends on anything but the run itself. The heaps hold
 //! small fixed-size keys; payloads sit in a slab and are moved only twice.
 //!
-//! The next [`LOOKAHEAD`] events are kept apart from the heap, in order, so
+//! The next [`LOOKAHEAD`] events are kept apart from the heaps, in order, so
 //! the loop can see what is coming: a key may carry a hint (a link id, say)
 //! of what its event will touch, and the loop asks memory for it a few
 //! events ahead, in stages, each following a pointer the previous stage
 //! brought into cache. In a large run each event reads state no other event
 //! touched for milliseconds. Hints never change the order or the outcome
 //! of anything.
+//!
+//! Behind the front, the keys sit in two heaps by how far ahead they were
+//! scheduled: [`HORIZON`] or less (the network's messages) or more (the
+//! clients' next actions, timeouts). A large run has a few hundred
+//! messages on the wire and a timer for each of its many clients; most
+//! pushes and pops then work in a small heap that stays in cache, and the
+//! large one is touched only when one of its events comes due. Which heap
+//! a key is in never changes the order: the next key is the earlier of
+//! the two heaps' first.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -20,15 +29,25 @@ const NO_HINT: u32 = u32::MAX;
 /// How many of the next events the queue keeps in order outside the heap.
 pub const LOOKAHEAD: usize = 4;
 
+/// Keys scheduled at most this far (µs) after the latest event popped go
+/// to the near heap, the others to the far heap: about a second, longer
+/// than any message's latency in a usual network and shorter than the
+/// gaps between a client's actions.
+pub const HORIZON: u64 = 1 << 20;
+
 /// (time, sequence, slab slot, hint): ordered by time, then sequence.
 type Key = (u64, u64, u32, u32);
 
 /// A min-queue of events of type `E`.
 pub struct EventQueue<E> {
     /// The earliest keys, in order: `min(LOOKAHEAD, len)` of them, each
-    /// earlier than every key in `heap`.
+    /// earlier than every key in `near` and `far`.
     next: VecDeque<Key>,
-    heap: BinaryHeap<Reverse<Key>>,
+    /// Keys scheduled at most [`HORIZON`] after `now`, and the others.
+    near: BinaryHeap<Reverse<Key>>,
+    far: BinaryHeap<Reverse<Key>>,
+    /// The time of the latest event popped.
+    now: u64,
     slab: Vec<Option<E>>,
     free: Vec<u32>,
     seq: u64,
@@ -38,7 +57,9 @@ impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
             next: VecDeque::with_capacity(LOOKAHEAD + 1),
-            heap: BinaryHeap::new(),
+            near: BinaryHeap::new(),
+            far: BinaryHeap::new(),
+            now: 0,
             slab: Vec::new(),
             free: Vec::new(),
             seq: 0,
@@ -71,25 +92,45 @@ impl<E> EventQueue<E> {
         self.seq += 1;
         match self.next.back() {
             // The front is full and the new key comes after all of it.
-            Some(last) if self.next.len() == LOOKAHEAD && key > *last => {
-                self.heap.push(Reverse(key))
-            }
+            Some(last) if self.next.len() == LOOKAHEAD && key > *last => self.behind(key),
             _ => {
                 let i = self.next.partition_point(|k| *k < key);
                 self.next.insert(i, key);
                 if self.next.len() > LOOKAHEAD {
                     let latest = self.next.pop_back().expect("over full");
-                    self.heap.push(Reverse(latest));
+                    self.behind(latest);
                 }
             }
         }
+    }
+
+    /// Puts a key behind the front, in the heap its distance picks.
+    #[inline]
+    fn behind(&mut self, key: Key) {
+        if key.0 <= self.now.saturating_add(HORIZON) {
+            self.near.push(Reverse(key));
+        } else {
+            self.far.push(Reverse(key));
+        }
+    }
+
+    /// Takes the earliest key behind the front.
+    #[inline]
+    fn take_behind(&mut self) -> Option<Key> {
+        if let Some(Reverse(far)) = self.far.peek() {
+            if self.near.peek().is_none_or(|Reverse(near)| far < near) {
+                return self.far.pop().map(|Reverse(key)| key);
+            }
+        }
+        self.near.pop().map(|Reverse(key)| key)
     }
 
     /// The earliest event and its time.
     #[inline]
     pub fn pop(&mut self) -> Option<(u64, E)> {
         let (at, _, slot, _) = self.next.pop_front()?;
-        if let Some(Reverse(key)) = self.heap.pop() {
+        self.now = at;
+        if let Some(key) = self.take_behind() {
             self.next.push_back(key);
         }
         self.free.push(slot);
@@ -131,7 +172,7 @@ impl<E> EventQueue<E> {
     }
 
     pub fn len(&self) -> usize {
-        self.next.len() + self.heap.len()
+        self.next.len() + self.near.len() + self.far.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -216,7 +257,7 @@ mod tests {
     }
 
     /// A push earlier than events already in the front goes before them,
-    /// and the latest of the front moves back to the heap.
+    /// and the latest of the front moves back behind it.
     #[test]
     fn an_early_push_enters_the_front() {
         let mut q = EventQueue::default();
@@ -249,9 +290,18 @@ mod tests {
         let mut q = EventQueue::default();
         let mut reference = std::collections::BTreeSet::new();
         let mut now = 0;
+        let mut far = 0;
         for n in 0..20_000u64 {
             if rng.random_bool(0.55) || reference.is_empty() {
-                let at = now + rng.random_range(0..50);
+                // Mostly near, some beyond the horizon, some right at it,
+                // with many equal times in each.
+                let ahead = match rng.random_range(0..10) {
+                    0..=5 => rng.random_range(0..50),
+                    6 => HORIZON + rng.random_range(0..2),
+                    _ => HORIZON / 2 * rng.random_range(1..6),
+                };
+                far += u64::from(ahead > HORIZON);
+                let at = now + ahead;
                 q.push(at, n);
                 reference.insert((at, n));
             } else {
@@ -266,5 +316,6 @@ mod tests {
             assert_eq!(q.pop(), Some(expected));
         }
         assert_eq!(q.pop(), None);
+        assert!(far > 1_000, "{far} pushes beyond the horizon");
     }
 }
