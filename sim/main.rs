@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use presim::analysis::{self, Report};
 use presim::scansion::{self, Options, Outcome};
-use presim::{duration, run, scenario};
+use presim::{duration, model, run, scenario};
 
 /// A run allocates and frees small strings and maps for every stanza;
 /// mimalloc does that about a fifth faster than the system allocator
@@ -151,6 +151,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// A progress bar on standard error over the run's simulated time, drawn
+/// only when standard error is a terminal.
+fn progress_bar(model: &model::Model) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(model.duration),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix} [{bar:25}] {percent:>3}% {msg}, {elapsed}",
+    )
+    .expect("a valid template")
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(model.name.clone());
+    bar
+}
+
 fn run_scenario(
     file: &str,
     text: &str,
@@ -166,7 +183,19 @@ fn run_scenario(
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let result = match run::run_to_dir(&model, file, out) {
+    let bar = progress_bar(&model);
+    let shown = |p: run::Progress| {
+        bar.set_position(p.now);
+        bar.set_message(format!(
+            "{:.1} of {:.1} s, {} events",
+            p.now as f64 / 1e6,
+            p.end as f64 / 1e6,
+            p.events
+        ));
+    };
+    let outcome = run::run_to_dir(&model, file, out, &mut { shown });
+    bar.finish_and_clear();
+    let result = match outcome {
         Ok(result) => result,
         Err(e) => {
             eprintln!("error: cannot write to {}: {e}", out.display());

@@ -35,9 +35,43 @@ pub struct RunResult {
     pub expectations: usize,
 }
 
+/// How far a run has got: simulated time and events handled so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub now: u64,
+    pub end: u64,
+    pub events: u64,
+}
+
+/// A run reports its progress this many times, at even steps of
+/// simulated time. It takes the steps whether anyone watches or not, so
+/// that watching cannot change a run (stopping at a step and going on
+/// handles the same events in the same order).
+pub const PROGRESS_STEPS: u64 = 200;
+
 /// Runs `model`, writing the trace to `trace_sink` (or only hashing it).
 pub fn run(model: &Model, trace_sink: Option<Box<dyn std::io::Write>>) -> RunResult {
-    let world = World::new(model, Trace::new(trace_sink));
+    run_watched(model, trace_sink, &mut |_| {})
+}
+
+/// [`run`], telling `progress` how far it has got at each of
+/// [`PROGRESS_STEPS`] steps.
+pub fn run_watched(
+    model: &Model,
+    trace_sink: Option<Box<dyn std::io::Write>>,
+    progress: &mut dyn FnMut(Progress),
+) -> RunResult {
+    let mut world = World::new(model, Trace::new(trace_sink));
+    let end = model.duration;
+    for step in 1..=PROGRESS_STEPS {
+        let now = (u128::from(end) * u128::from(step) / u128::from(PROGRESS_STEPS)) as u64;
+        world.run_until(now);
+        progress(Progress {
+            now,
+            end,
+            events: world.stats.events,
+        });
+    }
     let (trace, stats, clients) = world.finish();
     let mut failures = check(model, &clients);
     if stats.violations > 0 {
@@ -78,8 +112,14 @@ impl std::io::Write for SharedBuf {
     }
 }
 
-/// Runs `model` into `dir`: trace.jsonl and summary.json.
-pub fn run_to_dir(model: &Model, scenario_file: &str, dir: &Path) -> std::io::Result<RunResult> {
+/// Runs `model` into `dir`: trace.jsonl and summary.json; `progress` as
+/// in [`run_watched`].
+pub fn run_to_dir(
+    model: &Model,
+    scenario_file: &str,
+    dir: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> std::io::Result<RunResult> {
     if dir.exists() && !dir.is_dir() {
         return Err(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
@@ -91,7 +131,11 @@ pub fn run_to_dir(model: &Model, scenario_file: &str, dir: &Path) -> std::io::Re
         dir: dir.to_path_buf(),
     };
     let file = std::fs::File::create(outputs.trace_path())?;
-    let result = run(model, Some(Box::new(std::io::BufWriter::new(file))));
+    let result = run_watched(
+        model,
+        Some(Box::new(std::io::BufWriter::new(file))),
+        progress,
+    );
     if let Some(e) = &result.trace.error {
         return Err(std::io::Error::new(e.kind(), e.to_string()));
     }

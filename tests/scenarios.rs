@@ -124,6 +124,26 @@ fn hundred_seeds_of_a_faulty_scenario_replay_identically() {
     assert_eq!(distinct.len(), 100, "every seed gives its own trace");
 }
 
+/// A run stops at each of its progress steps and goes on; its trace is
+/// the one of the same run made in one go.
+#[test]
+fn progress_is_reported_in_steps_and_watching_changes_nothing() {
+    let model = load("flapping.ron", Some(3));
+    let mut seen = Vec::new();
+    let watched = run::run_watched(&model, None, &mut |p| seen.push(p));
+    let trace = presim::trace::Trace::new(None);
+    let (whole, stats, _) = presim::world::World::new(&model, trace).finish();
+    assert_eq!(watched.trace.digest, whole.digest);
+    assert_eq!(seen.len() as u64, run::PROGRESS_STEPS);
+    let last = seen.last().expect("steps");
+    assert_eq!((last.now, last.end), (model.duration, model.duration));
+    assert_eq!(last.events, stats.events);
+    assert!(seen
+        .windows(2)
+        .all(|w| w[0].now < w[1].now && w[0].events <= w[1].events));
+    assert!(seen[0].events < last.events);
+}
+
 #[test]
 fn a_different_seed_gives_a_different_digest() {
     assert_ne!(
