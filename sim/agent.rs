@@ -14,7 +14,7 @@
 //! violation.
 //!
 //! A client whose behaviour asks for it enables XEP-0198 stream management
-//! with resumption ([`stream_management`]): it acknowledges what it
+//! with resumption (`agent::stream_management`): it acknowledges what it
 //! receives, and after losing its connection it resumes the session on the
 //! next one, keeping its view.
 //!

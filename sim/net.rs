@@ -157,7 +157,7 @@ const DRAWN_AHEAD: usize = 3;
 /// ends, the connection state, the kind and client, the bandwidth and the
 /// next latencies, all in the first cache line; then each direction in a
 /// line of its own. The latency model and its random stream, read once
-/// every [`DRAWN_AHEAD`] messages, and the name, read only for the trace,
+/// every `DRAWN_AHEAD` messages, and the name, read only for the trace,
 /// come last.
 #[derive(Debug)]
 #[repr(C, align(64))]

@@ -1,5 +1,5 @@
 //! The scenario file format: RON, read through serde. Every type here is
-//! what a user writes; [`super::compile`] turns it into a [`crate::model::Model`].
+//! what a user writes; `scenario::compile` turns it into a [`crate::model::Model`].
 //! docs/scenarios.md documents each field with an example.
 
 use serde::de::{self, Visitor};

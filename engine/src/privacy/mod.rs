@@ -24,7 +24,7 @@
 //!   is an [`Event::Privacy`] for the trace.
 //! - **Blocking** (XEP-0191 §6): the block list is the default list's
 //!   `jid`/`deny` items that name no stanza kind; a stanza such an item
-//!   denies gets the XEP-0191 treatment ([`Verdict::Block`], see
+//!   denies gets the XEP-0191 treatment (`Verdict::Block`, see
 //!   `blocking.rs`).
 //! - Pushes (rule 10) go to every bound session, and the list name only;
 //!   a block-list edit pushes the default list's name to the sessions that
