@@ -259,16 +259,30 @@ fn run_scenario(
 fn analyse_file(trace: &std::path::Path, options: analysis::Options) -> Result<Report, String> {
     let file =
         std::fs::File::open(trace).map_err(|e| format!("{}: cannot read: {e}", trace.display()))?;
-    analysis::analyze(std::io::BufReader::new(file), options)
-        .map_err(|e| format!("{}: {e}", trace.display()))
+    let bar = indicatif::ProgressBar::with_draw_target(
+        file.metadata().map(|m| m.len()).ok(),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    let style = indicatif::ProgressStyle::with_template(
+        "analysing {prefix} [{bar:25}] {percent:>3}% of {total_bytes}, {elapsed}",
+    )
+    .expect("a valid template")
+    .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(trace.display().to_string());
+    let report = analysis::analyze(std::io::BufReader::new(bar.wrap_read(file)), options);
+    bar.finish_and_clear();
+    report.map_err(|e| format!("{}: {e}", trace.display()))
 }
 
-/// Analyses the trace at `trace` and writes DIR/analysis.json.
+/// Analyses the trace at `trace` and writes DIR/analysis.json, creating
+/// DIR first if need be (before the analysis, which may take a while).
 fn analyse_into(
     trace: &std::path::Path,
     dir: &std::path::Path,
     options: analysis::Options,
 ) -> Result<Report, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let report = analyse_file(trace, options)?;
     let path = dir.join("analysis.json");
     let json = serde_json::to_string_pretty(&report).expect("a report serializes");

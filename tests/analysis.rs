@@ -496,6 +496,25 @@ fn presim_analyze_prints_the_table_and_exits_2_on_a_bad_trace() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("analysis.json")).unwrap()).unwrap();
     assert_eq!(json["schema"], 2);
     assert_eq!(json["intervals"][0]["cause"], "link-down");
+    // --out names a directory that is made if it does not exist.
+    let fresh = dir.join("new").join("dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
+        .args(["analyze", trace.to_str().unwrap(), "--out"])
+        .arg(&fresh)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(fresh.join("analysis.json").is_file());
+    // One that cannot be made is an error before any analysis.
+    let blocked = trace.join("out");
+    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
+        .args(["analyze", trace.to_str().unwrap(), "--out"])
+        .arg(&blocked)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("cannot create"), "{stderr}");
     std::fs::write(
         &trace,
         "{\"t\":0,\"ev\":\"header\",\"schema\":3}\n{\"t\":1,",
