@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use presim::analysis::{self, Report};
 use presim::scansion::{self, Options, Outcome};
-use presim::{duration, model, run, scenario};
+use presim::{duration, run, scenario};
 
 /// A run allocates and frees small strings and maps for every stanza;
 /// mimalloc does that about a fifth faster than the system allocator
@@ -151,20 +151,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// A progress bar on standard error over the run's simulated time, drawn
-/// only when standard error is a terminal.
-fn progress_bar(model: &model::Model) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        Some(model.duration),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    let style = indicatif::ProgressStyle::with_template(
-        "{prefix} [{bar:25}] {percent:>3}% {msg}, {elapsed}",
-    )
-    .expect("a valid template")
-    .progress_chars("=> ");
+/// A progress bar on standard error, drawn only when it is a terminal:
+/// `len` steps in all, `template` as indicatif reads it, `prefix` named.
+fn progress_bar(len: Option<u64>, template: &str, prefix: String) -> indicatif::ProgressBar {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(len, indicatif::ProgressDrawTarget::stderr());
+    let style = indicatif::ProgressStyle::with_template(template)
+        .expect("a valid template")
+        .progress_chars("=> ");
     bar.set_style(style);
-    bar.set_prefix(model.name.clone());
+    bar.set_prefix(prefix);
     bar
 }
 
@@ -183,7 +179,11 @@ fn run_scenario(
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let bar = progress_bar(&model);
+    let bar = progress_bar(
+        Some(model.duration),
+        "{prefix} [{bar:25}] {percent:>3}% {msg}, {elapsed}",
+        model.name.clone(),
+    );
     let shown = |p: run::Progress| {
         bar.set_position(p.now);
         bar.set_message(format!(
@@ -193,6 +193,11 @@ fn run_scenario(
             p.events
         ));
     };
+    shown(run::Progress {
+        now: 0,
+        end: model.duration,
+        events: 0,
+    });
     let outcome = run::run_to_dir(&model, file, out, &mut { shown });
     bar.finish_and_clear();
     let result = match outcome {
@@ -259,17 +264,11 @@ fn run_scenario(
 fn analyse_file(trace: &std::path::Path, options: analysis::Options) -> Result<Report, String> {
     let file =
         std::fs::File::open(trace).map_err(|e| format!("{}: cannot read: {e}", trace.display()))?;
-    let bar = indicatif::ProgressBar::with_draw_target(
+    let bar = progress_bar(
         file.metadata().map(|m| m.len()).ok(),
-        indicatif::ProgressDrawTarget::stderr(),
-    );
-    let style = indicatif::ProgressStyle::with_template(
         "analysing {prefix} [{bar:25}] {percent:>3}% of {total_bytes}, {elapsed}",
-    )
-    .expect("a valid template")
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_prefix(trace.display().to_string());
+        trace.display().to_string(),
+    );
     let report = analysis::analyze(std::io::BufReader::new(bar.wrap_read(file)), options);
     bar.finish_and_clear();
     report.map_err(|e| format!("{}: {e}", trace.display()))

@@ -423,6 +423,16 @@ fn durations_of_two_runs_are_drawn_side_by_side() {
     );
 }
 
+/// Runs `presim analyze TRACE ARGS...`.
+fn analyze(trace: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_presim"))
+        .arg("analyze")
+        .arg(trace)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn presim_analyze_draws_charts_with_a_comparison() {
     let dir = std::env::temp_dir().join(format!("presim-chart-{}", std::process::id()));
@@ -431,13 +441,15 @@ fn presim_analyze_draws_charts_with_a_comparison() {
     std::fs::write(&with, trace_of("psa_outage.ron")).unwrap();
     std::fs::write(&without, trace_of("psa_outage_off.ron")).unwrap();
     let charts = dir.join("charts");
-    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
-        .args(["analyze", with.to_str().unwrap(), "--chart"])
-        .arg(&charts)
-        .arg("--compare")
-        .arg(&without)
-        .output()
-        .unwrap();
+    let out = analyze(
+        &with,
+        &[
+            "--chart",
+            charts.to_str().unwrap(),
+            "--compare",
+            without.to_str().unwrap(),
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     for file in [
@@ -456,20 +468,18 @@ fn presim_analyze_draws_charts_with_a_comparison() {
     let svg = std::fs::read_to_string(charts.join("durations.svg")).unwrap();
     assert!(svg.contains("psa_outage_off (seed 1): stale (1)"), "{svg}");
     // --compare needs --chart; a bad second trace is an input error.
-    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
-        .args(["analyze", with.to_str().unwrap(), "--compare"])
-        .arg(&without)
-        .output()
-        .unwrap();
+    let out = analyze(&with, &["--compare", without.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     std::fs::write(&without, "not a trace\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
-        .args(["analyze", with.to_str().unwrap(), "--chart"])
-        .arg(&charts)
-        .arg("--compare")
-        .arg(&without)
-        .output()
-        .unwrap();
+    let out = analyze(
+        &with,
+        &[
+            "--chart",
+            charts.to_str().unwrap(),
+            "--compare",
+            without.to_str().unwrap(),
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("without.jsonl: line 1"), "{stderr}");
@@ -482,10 +492,7 @@ fn presim_analyze_prints_the_table_and_exits_2_on_a_bad_trace() {
     std::fs::create_dir_all(&dir).unwrap();
     let trace = dir.join("trace.jsonl");
     std::fs::write(&trace, trace_of("psa_outage.ron")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
-        .args(["analyze", trace.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = analyze(&trace, &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(
@@ -498,20 +505,12 @@ fn presim_analyze_prints_the_table_and_exits_2_on_a_bad_trace() {
     assert_eq!(json["intervals"][0]["cause"], "link-down");
     // --out names a directory that is made if it does not exist.
     let fresh = dir.join("new").join("dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
-        .args(["analyze", trace.to_str().unwrap(), "--out"])
-        .arg(&fresh)
-        .output()
-        .unwrap();
+    let out = analyze(&trace, &["--out", fresh.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0));
     assert!(fresh.join("analysis.json").is_file());
     // One that cannot be made is an error before any analysis.
     let blocked = trace.join("out");
-    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
-        .args(["analyze", trace.to_str().unwrap(), "--out"])
-        .arg(&blocked)
-        .output()
-        .unwrap();
+    let out = analyze(&trace, &["--out", blocked.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cannot create"), "{stderr}");
@@ -520,10 +519,7 @@ fn presim_analyze_prints_the_table_and_exits_2_on_a_bad_trace() {
         "{\"t\":0,\"ev\":\"header\",\"schema\":3}\n{\"t\":1,",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
-        .args(["analyze", trace.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = analyze(&trace, &[]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(

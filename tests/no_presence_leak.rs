@@ -11,6 +11,9 @@
 //! between two steps is found, not only at the end; proptest shrinks a
 //! failing sequence to a minimal one.
 
+#[path = "support/proptest_seed.rs"]
+mod proptest_seed;
+
 use proptest::prelude::*;
 
 use presim::analysis::{self, Options};
@@ -260,15 +263,8 @@ fn leaks(actions: &[Action]) -> Vec<String> {
 }
 
 proptest! {
-    // A fixed seed: every run of the suite tries the same 256 sequences
-    // (set PROPTEST_RNG_SEED to explore others).
-    #![proptest_config(ProptestConfig {
-        cases: 256,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(
-            std::env::var("PROPTEST_RNG_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_261_121),
-        ),
-        ..ProptestConfig::default()
-    })]
+    // The same cases on every run (support/proptest_seed.rs).
+    #![proptest_config(proptest_seed::fixed_seed(256, 20_261_121))]
 
     #[test]
     fn no_observer_holds_presence_it_is_not_entitled_to(actions in prop::collection::vec(action(), 1..24)) {

@@ -10,6 +10,9 @@
 //! books are kept here, from the trace's JSON alone, and the trace reader
 //! of `presim analyze` must accept the same trace.
 
+#[path = "support/proptest_seed.rs"]
+mod proptest_seed;
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
@@ -218,15 +221,8 @@ fn books(trace: &str) -> (Result<(), String>, usize) {
 }
 
 proptest! {
-    // A fixed seed: every run of the suite tries the same cases (set
-    // PROPTEST_RNG_SEED to explore others).
-    #![proptest_config(ProptestConfig {
-        cases: 256,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(
-            std::env::var("PROPTEST_RNG_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_261_122),
-        ),
-        ..ProptestConfig::default()
-    })]
+    // The same cases on every run (support/proptest_seed.rs).
+    #![proptest_config(proptest_seed::fixed_seed(256, 20_261_122))]
 
     #[test]
     fn every_message_is_delivered_dropped_or_in_flight_at_the_end(case in case()) {
