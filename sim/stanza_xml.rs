@@ -13,6 +13,11 @@
 //! The text is byte for byte what [`Stanza::to_xml`] gives (attributes in
 //! name order, the implied `jabber:client` namespace left out); payloads or
 //! addresses it cannot splice safely take the slow path.
+//!
+//! It also tells whether what it wrote is known to need no JSON escapes,
+//! so that the trace can copy a spliced stanza into a record without
+//! looking at every byte again: the payload's text is checked once, when
+//! it is cached, and only the addresses for each copy.
 
 use std::sync::{Arc, Weak};
 
@@ -52,6 +57,8 @@ struct Payload {
     spliceable: bool,
     /// The payload serialized.
     text: String,
+    /// `text` holds nothing that JSON escapes.
+    json_plain: bool,
     /// Byte offsets in `text` before which ` from='…'` and ` to='…'` go:
     /// the first attribute whose name sorts after theirs, or the end of
     /// the start tag's attributes.
@@ -60,14 +67,15 @@ struct Payload {
 }
 
 impl StanzaXml {
-    /// Appends the serialized stanza to `out`.
-    pub fn write(&mut self, stanza: &Stanza, out: &mut String) {
+    /// Appends the serialized stanza to `out`. True if the bytes appended
+    /// are known to need no JSON escapes (false if unknown).
+    pub fn write(&mut self, stanza: &Stanza, out: &mut Vec<u8>) -> bool {
         let key = Arc::as_ptr(stanza.payload()) as usize;
         if !self.entries.contains_key(&key) {
             self.sweep();
             self.entries.insert(key, Payload::new(stanza.payload()));
         }
-        self.entries[&key].write(stanza, out);
+        self.entries[&key].write(stanza, out)
     }
 
     /// Forgets the payloads nobody holds any more, when the cache is full.
@@ -87,20 +95,23 @@ impl StanzaXml {
 }
 
 impl Payload {
-    fn write(&self, stanza: &Stanza, out: &mut String) {
+    fn write(&self, stanza: &Stanza, out: &mut Vec<u8>) -> bool {
         let from = stanza.from.as_ref().map(|j| j.as_str());
         let to = stanza.to.as_ref().map(|j| j.as_str());
         if !self.spliceable || !from.is_none_or(plain) || !to.is_none_or(plain) {
-            out.push_str(&stanza.to_xml());
-            return;
+            out.extend_from_slice(stanza.to_xml().as_bytes());
+            return false;
         }
         let start = out.len();
-        out.push_str(&self.text[..self.from_at]);
-        push_attr(out, "from", from);
-        out.push_str(&self.text[self.from_at..self.to_at]);
-        push_attr(out, "to", to);
-        out.push_str(&self.text[self.to_at..]);
-        debug_assert_eq!(&out[start..], stanza.to_xml());
+        let text = self.text.as_bytes();
+        out.extend_from_slice(&text[..self.from_at]);
+        push_attr(out, b"from", from);
+        out.extend_from_slice(&text[self.from_at..self.to_at]);
+        push_attr(out, b"to", to);
+        out.extend_from_slice(&text[self.to_at..]);
+        debug_assert_eq!(&out[start..], stanza.to_xml().as_bytes());
+        // An address that is plain in XML can still hold a backslash.
+        self.json_plain && !from.is_some_and(has_backslash) && !to.is_some_and(has_backslash)
     }
 
     fn new(payload: &Arc<Element>) -> Payload {
@@ -110,6 +121,7 @@ impl Payload {
             ..Payload::default()
         };
         entry.spliceable = payload.has_ns(NS_CLIENT) && entry.find_places();
+        entry.json_plain = !crate::trace::needs_escape(entry.text.as_bytes());
         entry
     }
 
@@ -153,13 +165,17 @@ fn plain(s: &str) -> bool {
         .any(|b| matches!(b, b'&' | b'<' | b'>' | b'\'' | b'"') || b < b' ')
 }
 
-fn push_attr(out: &mut String, name: &str, value: Option<&str>) {
+fn has_backslash(s: &str) -> bool {
+    s.contains('\\')
+}
+
+fn push_attr(out: &mut Vec<u8>, name: &[u8], value: Option<&str>) {
     if let Some(value) = value {
-        out.push(' ');
-        out.push_str(name);
-        out.push_str("='");
-        out.push_str(value);
-        out.push('\'');
+        out.push(b' ');
+        out.extend_from_slice(name);
+        out.extend_from_slice(b"='");
+        out.extend_from_slice(value.as_bytes());
+        out.push(b'\'');
     }
 }
 
@@ -177,15 +193,63 @@ mod tests {
         )
     }
 
+    /// Writes `s` twice through one cache and checks the text and the
+    /// JSON-safety claims against the stanza's own serialization.
     fn check(s: &Stanza) {
         let mut cache = StanzaXml::default();
-        let mut out = String::new();
-        cache.write(s, &mut out);
-        assert_eq!(out, s.to_xml());
+        let mut out = Vec::new();
+        let plain = cache.write(s, &mut out);
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), s.to_xml());
+        assert!(
+            !plain || !crate::trace::needs_escape(&out),
+            "{}",
+            s.to_xml()
+        );
         // Again from the cache, after other text.
-        out.push('|');
-        cache.write(s, &mut out);
-        assert_eq!(out, format!("{}|{}", s.to_xml(), s.to_xml()));
+        out.push(b'|');
+        assert_eq!(cache.write(s, &mut out), plain);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, format!("{}|{}", s.to_xml(), s.to_xml()));
+    }
+
+    fn written(cache: &mut StanzaXml, s: &Stanza) -> (String, bool) {
+        let mut out = Vec::new();
+        let plain = cache.write(s, &mut out);
+        (String::from_utf8(out).unwrap(), plain)
+    }
+
+    #[test]
+    fn tells_which_spliced_stanzas_need_no_json_escapes() {
+        let mut cache = StanzaXml::default();
+        let cases = [
+            (
+                "<presence><show>away</show></presence>",
+                "a@x.example/r",
+                true,
+            ),
+            (
+                "<presence><status>say \"hi\"</status></presence>",
+                "a@x.example/r",
+                false,
+            ),
+            (
+                "<presence><status>a\\b</status></presence>",
+                "a@x.example/r",
+                false,
+            ),
+            ("<presence/>", "a\\5c@x.example/r", false),
+        ];
+        for (payload, from, plain) in cases {
+            let s = stanza(payload, Some(from), Some("b@y.example"));
+            let (text, claimed) = written(&mut cache, &s);
+            assert_eq!(text, s.to_xml());
+            assert_eq!(claimed, plain, "{text}");
+            assert_eq!(
+                crate::trace::needs_escape(text.as_bytes()),
+                !plain,
+                "{text}"
+            );
+        }
     }
 
     #[test]
@@ -224,23 +288,20 @@ mod tests {
     fn dropped_payloads_are_swept_and_live_ones_kept() {
         let mut cache = StanzaXml::default();
         let live = stanza("<presence id='live'/>", Some("a@x.example/r"), None);
-        let mut out = String::new();
-        cache.write(&live, &mut out);
+        written(&mut cache, &live);
         for i in 0..3 * SWEEP_AT {
             let s = stanza(
                 &format!("<presence id='p{i}'/>"),
                 Some("a@x.example/r"),
                 None,
             );
-            out.clear();
-            cache.write(&s, &mut out);
-            assert_eq!(out, format!("<presence from='a@x.example/r' id='p{i}'/>"));
+            let (text, _) = written(&mut cache, &s);
+            assert_eq!(text, format!("<presence from='a@x.example/r' id='p{i}'/>"));
         }
         assert!(cache.len() <= SWEEP_AT, "{}", cache.len());
         let key = Arc::as_ptr(live.payload()) as usize;
         assert!(cache.entries.contains_key(&key));
-        out.clear();
-        cache.write(&live, &mut out);
-        assert_eq!(out, "<presence from='a@x.example/r' id='live'/>");
+        let (text, _) = written(&mut cache, &live);
+        assert_eq!(text, "<presence from='a@x.example/r' id='live'/>");
     }
 }

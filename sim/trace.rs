@@ -261,9 +261,41 @@ impl Trace {
     /// Appends a `send` record: the same bytes as [`Record::Send`] with
     /// the link, sender and receiver of `route`.
     pub fn send(&mut self, t: u64, msg: u64, route: &SendRoute, xml: &str) {
+        self.send_written(t, msg, route, |buf| {
+            buf.extend_from_slice(xml.as_bytes());
+            false
+        });
+    }
+
+    /// Appends a `send` record whose XML `write` appends, as UTF-8, straight
+    /// into the record; `write` returns true if it knows that what it
+    /// appended needs no JSON escapes, and it is escaped otherwise. Returns
+    /// the length of the XML. The same bytes as [`Trace::send`].
+    pub fn send_written(
+        &mut self,
+        t: u64,
+        msg: u64,
+        route: &SendRoute,
+        write: impl FnOnce(&mut Vec<u8>) -> bool,
+    ) -> usize {
         let start = self.begin(t);
-        write_send(&mut self.buf, msg, &route.0, xml);
+        write_send_head(&mut self.buf, msg, &route.0);
+        self.buf.extend_from_slice(b",\"xml\":\"");
+        let xml_at = self.buf.len();
+        let plain = write(&mut self.buf);
+        let len = self.buf.len() - xml_at;
+        if !plain && needs_escape(&self.buf[xml_at..]) {
+            let xml = self.buf.split_off(xml_at);
+            // The opening quote goes too: serde writes the whole string.
+            self.buf.pop();
+            serde_json::to_writer(&mut self.buf, &*String::from_utf8_lossy(&xml))
+                .expect("strings serialize");
+            self.buf.push(b'}');
+        } else {
+            self.buf.extend_from_slice(b"\"}");
+        }
         self.end(start);
+        len
     }
 
     /// Starts a record at `t`; returns where it starts in the buffer.
@@ -364,11 +396,16 @@ fn write_common(buf: &mut Vec<u8>, record: &Record) -> bool {
 
 /// A `send` record's fields after `t`, with the route already rendered.
 fn write_send(buf: &mut Vec<u8>, msg: u64, route: &[u8], xml: &str) {
+    write_send_head(buf, msg, route);
+    str_field(buf, b",\"xml\":", xml);
+    buf.push(b'}');
+}
+
+/// A `send` record's fields after `t` up to its XML.
+fn write_send_head(buf: &mut Vec<u8>, msg: u64, route: &[u8]) {
     buf.extend_from_slice(b"\"ev\":\"send\",\"msg\":");
     buf.extend_from_slice(itoa::Buffer::new().format(msg).as_bytes());
     buf.extend_from_slice(route);
-    str_field(buf, b",\"xml\":", xml);
-    buf.push(b'}');
 }
 
 /// The `link`, `from` and `to` fields of the `send` records of one
@@ -423,7 +460,7 @@ fn str_field(buf: &mut Vec<u8>, key: &[u8], value: &str) {
 /// Whether JSON escapes any of these bytes (`"`, `\\`, control characters).
 /// Looks at 32 bytes at a time without stopping early inside a block, which
 /// the compiler turns into vector instructions: most strings are XML.
-fn needs_escape(bytes: &[u8]) -> bool {
+pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
     let escaped = |b: u8| b < b' ' || b == b'"' || b == b'\\';
     let blocks = bytes.chunks_exact(32);
     let tail = blocks.remainder();
@@ -587,8 +624,28 @@ mod tests {
             by_route.send(7, *msg, &SendRoute::new(link, from, to), xml);
             assert_eq!(
                 String::from_utf8(by_route.buf).unwrap(),
-                String::from_utf8(by_serde).unwrap()
+                String::from_utf8(by_serde.clone()).unwrap()
             );
+            // Written in place: escaped unless the writer vouches for it,
+            // which it may only do for text that needs no escapes.
+            let vouched: &[bool] = if needs_escape(xml.as_bytes()) {
+                &[false]
+            } else {
+                &[false, true]
+            };
+            for &plain in vouched {
+                let mut in_place = Trace::new(None);
+                let route = SendRoute::new(link, from, to);
+                let len = in_place.send_written(7, *msg, &route, |buf| {
+                    buf.extend_from_slice(xml.as_bytes());
+                    plain
+                });
+                assert_eq!(len, xml.len());
+                assert_eq!(
+                    String::from_utf8(in_place.buf).unwrap(),
+                    String::from_utf8(by_serde.clone()).unwrap()
+                );
+            }
         }
         let mut other = Vec::new();
         assert!(!write_common(

@@ -52,22 +52,22 @@ enum Wire {
 }
 
 impl Wire {
-    /// Appends what goes over the wire to `out`.
-    fn write_xml(&self, cache: &mut StanzaXml, out: &mut String) {
-        match self {
-            Wire::Open => out.push_str("<stream:stream>"),
-            Wire::Element(el) => out.push_str(&xml::to_string(el)),
-            Wire::Close | Wire::CloseStream(None) => out.push_str("</stream:stream>"),
-            Wire::ToClient(s) | Wire::Peer(s) => cache.write(s, out),
-            Wire::PeerOpen(header) | Wire::PeerAccept(header) => out.push_str(header),
-            Wire::CloseStream(Some(cond)) => {
-                out.push_str("<stream:error><");
-                out.push_str(cond);
-                out.push_str(
-                    " xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>",
-                );
-            }
-        }
+    /// Appends what goes over the wire to `out`. True if the bytes are
+    /// known to need no JSON escapes (false if unknown).
+    fn write_xml(&self, cache: &mut StanzaXml, out: &mut Vec<u8>) -> bool {
+        let text: &str = match self {
+            Wire::ToClient(s) | Wire::Peer(s) => return cache.write(s, out),
+            Wire::Open => "<stream:stream>",
+            Wire::Close | Wire::CloseStream(None) => "</stream:stream>",
+            Wire::Element(el) => &xml::to_string(el),
+            Wire::PeerOpen(header) | Wire::PeerAccept(header) => header,
+            Wire::CloseStream(Some(cond)) => &format!(
+                "<stream:error><{cond} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>\
+                 </stream:error></stream:stream>"
+            ),
+        };
+        out.extend_from_slice(text.as_bytes());
+        false
     }
 }
 
@@ -303,9 +303,9 @@ pub struct World {
     /// The connections of the client sends among `outputs`, in order.
     client_sends: Vec<ConnId>,
     acts: Vec<Act>,
-    /// Serialized payloads for the trace, and the buffer for send records.
+    /// Serialized payloads for the trace, and the buffer for drop records.
     stanza_xml: StanzaXml,
-    xml_buf: String,
+    xml_buf: Vec<u8>,
     /// The addressing of `send` records, by link and sending side.
     routes: Vec<[SendRoute; 2]>,
 }
@@ -452,7 +452,7 @@ impl World {
             client_sends: Vec::new(),
             acts: Vec::new(),
             stanza_xml: StanzaXml::default(),
-            xml_buf: String::new(),
+            xml_buf: Vec::new(),
         };
         world.start(model);
         world
@@ -796,18 +796,18 @@ impl World {
         let msg = self.next_msg;
         self.next_msg += 1;
         self.stats.sent += 1;
-        let mut xml = std::mem::take(&mut self.xml_buf);
-        xml.clear();
-        wire.write_xml(&mut self.stanza_xml, &mut xml);
+        let route = &self.routes[link.index()][side];
+        let cache = &mut self.stanza_xml;
+        let len = self
+            .trace
+            .send_written(self.now, msg, route, |out| wire.write_xml(cache, out));
         let l = self.net.link(link);
         let from = l.ends[side];
         let result = if l.epoch == epoch {
-            self.net.transmit(link, side, self.now, xml.len(), msg)
+            self.net.transmit(link, side, self.now, len, msg)
         } else {
             Transmit::Lost
         };
-        let route = &self.routes[link.index()][side];
-        self.trace.send(self.now, msg, route, &xml);
         match result {
             Transmit::Arrives { at, epoch } => self.queue.push_hinted(
                 at,
@@ -825,7 +825,6 @@ impl World {
                 self.write_failed(link, side, epoch);
             }
         }
-        self.xml_buf = xml;
     }
 
     fn count_drop(&mut self, reason: &str) {
@@ -868,12 +867,12 @@ impl World {
         &mut self,
         node: NodeId,
         reason: &str,
-        write: impl FnOnce(&mut StanzaXml, &mut String),
+        write: impl FnOnce(&mut StanzaXml, &mut Vec<u8>) -> bool,
     ) {
         let mut xml = std::mem::take(&mut self.xml_buf);
         xml.clear();
         write(&mut self.stanza_xml, &mut xml);
-        self.drop_xml(node, reason, &xml);
+        self.drop_xml(node, reason, &String::from_utf8_lossy(&xml));
         self.xml_buf = xml;
     }
 
