@@ -15,7 +15,7 @@ pub mod dist;
 pub mod duration;
 pub mod model;
 pub mod net;
-mod prefetch;
+use presim_engine::prefetch;
 pub mod queue;
 pub mod rng;
 pub mod run;

@@ -39,6 +39,7 @@ pub mod invisibility;
 pub mod iq;
 pub mod message;
 pub mod offline;
+pub mod prefetch;
 pub mod presence;
 pub mod privacy;
 pub mod psa;
