@@ -427,8 +427,12 @@ impl Server {
         } else {
             self.privacy_fan_out(&stanza, &mut targets);
             if per_session {
-                for &conn in &targets {
-                    self.presence_to_session(conn, stanza.clone(), remote);
+                // The last session gets the stanza itself, not a copy.
+                if let Some((&last, rest)) = targets.split_last() {
+                    for &conn in rest {
+                        self.presence_to_session(conn, stanza.clone(), remote);
+                    }
+                    self.presence_to_session(last, stanza, remote);
                 }
             } else {
                 self.send_to_each(&targets, stanza);
