@@ -98,6 +98,11 @@ impl Payload {
     fn write(&self, stanza: &Stanza, out: &mut Vec<u8>) -> bool {
         let from = stanza.from.as_ref().map(|j| j.as_str());
         let to = stanza.to.as_ref().map(|j| j.as_str());
+        if from.is_none() && to.is_none() {
+            // Nothing to splice, in any namespace (stream features, SASL).
+            out.extend_from_slice(self.text.as_bytes());
+            return self.json_plain;
+        }
         if !self.spliceable || !from.is_none_or(plain) || !to.is_none_or(plain) {
             out.extend_from_slice(stanza.to_xml().as_bytes());
             return false;
@@ -279,9 +284,13 @@ mod tests {
     }
 
     #[test]
-    fn payloads_outside_jabber_client_take_the_slow_path() {
-        let el = Element::bare("features", "http://etherx.jabber.org/streams");
-        check(&Stanza::new(None, None, el));
+    fn payloads_outside_jabber_client_are_written_whole_or_take_the_slow_path() {
+        let mut el = Element::bare("features", "http://etherx.jabber.org/streams");
+        el.append_child(Element::bare("bind", "urn:ietf:params:xml:ns:xmpp-bind"));
+        let from = Jid::new("x.example").unwrap();
+        for (from, to) in [(None, None), (Some(from.clone()), None), (None, Some(from))] {
+            check(&Stanza::new(from, to, el.clone()));
+        }
     }
 
     #[test]
