@@ -115,8 +115,7 @@ impl Payload {
         push_attr(out, b"to", to);
         out.extend_from_slice(&text[self.to_at..]);
         debug_assert_eq!(&out[start..], stanza.to_xml().as_bytes());
-        // An address that is plain in XML can still hold a backslash.
-        self.json_plain && !from.is_some_and(has_backslash) && !to.is_some_and(has_backslash)
+        self.json_plain
     }
 
     fn new(payload: &Arc<Element>) -> Payload {
@@ -164,14 +163,12 @@ impl Payload {
     }
 }
 
-/// True for an address that needs no escaping in an attribute value.
+/// True for an address that needs no escaping, neither in an XML
+/// attribute value nor in a JSON string. Others (rare: a backslash can be
+/// in a JID) take the slow path.
 fn plain(s: &str) -> bool {
     !s.bytes()
-        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'\'' | b'"') || b < b' ')
-}
-
-fn has_backslash(s: &str) -> bool {
-    s.contains('\\')
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'\'' | b'"' | b'\\') || b < b' ')
 }
 
 fn push_attr(out: &mut Vec<u8>, name: &[u8], value: Option<&str>) {

@@ -258,19 +258,11 @@ impl Trace {
         self.end(start);
     }
 
-    /// Appends a `send` record: the same bytes as [`Record::Send`] with
-    /// the link, sender and receiver of `route`.
-    pub fn send(&mut self, t: u64, msg: u64, route: &SendRoute, xml: &str) {
-        self.send_written(t, msg, route, |buf| {
-            buf.extend_from_slice(xml.as_bytes());
-            false
-        });
-    }
-
-    /// Appends a `send` record whose XML `write` appends, as UTF-8, straight
-    /// into the record; `write` returns true if it knows that what it
-    /// appended needs no JSON escapes, and it is escaped otherwise. Returns
-    /// the length of the XML. The same bytes as [`Trace::send`].
+    /// Appends a `send` record, the same bytes as [`Record::Send`] with the
+    /// link, sender and receiver of `route`, whose XML `write` appends, as
+    /// UTF-8, straight into the record; `write` returns true if it knows
+    /// that what it appended needs no JSON escapes, and it is escaped
+    /// otherwise. Returns the length of the XML.
     pub fn send_written(
         &mut self,
         t: u64,
@@ -280,20 +272,20 @@ impl Trace {
     ) -> usize {
         let start = self.begin(t);
         write_send_head(&mut self.buf, msg, &route.0);
-        self.buf.extend_from_slice(b",\"xml\":\"");
+        let field_at = self.buf.len();
+        self.buf.extend_from_slice(XML_FIELD);
+        self.buf.push(b'"');
         let xml_at = self.buf.len();
         let plain = write(&mut self.buf);
         let len = self.buf.len() - xml_at;
         if !plain && needs_escape(&self.buf[xml_at..]) {
             let xml = self.buf.split_off(xml_at);
-            // The opening quote goes too: serde writes the whole string.
-            self.buf.pop();
-            serde_json::to_writer(&mut self.buf, &*String::from_utf8_lossy(&xml))
-                .expect("strings serialize");
-            self.buf.push(b'}');
+            self.buf.truncate(field_at);
+            str_field(&mut self.buf, XML_FIELD, &String::from_utf8_lossy(&xml));
         } else {
-            self.buf.extend_from_slice(b"\"}");
+            self.buf.push(b'"');
         }
+        self.buf.push(b'}');
         self.end(start);
         len
     }
@@ -397,9 +389,12 @@ fn write_common(buf: &mut Vec<u8>, record: &Record) -> bool {
 /// A `send` record's fields after `t`, with the route already rendered.
 fn write_send(buf: &mut Vec<u8>, msg: u64, route: &[u8], xml: &str) {
     write_send_head(buf, msg, route);
-    str_field(buf, b",\"xml\":", xml);
+    str_field(buf, XML_FIELD, xml);
     buf.push(b'}');
 }
+
+/// The key of a `send` record's XML, with its comma and colon.
+const XML_FIELD: &[u8] = b",\"xml\":";
 
 /// A `send` record's fields after `t` up to its XML.
 fn write_send_head(buf: &mut Vec<u8>, msg: u64, route: &[u8]) {
@@ -620,12 +615,6 @@ mod tests {
             let mut by_serde = b"{\"t\":7,".to_vec();
             write_serde(&mut by_serde, record);
             by_serde.push(b'\n');
-            let mut by_route = Trace::new(None);
-            by_route.send(7, *msg, &SendRoute::new(link, from, to), xml);
-            assert_eq!(
-                String::from_utf8(by_route.buf).unwrap(),
-                String::from_utf8(by_serde.clone()).unwrap()
-            );
             // Written in place: escaped unless the writer vouches for it,
             // which it may only do for text that needs no escapes.
             let vouched: &[bool] = if needs_escape(xml.as_bytes()) {

@@ -441,15 +441,13 @@ fn presim_analyze_draws_charts_with_a_comparison() {
     std::fs::write(&with, trace_of("psa_outage.ron")).unwrap();
     std::fs::write(&without, trace_of("psa_outage_off.ron")).unwrap();
     let charts = dir.join("charts");
-    let out = analyze(
-        &with,
-        &[
-            "--chart",
-            charts.to_str().unwrap(),
-            "--compare",
-            without.to_str().unwrap(),
-        ],
-    );
+    let chart_and_compare = [
+        "--chart",
+        charts.to_str().unwrap(),
+        "--compare",
+        without.to_str().unwrap(),
+    ];
+    let out = analyze(&with, &chart_and_compare);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     for file in [
@@ -471,15 +469,7 @@ fn presim_analyze_draws_charts_with_a_comparison() {
     let out = analyze(&with, &["--compare", without.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     std::fs::write(&without, "not a trace\n").unwrap();
-    let out = analyze(
-        &with,
-        &[
-            "--chart",
-            charts.to_str().unwrap(),
-            "--compare",
-            without.to_str().unwrap(),
-        ],
-    );
+    let out = analyze(&with, &chart_and_compare);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("without.jsonl: line 1"), "{stderr}");
