@@ -313,6 +313,62 @@ fn inconsistent_scenarios_list_every_problem() {
 }
 
 #[test]
+fn populations_larger_than_a_run_can_hold_are_refused_before_generation() {
+    let scenario = |a: &str, b: &str| {
+        format!(
+            r#"Scenario(name: "x", duration: "1s",
+            servers: [(domain: "a.example"), (domain: "b.example")],
+            populations: [(server: "a.example", prefix: "a", {a}),
+                          (server: "b.example", prefix: "b", {b})])"#
+        )
+    };
+    rejects(
+        "too-large-fields",
+        &scenario(
+            "users: 1000001, roster_size: Constant(1)",
+            "users: 10, roster_size: Uniform(min: 1, max: 10001)",
+        ),
+        &[
+            "bad.ron: populations[0].users: 1000001 users is more than the 1000000 a run can generate",
+            "bad.ron: populations[1].roster_size: 10001 contacts is more than the 10000 a generated user can have",
+        ],
+    );
+    rejects(
+        "too-many-users",
+        &scenario(
+            "users: 600000, roster_size: Constant(1)",
+            "users: 400001, roster_size: Constant(1)",
+        ),
+        &["bad.ron: populations: 1000001 users in all is more than the 1000000 a run can generate"],
+    );
+    rejects(
+        "too-many-items",
+        &scenario(
+            "users: 2000, roster_size: Constant(10000)",
+            "users: 1, roster_size: Uniform(min: 0, max: 1)",
+        ),
+        &["bad.ron: populations: up to 20000001 roster items in all (users × roster size) is more than the 20000000 a run can generate"],
+    );
+}
+
+/// A roster size larger than the population is a target no user can
+/// reach: generation gives each user everyone else and stops.
+#[test]
+fn a_roster_size_beyond_the_population_links_everyone() {
+    let model = presim::scenario::load(
+        "small.ron",
+        r#"Scenario(name: "x", duration: "1s", servers: [(domain: "a.example")],
+            populations: [(server: "a.example", users: 5, roster_size: Constant(10000))])"#,
+    )
+    .expect("valid scenario");
+    let accounts = &model.servers[0].accounts;
+    assert_eq!(accounts.len(), 5);
+    for account in accounts {
+        assert_eq!(account.roster.len(), 4, "{}", account.user);
+    }
+}
+
+#[test]
 fn an_output_path_that_is_a_file_is_bad_input() {
     let dir = tempdir("out-is-a-file");
     std::fs::write(dir.join("out"), "x").unwrap();

@@ -8,14 +8,29 @@
 //! probability `remote_share`; a pick that is the user itself, already a
 //! contact, or full is retried a few times and then skipped, so sizes are
 //! targets, not guarantees.
+//!
+//! A population is bounded so that a typo cannot ask for more memory than
+//! a machine has: at most [`MAX_USERS`] generated users in all, at most
+//! [`MAX_ROSTER_SIZE`] contacts per user, and at most
+//! [`MAX_ROSTER_ITEMS`] roster items in all (users × the largest roster
+//! size, summed over populations; each item costs a few hundred bytes in
+//! the engine and the agents).
 
 use presim_engine::jid::BareJid;
 use presim_engine::roster::{RosterItem, Subscription};
+use rustc_hash::FxHashSet;
 
 use super::compile::{add_client, server_index, Ctx, DefaultModels, NodeNames};
 use super::file::{CountFile, Scenario};
 use crate::model::{AccountSpec, ClientSpec, Model};
 use crate::rng::{self, Rng};
+
+/// Generated users over all populations.
+pub const MAX_USERS: usize = 1_000_000;
+/// Contacts of one generated user.
+pub const MAX_ROSTER_SIZE: usize = 10_000;
+/// Roster items over all populations.
+pub const MAX_ROSTER_ITEMS: usize = 20_000_000;
 
 struct Member {
     server: usize,
@@ -38,6 +53,9 @@ pub(super) fn generate(
         .map(|s| s.accounts.iter().map(|a| a.user.clone()).collect())
         .collect();
     let mut valid = Vec::new();
+    if !within_limits(cx, s) {
+        return;
+    }
     for (p, pop) in s.populations.iter().enumerate() {
         let path = format!("populations[{p}]");
         let Some(server) = server_index(model, &pop.server) else {
@@ -173,6 +191,57 @@ fn cx_ok(cx: &Ctx) -> bool {
     cx.is_clean()
 }
 
+/// Checks the sizes against the module's limits before anything is
+/// generated; says which field is too large and by how much.
+fn within_limits(cx: &mut Ctx, s: &Scenario) -> bool {
+    let mut users = 0usize;
+    let mut items = 0usize;
+    let mut ok = true;
+    for (p, pop) in s.populations.iter().enumerate() {
+        let path = format!("populations[{p}]");
+        if pop.users > MAX_USERS {
+            cx.problem(
+                &format!("{path}.users"),
+                format!(
+                    "{} users is more than the {MAX_USERS} a run can generate",
+                    pop.users
+                ),
+            );
+            ok = false;
+        }
+        let largest = match pop.roster_size {
+            CountFile::Constant(n) => n,
+            CountFile::Uniform { min, max } => min.max(max),
+        };
+        if largest > MAX_ROSTER_SIZE {
+            cx.problem(
+                &format!("{path}.roster_size"),
+                format!("{largest} contacts is more than the {MAX_ROSTER_SIZE} a generated user can have"),
+            );
+            ok = false;
+        }
+        users = users.saturating_add(pop.users);
+        items = items.saturating_add(pop.users.saturating_mul(largest));
+    }
+    if ok && users > MAX_USERS {
+        cx.problem(
+            "populations",
+            format!("{users} users in all is more than the {MAX_USERS} a run can generate"),
+        );
+        ok = false;
+    }
+    if ok && items > MAX_ROSTER_ITEMS {
+        cx.problem(
+            "populations",
+            format!(
+                "up to {items} roster items in all (users × roster size) is more than the {MAX_ROSTER_ITEMS} a run can generate"
+            ),
+        );
+        ok = false;
+    }
+    ok
+}
+
 fn link_rosters(s: &Scenario, seed: u64, members: &mut [Member], pops: &[usize]) {
     let n = members.len();
     let servers = members.iter().map(|m| m.server).max().map_or(0, |m| m + 1);
@@ -183,6 +252,9 @@ fn link_rosters(s: &Scenario, seed: u64, members: &mut [Member], pops: &[usize])
             (local, remote)
         })
         .collect();
+    // Who is whose contact, for the membership test: a roster's vector
+    // would make each test as long as the roster.
+    let mut linked: FxHashSet<(usize, usize)> = FxHashSet::default();
     for u in 0..n {
         let p = pops[u];
         let share = s.populations[p].remote_share;
@@ -198,11 +270,12 @@ fn link_rosters(s: &Scenario, seed: u64, members: &mut [Member], pops: &[usize])
             };
             let v = pool[stream.random_range(0..pool.len())];
             if v == u
-                || members[u].contacts.contains(&v)
+                || linked.contains(&(u.min(v), u.max(v)))
                 || members[v].contacts.len() >= members[v].target
             {
                 continue;
             }
+            linked.insert((u.min(v), u.max(v)));
             members[u].contacts.push(v);
             members[v].contacts.push(u);
         }
