@@ -253,6 +253,8 @@ fn rejects(name: &str, text: &str, messages: &[&str]) {
     let (code, stdout, stderr) = presim(&dir, &["run", &file]);
     assert_eq!(code, 2, "{name}: {stdout}{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    // The parser's own types (`ServerFile`, …) are not the user's words.
+    assert!(!stderr.contains("File`"), "{stderr}");
     for m in messages {
         assert!(stderr.contains(m), "{name}: missing {m:?} in:\n{stderr}");
     }
@@ -280,6 +282,16 @@ fn syntax_errors_give_line_column_and_path() {
         "missing-field",
         "Scenario(name: \"x\", servers: [])",
         &["duration"],
+    );
+    rejects(
+        "field-name-expected",
+        "Scenario(name: \"x\", duration: \"1s\", servers: [(domain: \"a.example\")],\n defaults: (c2s: (latency: Constant(\"1ms\"), ]), ))",
+        &["bad.ron:2:45: expected a field name in defaults.c2s"],
+    );
+    rejects(
+        "struct-expected",
+        "Scenario(name: \"x\", duration: \"1s\",\n servers: [server(domain: \"a.example\")])",
+        &["bad.ron:2:12: expected `(` but found `server` at servers[0]"],
     );
     rejects("empty", "", &["bad.ron:1:"]);
     rejects("not-ron", "\u{0}\u{1}garbage{{{", &["bad.ron:1:"]);

@@ -42,6 +42,55 @@ pub fn load_with_seed(file: &str, text: &str, seed: Option<u64>) -> Result<Model
     compile::compile(file, &scenario)
 }
 
+/// RON's message in the scenario's words: the types behind the file's
+/// parts (`ServerFile`, `ClientFile`, …) are the parser's, not the user's,
+/// so they are left out; the path after the message says where it is.
+fn describe(code: &ron::Error) -> String {
+    use ron::Error as E;
+    let named = |name: &str| name == "Scenario";
+    match code.clone() {
+        E::ExpectedIdentifier => "expected a field name".to_string(),
+        E::ExpectedDifferentStructName { expected, found } if !named(expected) => {
+            format!("expected `(` but found `{found}`")
+        }
+        E::ExpectedNamedStructLike(name) if !named(name) => "expected `(`".to_string(),
+        E::NoSuchStructField {
+            expected, found, ..
+        } => E::NoSuchStructField {
+            expected,
+            found,
+            outer: None,
+        }
+        .to_string(),
+        E::NoSuchEnumVariant {
+            expected, found, ..
+        } => E::NoSuchEnumVariant {
+            expected,
+            found,
+            outer: None,
+        }
+        .to_string(),
+        E::MissingStructField { field, .. } => {
+            E::MissingStructField { field, outer: None }.to_string()
+        }
+        E::DuplicateStructField { field, .. } => {
+            E::DuplicateStructField { field, outer: None }.to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Where in the scenario an error is: ` at servers[0].domain` for a value,
+/// ` in defaults` while reading a field name of `defaults` (the path then
+/// ends in `?`, the name not yet known), nothing at the top level.
+fn where_in(path: &str) -> String {
+    match path.strip_suffix('?') {
+        _ if path == "." || path.is_empty() || path == "?" => String::new(),
+        Some(parent) => format!(" in {}", parent.trim_end_matches('.')),
+        None => format!(" at {path}"),
+    }
+}
+
 fn parse(file: &str, text: &str) -> Result<file::Scenario, LoadError> {
     let options =
         ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
@@ -66,15 +115,12 @@ fn parse(file: &str, text: &str) -> Result<file::Scenario, LoadError> {
         Err(e) => {
             let path = e.path().to_string();
             let spanned = de.span_error(e.into_inner());
-            let at = if path == "." || path.is_empty() {
-                String::new()
-            } else {
-                format!(" at {path}")
-            };
             Err(LoadError {
                 problems: vec![format!(
-                    "{file}:{}: {}{at}",
-                    spanned.span.start, spanned.code
+                    "{file}:{}: {}{}",
+                    spanned.span.start,
+                    describe(&spanned.code),
+                    where_in(&path)
                 )],
             })
         }
