@@ -17,6 +17,7 @@ pub mod model;
 pub mod net;
 use presim_engine::prefetch;
 pub mod queue;
+pub mod replay;
 pub mod rng;
 pub mod run;
 pub mod scansion;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use presim::analysis::{self, Report};
 use presim::scansion::{self, Options, Outcome};
-use presim::{duration, run, scenario};
+use presim::{duration, replay, run, scenario};
 
 /// A run allocates and frees small strings and maps for every stanza;
 /// mimalloc does that about a fifth faster than the system allocator
@@ -79,6 +79,22 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         trace: Option<PathBuf>,
     },
+    /// Replay a regression corpus (a RON list of scenario, seed and
+    /// expected trace digest): runs each entry and compares its digest with
+    /// the recorded one. Exit 0 when all are the same, 1 when any changed
+    /// or has none recorded, 2 for bad input.
+    Replay {
+        /// The corpus file; its scenario paths are relative to its directory.
+        #[arg(value_name = "CORPUS.ron")]
+        corpus: PathBuf,
+        /// Write the new digests into the corpus file (changed and missing
+        /// ones) instead of failing on them.
+        #[arg(long)]
+        update: bool,
+        /// Runs at a time (default: the number of processors).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+    },
 }
 
 /// The scenario `presim` runs when called without a command.
@@ -135,6 +151,11 @@ fn main() -> ExitCode {
             });
             run_scripts(scripts, Options { strict_order }, trace.as_deref())
         }
+        Some(Command::Replay {
+            corpus,
+            update,
+            jobs,
+        }) => replay_corpus(&corpus, update, jobs),
         None => {
             println!(
                 "presim: no command given; running the built-in scenario {} (see `presim --help`)",
@@ -426,6 +447,70 @@ fn run_scripts(
         ExitCode::from(EXIT_FAILED)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// `presim replay`: one line per entry in corpus order, then the counts.
+fn replay_corpus(path: &std::path::Path, update: bool, jobs: Option<usize>) -> ExitCode {
+    let corpus = match replay::load(path) {
+        Ok(corpus) => corpus,
+        Err(problems) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!("error: {}: the corpus was not replayed", path.display());
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let bar = progress_bar(
+        Some(corpus.entries.len() as u64),
+        "{prefix} [{bar:25}] {pos}/{len} runs, {elapsed}",
+        format!("replay {}", path.display()),
+    );
+    let verdicts = replay::replay(&corpus, jobs, &|_, _| bar.inc(1));
+    bar.finish_and_clear();
+    let (mut same, mut changed, mut new) = (0, 0, 0);
+    for (e, v) in corpus.entries.iter().zip(&verdicts) {
+        let what = format!("{} seed {}", e.scenario, e.seed);
+        match v {
+            replay::Verdict::Same => {
+                same += 1;
+                println!("same     {what}: {}", e.digest);
+            }
+            replay::Verdict::Changed { actual } => {
+                changed += 1;
+                println!("CHANGED  {what}: recorded {}, now {actual}", e.digest);
+            }
+            replay::Verdict::New { actual } => {
+                new += 1;
+                println!("NEW      {what}: {actual} (no digest recorded)");
+            }
+        }
+    }
+    println!(
+        "{} replayed: {same} same, {changed} changed, {new} new",
+        verdicts.len()
+    );
+    if changed + new == 0 {
+        return ExitCode::SUCCESS;
+    }
+    if !update {
+        println!(
+            "(run with --update to record the new digests in {})",
+            path.display()
+        );
+        return ExitCode::from(EXIT_FAILED);
+    }
+    match std::fs::write(path, replay::updated_text(&corpus, &verdicts)) {
+        Ok(()) => {
+            println!("recorded {} digest(s) in {}", changed + new, path.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
     }
 }
 

@@ -40,34 +40,120 @@ fn tempdir(name: &str) -> PathBuf {
     dir
 }
 
-#[derive(serde::Deserialize)]
-struct Entry {
-    scenario: String,
-    seed: u64,
-    digest: String,
-}
-
 /// Replays every (scenario, seed) of the corpus and compares digests.
 #[test]
 fn regression_corpus() {
-    let text = std::fs::read_to_string(root().join("scenarios/regression/corpus.ron")).unwrap();
-    let corpus: Vec<Entry> = ron::from_str(&text).unwrap();
-    assert!(corpus.len() >= 5);
-    let mut changed = Vec::new();
-    for e in &corpus {
-        let actual = digest(&e.scenario, Some(e.seed));
-        if actual != e.digest {
-            changed.push(format!(
-                "{} seed {}: expected {}, got {actual}",
-                e.scenario, e.seed, e.digest
-            ));
-        }
-    }
+    let corpus = presim::replay::load(&root().join("scenarios/regression/corpus.ron"))
+        .unwrap_or_else(|p| panic!("{}", p.join("\n")));
+    assert!(corpus.entries.len() >= 5);
+    let verdicts = presim::replay::replay(&corpus, 2, &|_, _| {});
+    let changed: Vec<String> = corpus
+        .entries
+        .iter()
+        .zip(&verdicts)
+        .filter(|(_, v)| !v.is_same())
+        .map(|(e, v)| format!("{} seed {}: {v:?}", e.scenario, e.seed))
+        .collect();
     assert!(
         changed.is_empty(),
-        "trace digests changed (if intended, update scenarios/regression/corpus.ron):\n{}",
+        "trace digests changed (if intended, record them with `presim replay --update scenarios/regression/corpus.ron`):\n{}",
         changed.join("\n")
     );
+}
+
+/// `presim replay` as CI runs it: a corpus of the repository's scenarios
+/// with one digest wrong and one missing fails with both named; `--update`
+/// records them in place and leaves the rest of the file as it was; the
+/// replay then passes.
+#[test]
+fn replay_reports_changed_and_new_digests_and_update_records_them() {
+    let dir = tempdir("replay");
+    let quickstart = root().join("scenarios/quickstart.ron");
+    let quickstart = quickstart.to_str().unwrap();
+    let right = digest("quickstart.ron", Some(1));
+    let wrong = "0".repeat(64);
+    let text = format!(
+        "// corpus\n[\n    (scenario: {quickstart:?}, seed: 1, digest: \"{right}\"),\n    (scenario: {quickstart:?}, seed: 2, digest: \"{wrong}\"),\n    (scenario: {quickstart:?}, seed: 3, digest: \"\"),\n]\n"
+    );
+    let corpus = write(&dir, "corpus.ron", &text);
+    let seed = |n| digest("quickstart.ron", Some(n));
+
+    let (code, stdout, _) = presim(&dir, &["replay", &corpus]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains(&format!("same     {quickstart} seed 1: {right}")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "CHANGED  {quickstart} seed 2: recorded {wrong}, now {}",
+            seed(2)
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "NEW      {quickstart} seed 3: {} (no digest recorded)",
+            seed(3)
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("3 replayed: 1 same, 1 changed, 1 new"),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = presim(&dir, &["replay", &corpus, "--update", "--jobs", "1"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("recorded 2 digest(s)"), "{stdout}");
+    let updated = std::fs::read_to_string(&corpus).unwrap();
+    let expected = text
+        .replace(&wrong, &seed(2))
+        .replace("digest: \"\"", &format!("digest: \"{}\"", seed(3)));
+    assert_eq!(updated, expected);
+
+    let (code, stdout, _) = presim(&dir, &["replay", &corpus]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("3 replayed: 3 same, 0 changed, 0 new"),
+        "{stdout}"
+    );
+}
+
+/// A corpus that cannot be replayed says why, every problem at once, and
+/// exits 2 without running anything.
+#[test]
+fn replay_of_a_bad_corpus_lists_every_problem() {
+    let dir = tempdir("replay-bad");
+    let syntax = write(
+        &dir,
+        "syntax.ron",
+        "[\n  (scenario: \"x.ron\", seed: \"one\", digest: \"\"),\n]",
+    );
+    let (code, _, stderr) = presim(&dir, &["replay", &syntax]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("syntax.ron:2:"), "{stderr}");
+    assert!(stderr.contains("at [0].seed"), "{stderr}");
+
+    write(&dir, "broken.ron", "Scenario(name: \"x\")");
+    let corpus = write(
+        &dir,
+        "corpus.ron",
+        "[(scenario: \"missing.ron\", seed: 1, digest: \"\"),\n (scenario: \"broken.ron\", seed: 1, digest: \"abc\")]",
+    );
+    let (code, stdout, stderr) = presim(&dir, &["replay", &corpus]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "nothing is run: {stdout}");
+    for m in [
+        "corpus.ron: [0].scenario: ",
+        "missing.ron: cannot read: ",
+        "corpus.ron: [1].digest: 'abc' is not a SHA-256 digest (64 hexadecimal digits) or empty",
+        "corpus.ron: [1].scenario: ",
+        "broken.ron:1:",
+        "the corpus was not replayed",
+    ] {
+        assert!(stderr.contains(m), "missing {m:?} in:\n{stderr}");
+    }
 }
 
 #[test]

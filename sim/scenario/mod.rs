@@ -92,37 +92,40 @@ fn where_in(path: &str) -> String {
 }
 
 fn parse(file: &str, text: &str) -> Result<file::Scenario, LoadError> {
+    parse_ron(file, text, "the scenario").map_err(|problem| LoadError {
+        problems: vec![problem],
+    })
+}
+
+/// Parses a RON file of presim's (`what` names its content in messages):
+/// syntax errors, unknown fields and unknown enum values come back as one
+/// line with the file, line:column and field path.
+pub fn parse_ron<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+    what: &str,
+) -> Result<T, String> {
     let options =
         ron::Options::default().with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME);
-    let mut de =
-        ron::Deserializer::from_str_with_options(text, &options).map_err(|e| LoadError {
-            problems: vec![format!("{file}:{}: {}", e.span.start, e.code)],
-        })?;
-    let result: Result<file::Scenario, _> = serde_path_to_error::deserialize(&mut de);
-    match result {
-        Ok(s) => {
-            if let Err(e) = de.end() {
-                return Err(LoadError {
-                    problems: vec![format!(
-                        "{file}:{}: {}",
-                        de.span_error(e).span.start,
-                        "unexpected text after the scenario"
-                    )],
-                });
-            }
-            Ok(s)
-        }
+    let mut de = ron::Deserializer::from_str_with_options(text, &options)
+        .map_err(|e| format!("{file}:{}: {}", e.span.start, e.code))?;
+    match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => match de.end() {
+            Ok(()) => Ok(value),
+            Err(e) => Err(format!(
+                "{file}:{}: unexpected text after {what}",
+                de.span_error(e).span.start
+            )),
+        },
         Err(e) => {
             let path = e.path().to_string();
             let spanned = de.span_error(e.into_inner());
-            Err(LoadError {
-                problems: vec![format!(
-                    "{file}:{}: {}{}",
-                    spanned.span.start,
-                    describe(&spanned.code),
-                    where_in(&path)
-                )],
-            })
+            Err(format!(
+                "{file}:{}: {}{}",
+                spanned.span.start,
+                describe(&spanned.code),
+                where_in(&path)
+            ))
         }
     }
 }
