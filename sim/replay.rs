@@ -7,7 +7,7 @@
 //!
 //! ```ron
 //! [
-//!     (scenario: "../quickstart.ron", seed: 1, digest: "b391897b…"),
+//!     (scenario: "../quickstart.ron", seed: 1, digest: "4475a10d…"),
 //!     (scenario: "../flapping.ron", seed: 42, digest: ""),
 //! ]
 //! ```
