@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use presim::analysis::{self, Report};
 use presim::scansion::{self, Options, Outcome};
-use presim::{duration, replay, run, scenario};
+use presim::{duration, replay, run, scenario, sweep};
 
 /// A run allocates and frees small strings and maps for every stanza;
 /// mimalloc does that about a fifth faster than the system allocator
@@ -78,6 +78,29 @@ enum Command {
         /// Write each script's simulator trace to DIR/<script name>.jsonl.
         #[arg(long, value_name = "DIR")]
         trace: Option<PathBuf>,
+    },
+    /// Run a scenario under many seeds and put the stale-presence figures
+    /// together: one row per seed (digest, stale intervals, annotated
+    /// share, leaks, expectations), then the figures over all seeds. Each
+    /// seed's summary.json and analysis.json go to OUT/seed-N; sweep.json
+    /// holds the rows and the pooled figures. Exit 1 when any seed has a
+    /// failed expectation or a leak.
+    Sweep {
+        /// The scenario file.
+        #[arg(value_name = "FILE.ron")]
+        file: String,
+        /// Seeds: numbers and inclusive ranges, comma-separated (1-20, 3,7,11).
+        #[arg(long, value_name = "LIST")]
+        seeds: String,
+        /// Output directory.
+        #[arg(long, default_value = "presim-sweep")]
+        out: PathBuf,
+        /// Runs at a time (default: the number of processors).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+        /// Keep each seed's trace.jsonl (removed after its analysis otherwise).
+        #[arg(long)]
+        keep_traces: bool,
     },
     /// Replay a regression corpus (a RON list of scenario, seed and
     /// expected trace digest): runs each entry and compares its digest with
@@ -151,6 +174,13 @@ fn main() -> ExitCode {
             });
             run_scripts(scripts, Options { strict_order }, trace.as_deref())
         }
+        Some(Command::Sweep {
+            file,
+            seeds,
+            out,
+            jobs,
+            keep_traces,
+        }) => sweep_seeds(&file, &seeds, &out, jobs, keep_traces),
         Some(Command::Replay {
             corpus,
             update,
@@ -450,6 +480,98 @@ fn run_scripts(
     }
 }
 
+/// The number of runs at a time: the one asked for, or one per processor.
+fn jobs_or_processors(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// `presim sweep`: a row per seed in the order given, then the pooled
+/// figures; sweep.json beside the seeds' directories.
+fn sweep_seeds(
+    file: &str,
+    seeds: &str,
+    out: &std::path::Path,
+    jobs: Option<usize>,
+    keep_traces: bool,
+) -> ExitCode {
+    let seeds = match sweep::parse_seeds(seeds) {
+        Ok(seeds) => seeds,
+        Err(e) => {
+            eprintln!("error: --seeds: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let text = match std::fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => {
+            eprintln!("error: {file}: cannot read: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let model = match scenario::load(file, &text) {
+        Ok(model) => model,
+        Err(e) => {
+            eprint!("{e}");
+            eprintln!("error: {file}: the scenario was not run");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(out) {
+        eprintln!("error: cannot write to {}: {e}", out.display());
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    let plan = sweep::Plan {
+        file,
+        text: &text,
+        seeds: &seeds,
+        out,
+        jobs: jobs_or_processors(jobs),
+        keep_traces,
+    };
+    println!(
+        "{}: {} seed(s), {} at a time, into {}",
+        model.name,
+        seeds.len(),
+        plan.jobs.min(seeds.len()),
+        out.display()
+    );
+    let bar = progress_bar(
+        Some(seeds.len() as u64),
+        "{prefix} [{bar:25}] {pos}/{len} seeds, {elapsed}",
+        model.name.clone(),
+    );
+    let results = match sweep::sweep(&plan, &|_| bar.inc(1)) {
+        Ok(results) => results,
+        Err(e) => {
+            bar.finish_and_clear();
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    bar.finish_and_clear();
+    print!("{}", sweep::table(&results));
+    let pooled = sweep::Pooled::of(&results);
+    let json = sweep::Sweep {
+        schema: sweep::SWEEP_SCHEMA,
+        scenario: &model.name,
+        file,
+        pooled: pooled.clone(),
+        seeds: &results,
+    };
+    let path = out.join("sweep.json");
+    let text = serde_json::to_string_pretty(&json).expect("a sweep serializes") + "\n";
+    if let Err(e) = std::fs::write(&path, text) {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    println!("wrote {}", path.display());
+    if results.iter().any(sweep::SeedResult::failed) {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// `presim replay`: one line per entry in corpus order, then the counts.
 fn replay_corpus(path: &std::path::Path, update: bool, jobs: Option<usize>) -> ExitCode {
     let corpus = match replay::load(path) {
@@ -462,7 +584,7 @@ fn replay_corpus(path: &std::path::Path, update: bool, jobs: Option<usize>) -> E
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let jobs = jobs_or_processors(jobs);
     let bar = progress_bar(
         Some(corpus.entries.len() as u64),
         "{prefix} [{bar:25}] {pos}/{len} runs, {elapsed}",

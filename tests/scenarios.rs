@@ -120,6 +120,92 @@ fn replay_reports_changed_and_new_digests_and_update_records_them() {
     );
 }
 
+/// `presim sweep`: a row per seed with the seed's digest (the one `run
+/// --seed` gives), each seed's outputs in its directory, sweep.json with
+/// the rows and the pooled figures, the same whatever the number of
+/// threads; traces kept only when asked.
+#[test]
+fn sweep_runs_every_seed_and_pools_the_figures() {
+    let dir = tempdir("sweep");
+    let scenario = root().join("scenarios/flapping.ron");
+    let scenario = scenario.to_str().unwrap();
+    let args = |out: &str, jobs: &str| {
+        [
+            "sweep", scenario, "--seeds", "3,1-2", "--out", out, "--jobs", jobs,
+        ]
+        .map(String::from)
+    };
+    let run = |args: &[String]| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        presim(&dir, &args)
+    };
+    let (code, stdout, stderr) = run(&args("one", "1"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("3 seed(s), 1 at a time, into one"),
+        "{stdout}"
+    );
+    let rows: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("seed"))
+        .skip(1)
+        .take(3)
+        .collect();
+    for (row, seed) in rows.iter().zip([3u64, 1, 2]) {
+        let digest = digest("flapping.ron", Some(seed));
+        assert!(
+            row.trim_start()
+                .starts_with(&format!("{seed}  {}", &digest[..16])),
+            "{row}"
+        );
+        let seed_dir = dir.join(format!("one/seed-{seed}"));
+        let summary = std::fs::read_to_string(seed_dir.join("summary.json")).unwrap();
+        assert!(summary.contains(&digest), "{summary}");
+        assert!(seed_dir.join("analysis.json").exists());
+        assert!(!seed_dir.join("trace.jsonl").exists(), "traces are removed");
+    }
+    assert!(stdout.contains("over 3 seed(s):"), "{stdout}");
+    assert!(stdout.contains("wrote one/sweep.json"), "{stdout}");
+    let sweep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("one/sweep.json")).unwrap())
+            .unwrap();
+    assert_eq!(sweep["pooled"]["seeds"], 3);
+    let seeds: Vec<u64> = sweep["seeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["seed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seeds, [3, 1, 2]);
+    let pooled_count: u64 = sweep["seeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stale"]["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sweep["pooled"]["stale"]["count"], pooled_count);
+
+    let mut two = args("two", "2").to_vec();
+    two.push("--keep-traces".into());
+    let (code, _, stderr) = run(&two);
+    assert_eq!(code, 0, "{stderr}");
+    let read = |d: &str| std::fs::read(dir.join(d).join("sweep.json")).unwrap();
+    assert_eq!(
+        read("one"),
+        read("two"),
+        "the same on one thread and on two"
+    );
+    let trace = std::fs::read(dir.join("two/seed-2/trace.jsonl")).unwrap();
+    assert_eq!(sha256_hex(&trace), digest("flapping.ron", Some(2)));
+
+    let (code, _, stderr) = presim(&dir, &["sweep", scenario, "--seeds", "5-3"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("error: --seeds: the range '5-3' is empty (it goes down)"),
+        "{stderr}"
+    );
+}
+
 /// A corpus that cannot be replayed says why, every problem at once, and
 /// exits 2 without running anything.
 #[test]
