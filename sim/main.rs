@@ -131,6 +131,7 @@ const EXIT_FAILED: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
 
 fn main() -> ExitCode {
+    die_quietly_on_closed_pipe();
     presim::allocator::keep_freed_memory();
     let cli = Cli::parse();
     match cli.command {
@@ -199,6 +200,19 @@ fn main() -> ExitCode {
                 true,
             )
         }
+    }
+}
+
+/// `presim … | head` closes the pipe before presim is done writing. Rust
+/// ignores SIGPIPE, so the next write would fail and `println!` panic; with
+/// the signal's default action restored, presim ends quietly there, as
+/// other command-line tools do.
+fn die_quietly_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: sets the disposition of one signal to its default before any
+    // thread is started; no handler runs Rust code.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 
@@ -480,9 +494,11 @@ fn run_scripts(
     }
 }
 
-/// The number of runs at a time: the one asked for, or one per processor.
+/// The number of runs at a time: the one asked for (at least one), or one
+/// per processor.
 fn jobs_or_processors(jobs: Option<usize>) -> usize {
     jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
 }
 
 /// `presim sweep`: a row per seed in the order given, then the pooled

@@ -206,6 +206,42 @@ fn sweep_runs_every_seed_and_pools_the_figures() {
     );
 }
 
+/// A reader that stops early (`presim … | head -1`) ends presim quietly,
+/// by the signal, as it ends other tools: no panic about a broken pipe.
+#[cfg(unix)]
+#[test]
+fn a_closed_output_pipe_ends_presim_without_a_panic() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let dir = tempdir("closed-pipe");
+    let scenario = root().join("scenarios/flapping.ron");
+    let child = Command::new(env!("CARGO_BIN_EXE_presim"))
+        .args([
+            "sweep",
+            scenario.to_str().unwrap(),
+            "--seeds",
+            "1-4",
+            "--jobs",
+            "1",
+        ])
+        .current_dir(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run presim");
+    let mut child = child;
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("presim ends");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(13),
+        "SIGPIPE: {:?} {stderr}",
+        out.status
+    );
+}
+
 /// A corpus that cannot be replayed says why, every problem at once, and
 /// exits 2 without running anything.
 #[test]
