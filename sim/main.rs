@@ -126,6 +126,27 @@ const QUICKSTART: (&str, &str) = (
     include_str!("../scenarios/quickstart.ron"),
 );
 
+/// Writes a line to standard output. A write that fails (a full disk
+/// behind a redirection) ends presim with a message and exit code 2
+/// instead of the panic `println!` would give; a closed pipe ends it by
+/// SIGPIPE before that (see [`die_quietly_on_closed_pipe`]).
+macro_rules! say {
+    ($($arg:tt)*) => { write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// [`say!`] without the line end.
+macro_rules! say_raw {
+    ($($arg:tt)*) => { write_out(format_args!($($arg)*)) };
+}
+
+fn write_out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(i32::from(EXIT_BAD_INPUT));
+    }
+}
+
 /// Exit codes: success, a check failed, bad input.
 const EXIT_FAILED: u8 = 1;
 const EXIT_BAD_INPUT: u8 = 2;
@@ -188,7 +209,7 @@ fn main() -> ExitCode {
             jobs,
         }) => replay_corpus(&corpus, update, jobs),
         None => {
-            println!(
+            say!(
                 "presim: no command given; running the built-in scenario {} (see `presim --help`)",
                 QUICKSTART.0
             );
@@ -273,7 +294,7 @@ fn run_scenario(
         }
     };
     let s = &result.stats;
-    println!(
+    say!(
         "{}: seed {}, {} s simulated, {} events, {} stanzas sent, {} delivered, {} dropped, {} faults",
         model.name,
         model.seed,
@@ -284,9 +305,9 @@ fn run_scenario(
         s.dropped.values().sum::<u64>(),
         s.faults
     );
-    println!("wrote {}", out.join("trace.jsonl").display());
-    println!("wrote {}", out.join("summary.json").display());
-    println!("digest {}", result.trace.digest);
+    say!("wrote {}", out.join("trace.jsonl").display());
+    say!("wrote {}", out.join("summary.json").display());
+    say!("digest {}", result.trace.digest);
     let mut failures = result.failures.clone();
     match analyse_into(&out.join("trace.jsonl"), out, analysis::Options::default()) {
         Ok(report) => {
@@ -296,7 +317,7 @@ fn run_scenario(
                     return ExitCode::from(EXIT_BAD_INPUT);
                 }
             }
-            print!("{}", report.table());
+            say_raw!("{}", report.table());
             if !report.leaks.is_empty() {
                 failures.push(format!(
                     "{} presence leak(s): see analysis.json",
@@ -310,16 +331,16 @@ fn run_scenario(
         }
     }
     if failures.is_empty() {
-        println!("expectations: {} passed", result.expectations);
+        say!("expectations: {} passed", result.expectations);
         ExitCode::SUCCESS
     } else {
-        println!(
+        say!(
             "expectations: {} passed, {} failed",
             result.expectations - result.failures.len().min(result.expectations),
             result.failures.len()
         );
         for f in &failures {
-            println!("  FAIL {f}");
+            say!("  FAIL {f}");
         }
         ExitCode::from(EXIT_FAILED)
     }
@@ -352,7 +373,7 @@ fn analyse_into(
     let json = serde_json::to_string_pretty(&report).expect("a report serializes");
     std::fs::write(&path, json + "\n")
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    println!("wrote {}", path.display());
+    say!("wrote {}", path.display());
     Ok(report)
 }
 
@@ -365,7 +386,7 @@ fn write_charts(
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let written = analysis::chart::write_charts(report, compare, dir).map_err(|e| e.to_string())?;
     for path in written {
-        println!("wrote {}", path.display());
+        say!("wrote {}", path.display());
     }
     Ok(())
 }
@@ -425,7 +446,7 @@ fn analyze_trace(args: AnalyzeArgs) -> ExitCode {
                     return ExitCode::from(EXIT_BAD_INPUT);
                 }
             }
-            print!("{}", report.table());
+            say_raw!("{}", report.table());
             if report.leaks.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -468,12 +489,12 @@ fn run_scripts(
         };
         match outcome {
             Ok(Outcome::Passed { steps }) => {
-                println!("PASS {file} ({steps} steps)");
+                say!("PASS {file} ({steps} steps)");
                 passed += 1;
             }
             Ok(Outcome::Failed(failure)) => {
-                println!("FAIL {file}");
-                print!("{failure}");
+                say!("FAIL {file}");
+                say_raw!("{failure}");
                 failed += 1;
             }
             Err(e) => {
@@ -483,10 +504,10 @@ fn run_scripts(
         }
     }
     if bad_input > 0 {
-        println!("{passed} passed, {failed} failed, {bad_input} not run (bad input)");
+        say!("{passed} passed, {failed} failed, {bad_input} not run (bad input)");
         return ExitCode::from(EXIT_BAD_INPUT);
     }
-    println!("{passed} passed, {failed} failed");
+    say!("{passed} passed, {failed} failed");
     if failed > 0 {
         ExitCode::from(EXIT_FAILED)
     } else {
@@ -544,7 +565,7 @@ fn sweep_seeds(
         jobs: jobs_or_processors(jobs),
         keep_traces,
     };
-    println!(
+    say!(
         "{}: {} seed(s), {} at a time, into {}",
         model.name,
         seeds.len(),
@@ -565,7 +586,7 @@ fn sweep_seeds(
         }
     };
     bar.finish_and_clear();
-    print!("{}", sweep::table(&results));
+    say_raw!("{}", sweep::table(&results));
     let pooled = sweep::Pooled::of(&results);
     let json = sweep::Sweep {
         schema: sweep::SWEEP_SCHEMA,
@@ -580,7 +601,7 @@ fn sweep_seeds(
         eprintln!("error: cannot write {}: {e}", path.display());
         return ExitCode::from(EXIT_BAD_INPUT);
     }
-    println!("wrote {}", path.display());
+    say!("wrote {}", path.display());
     if results.iter().any(sweep::SeedResult::failed) {
         ExitCode::from(EXIT_FAILED)
     } else {
@@ -614,19 +635,19 @@ fn replay_corpus(path: &std::path::Path, update: bool, jobs: Option<usize>) -> E
         match v {
             replay::Verdict::Same => {
                 same += 1;
-                println!("same     {what}: {}", e.digest);
+                say!("same     {what}: {}", e.digest);
             }
             replay::Verdict::Changed { actual } => {
                 changed += 1;
-                println!("CHANGED  {what}: recorded {}, now {actual}", e.digest);
+                say!("CHANGED  {what}: recorded {}, now {actual}", e.digest);
             }
             replay::Verdict::New { actual } => {
                 new += 1;
-                println!("NEW      {what}: {actual} (no digest recorded)");
+                say!("NEW      {what}: {actual} (no digest recorded)");
             }
         }
     }
-    println!(
+    say!(
         "{} replayed: {same} same, {changed} changed, {new} new",
         verdicts.len()
     );
@@ -634,7 +655,7 @@ fn replay_corpus(path: &std::path::Path, update: bool, jobs: Option<usize>) -> E
         return ExitCode::SUCCESS;
     }
     if !update {
-        println!(
+        say!(
             "(run with --update to record the new digests in {})",
             path.display()
         );
@@ -642,7 +663,7 @@ fn replay_corpus(path: &std::path::Path, update: bool, jobs: Option<usize>) -> E
     }
     match std::fs::write(path, replay::updated_text(&corpus, &verdicts)) {
         Ok(()) => {
-            println!("recorded {} digest(s) in {}", changed + new, path.display());
+            say!("recorded {} digest(s) in {}", changed + new, path.display());
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -672,7 +693,7 @@ fn run_traced_script(
     match trace.error {
         Some(e) => Err(cannot_write(e)),
         None => {
-            println!("wrote {} (digest {})", path.display(), trace.digest);
+            say!("wrote {} (digest {})", path.display(), trace.digest);
             Ok(outcome)
         }
     }

@@ -242,6 +242,27 @@ fn a_closed_output_pipe_ends_presim_without_a_panic() {
     );
 }
 
+/// Standard output on a full disk: presim says so and exits 2, no panic.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_standard_output_is_an_error_not_a_panic() {
+    let dir = tempdir("full-stdout");
+    let scenario = root().join("scenarios/quickstart.ron");
+    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
+        .args(["run", scenario.to_str().unwrap(), "--no-chart"])
+        .current_dir(&dir)
+        .stdout(std::fs::File::create("/dev/full").expect("/dev/full"))
+        .output()
+        .expect("run presim");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("error: cannot write to standard output: No space left on device"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// A corpus that cannot be replayed says why, every problem at once, and
 /// exits 2 without running anything.
 #[test]
