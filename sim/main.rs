@@ -101,6 +101,9 @@ enum Command {
         /// Keep each seed's trace.jsonl (removed after its analysis otherwise).
         #[arg(long)]
         keep_traces: bool,
+        /// Do not draw the chart of the pooled durations.
+        #[arg(long)]
+        no_chart: bool,
     },
     /// Replay a regression corpus (a RON list of scenario, seed and
     /// expected trace digest): runs each entry and compares its digest with
@@ -202,7 +205,17 @@ fn main() -> ExitCode {
             out,
             jobs,
             keep_traces,
-        }) => sweep_seeds(&file, &seeds, &out, jobs, keep_traces),
+            no_chart,
+        }) => sweep_seeds(
+            &file,
+            &seeds,
+            &out,
+            SweepOptions {
+                jobs,
+                keep_traces,
+                chart: !no_chart,
+            },
+        ),
         Some(Command::Replay {
             corpus,
             update,
@@ -524,13 +537,13 @@ fn jobs_or_processors(jobs: Option<usize>) -> usize {
 
 /// `presim sweep`: a row per seed in the order given, then the pooled
 /// figures; sweep.json beside the seeds' directories.
-fn sweep_seeds(
-    file: &str,
-    seeds: &str,
-    out: &std::path::Path,
+struct SweepOptions {
     jobs: Option<usize>,
     keep_traces: bool,
-) -> ExitCode {
+    chart: bool,
+}
+
+fn sweep_seeds(file: &str, seeds: &str, out: &std::path::Path, options: SweepOptions) -> ExitCode {
     let seeds = match sweep::parse_seeds(seeds) {
         Ok(seeds) => seeds,
         Err(e) => {
@@ -562,8 +575,8 @@ fn sweep_seeds(
         text: &text,
         seeds: &seeds,
         out,
-        jobs: jobs_or_processors(jobs),
-        keep_traces,
+        jobs: jobs_or_processors(options.jobs),
+        keep_traces: options.keep_traces,
     };
     say!(
         "{}: {} seed(s), {} at a time, into {}",
@@ -602,6 +615,20 @@ fn sweep_seeds(
         return ExitCode::from(EXIT_BAD_INPUT);
     }
     say!("wrote {}", path.display());
+    if options.chart {
+        let chart = sweep::durations_chart(&model.name, &results);
+        match presim_viz::write(&chart, &out.join("durations")) {
+            Ok(written) => {
+                for path in written {
+                    say!("wrote {}", path.display());
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        }
+    }
     if results.iter().any(sweep::SeedResult::failed) {
         ExitCode::from(EXIT_FAILED)
     } else {

@@ -79,10 +79,11 @@ pub struct SeedResult {
     pub not_converged: Option<usize>,
     pub expectations: usize,
     pub failed_expectations: Vec<String>,
-    /// Every stale interval's duration (for the pooled figures; not in
-    /// sweep.json, where each seed's analysis.json has the intervals).
+    /// Every stale interval's cause, duration and annotated time (for the
+    /// pooled figures; not in sweep.json, where each seed's analysis.json
+    /// has the intervals).
     #[serde(skip)]
-    pub durations: Vec<(&'static str, u64)>,
+    pub durations: Vec<(&'static str, u64, u64)>,
 }
 
 impl SeedResult {
@@ -107,7 +108,7 @@ impl SeedResult {
             durations: report
                 .intervals
                 .iter()
-                .map(|i| (i.cause.as_str(), i.duration))
+                .map(|i| (i.cause.as_str(), i.duration, i.annotated))
                 .collect(),
         }
     }
@@ -139,10 +140,10 @@ impl Pooled {
     pub fn of(results: &[SeedResult]) -> Pooled {
         let all: Vec<u64> = results
             .iter()
-            .flat_map(|r| r.durations.iter().map(|&(_, d)| d))
+            .flat_map(|r| r.durations.iter().map(|&(_, d, _)| d))
             .collect();
         let mut by_cause: BTreeMap<&'static str, Vec<u64>> = BTreeMap::new();
-        for &(cause, d) in results.iter().flat_map(|r| &r.durations) {
+        for &(cause, d, _) in results.iter().flat_map(|r| &r.durations) {
             by_cause.entry(cause).or_default().push(d);
         }
         let stale = Durations::of(&all);
@@ -252,6 +253,36 @@ fn run_seed(plan: &Plan, seed: u64) -> Result<SeedResult, String> {
     Ok(SeedResult::new(&result, seed, &report))
 }
 
+/// The distribution of every seed's stale-interval durations together,
+/// and of their parts not annotated when any was (the chart `presim run`
+/// draws for one run, over the whole sweep).
+pub fn durations_chart(scenario: &str, results: &[SeedResult]) -> presim_viz::Distribution {
+    let secs = |us: u64| us as f64 / 1e6;
+    let all = || results.iter().flat_map(|r| &r.durations);
+    let mut samples = vec![presim_viz::Sample {
+        label: "stale".into(),
+        values: all().map(|&(_, d, _)| secs(d)).collect(),
+        secondary: false,
+    }];
+    if all().any(|&(_, _, annotated)| annotated > 0) {
+        samples.push(presim_viz::Sample {
+            label: "stale and not annotated".into(),
+            values: all()
+                .map(|&(_, d, annotated)| secs(d - annotated))
+                .collect(),
+            secondary: true,
+        });
+    }
+    presim_viz::Distribution {
+        title: "Stale-interval durations".into(),
+        subtitle: format!("{scenario}, {} seeds together", results.len()),
+        x_label: "duration (s)".into(),
+        y_label: "stale intervals".into(),
+        samples,
+        empty: "no stale intervals".into(),
+    }
+}
+
 /// The terminal table: a row per seed, then the pooled figures.
 pub fn table(results: &[SeedResult]) -> String {
     use std::fmt::Write as _;
@@ -342,8 +373,8 @@ mod tests {
         assert_eq!(parse_seeds("0-99999").unwrap().len(), 100_000 - 1 + 1);
     }
 
-    fn result(seed: u64, durations: &[(&'static str, u64)], annotated: u64) -> SeedResult {
-        let values: Vec<u64> = durations.iter().map(|&(_, d)| d).collect();
+    fn result(seed: u64, durations: &[(&'static str, u64, u64)], annotated: u64) -> SeedResult {
+        let values: Vec<u64> = durations.iter().map(|&(_, d, _)| d).collect();
         SeedResult {
             seed,
             digest: String::new(),
@@ -368,8 +399,8 @@ mod tests {
         leaky.leaks = 1;
         leaky.not_converged = Some(2);
         let results = [
-            result(1, &[("link-down", 10), ("crash", 30)], 20),
-            result(2, &[("link-down", 20)], 0),
+            result(1, &[("link-down", 10, 0), ("crash", 30, 20)], 20),
+            result(2, &[("link-down", 20, 0)], 0),
             leaky,
         ];
         let p = Pooled::of(&results);
@@ -386,5 +417,11 @@ mod tests {
         assert_eq!((t.count, t.total, t.max, t.p50), (3, 60, 40, 20));
         assert_eq!((p.seeds_with_leaks, p.seeds_not_converged), (1, 1));
         assert!(results[2].failed() && !results[0].failed());
+
+        let chart = durations_chart("s", &results);
+        assert_eq!(chart.subtitle, "s, 3 seeds together");
+        assert_eq!(chart.samples.len(), 2);
+        assert_eq!(chart.samples[0].values, [10e-6, 30e-6, 20e-6]);
+        assert_eq!(chart.samples[1].values, [10e-6, 10e-6, 20e-6]);
     }
 }

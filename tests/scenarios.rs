@@ -166,6 +166,8 @@ fn sweep_runs_every_seed_and_pools_the_figures() {
     }
     assert!(stdout.contains("over 3 seed(s):"), "{stdout}");
     assert!(stdout.contains("wrote one/sweep.json"), "{stdout}");
+    assert!(stdout.contains("wrote one/durations.png"), "{stdout}");
+    assert!(dir.join("one/durations.svg").exists());
     let sweep: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("one/sweep.json")).unwrap())
             .unwrap();
@@ -187,8 +189,10 @@ fn sweep_runs_every_seed_and_pools_the_figures() {
 
     let mut two = args("two", "2").to_vec();
     two.push("--keep-traces".into());
+    two.push("--no-chart".into());
     let (code, _, stderr) = run(&two);
     assert_eq!(code, 0, "{stderr}");
+    assert!(!dir.join("two/durations.png").exists());
     let read = |d: &str| std::fs::read(dir.join(d).join("sweep.json")).unwrap();
     assert_eq!(
         read("one"),
