@@ -83,12 +83,15 @@ enum Command {
     /// together: one row per seed (digest, stale intervals, annotated
     /// share, leaks, expectations), then the figures over all seeds. Each
     /// seed's summary.json and analysis.json go to OUT/seed-N; sweep.json
-    /// holds the rows and the pooled figures. Exit 1 when any seed has a
-    /// failed expectation or a leak.
+    /// holds the rows and the pooled figures. With several scenarios, each
+    /// goes to OUT/<file stem> and a table compares them
+    /// (comparison.json). Exit 1 when any seed has a failed expectation or
+    /// a leak.
     Sweep {
-        /// The scenario file.
-        #[arg(value_name = "FILE.ron")]
-        file: String,
+        /// The scenario file, or several (e.g. the same scenario with and
+        /// without XEP-0310): each is swept and they are compared.
+        #[arg(required = true, value_name = "FILE.ron")]
+        files: Vec<String>,
         /// Seeds: numbers and inclusive ranges, comma-separated (1-20, 3,7,11).
         #[arg(long, value_name = "LIST")]
         seeds: String,
@@ -200,14 +203,14 @@ fn main() -> ExitCode {
             run_scripts(scripts, Options { strict_order }, trace.as_deref())
         }
         Some(Command::Sweep {
-            file,
+            files,
             seeds,
             out,
             jobs,
             keep_traces,
             no_chart,
         }) => sweep_seeds(
-            &file,
+            &files,
             &seeds,
             &out,
             SweepOptions {
@@ -543,7 +546,12 @@ struct SweepOptions {
     chart: bool,
 }
 
-fn sweep_seeds(file: &str, seeds: &str, out: &std::path::Path, options: SweepOptions) -> ExitCode {
+fn sweep_seeds(
+    files: &[String],
+    seeds: &str,
+    out: &std::path::Path,
+    options: SweepOptions,
+) -> ExitCode {
     let seeds = match sweep::parse_seeds(seeds) {
         Ok(seeds) => seeds,
         Err(e) => {
@@ -551,73 +559,34 @@ fn sweep_seeds(file: &str, seeds: &str, out: &std::path::Path, options: SweepOpt
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let text = match std::fs::read_to_string(file) {
-        Ok(text) => text,
-        Err(e) => {
-            eprintln!("error: {file}: cannot read: {e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
+    let scenarios = match load_sweep_scenarios(files, out) {
+        Some(scenarios) => scenarios,
+        None => return ExitCode::from(EXIT_BAD_INPUT),
     };
-    let model = match scenario::load(file, &text) {
-        Ok(model) => model,
-        Err(e) => {
-            eprint!("{e}");
-            eprintln!("error: {file}: the scenario was not run");
-            return ExitCode::from(EXIT_BAD_INPUT);
+    let mut swept = Vec::new();
+    for s in &scenarios {
+        match sweep_one(s, &seeds, &options) {
+            Ok(results) => swept.push((s.name.as_str(), s.file.as_str(), results)),
+            Err(code) => return code,
         }
-    };
-    if let Err(e) = std::fs::create_dir_all(out) {
-        eprintln!("error: cannot write to {}: {e}", out.display());
-        return ExitCode::from(EXIT_BAD_INPUT);
     }
-    let plan = sweep::Plan {
-        file,
-        text: &text,
-        seeds: &seeds,
-        out,
-        jobs: jobs_or_processors(options.jobs),
-        keep_traces: options.keep_traces,
-    };
-    say!(
-        "{}: {} seed(s), {} at a time, into {}",
-        model.name,
-        seeds.len(),
-        plan.jobs.min(seeds.len()),
-        out.display()
-    );
-    let bar = progress_bar(
-        Some(seeds.len() as u64),
-        "{prefix} [{bar:25}] {pos}/{len} seeds, {elapsed}",
-        model.name.clone(),
-    );
-    let results = match sweep::sweep(&plan, &|_| bar.inc(1)) {
-        Ok(results) => results,
-        Err(e) => {
-            bar.finish_and_clear();
-            eprintln!("error: {e}");
+    if swept.len() > 1 {
+        let runs: Vec<(&str, &[sweep::SeedResult])> =
+            swept.iter().map(|(n, _, r)| (*n, r.as_slice())).collect();
+        say_raw!("{}", sweep::comparison_table(&runs));
+        let json = sweep::Comparison::new(&seeds, &swept);
+        let path = out.join("comparison.json");
+        let text = serde_json::to_string_pretty(&json).expect("a comparison serializes") + "\n";
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("error: cannot write {}: {e}", path.display());
             return ExitCode::from(EXIT_BAD_INPUT);
         }
-    };
-    bar.finish_and_clear();
-    say_raw!("{}", sweep::table(&results));
-    let pooled = sweep::Pooled::of(&results);
-    let json = sweep::Sweep {
-        schema: sweep::SWEEP_SCHEMA,
-        scenario: &model.name,
-        file,
-        pooled: pooled.clone(),
-        seeds: &results,
-    };
-    let path = out.join("sweep.json");
-    let text = serde_json::to_string_pretty(&json).expect("a sweep serializes") + "\n";
-    if let Err(e) = std::fs::write(&path, text) {
-        eprintln!("error: cannot write {}: {e}", path.display());
-        return ExitCode::from(EXIT_BAD_INPUT);
+        say!("wrote {}", path.display());
     }
-    say!("wrote {}", path.display());
     if options.chart {
-        let chart = sweep::durations_chart(&model.name, &results);
-        match presim_viz::write(&chart, &out.join("durations")) {
+        let runs: Vec<(&str, &[sweep::SeedResult])> =
+            swept.iter().map(|(n, _, r)| (*n, r.as_slice())).collect();
+        match presim_viz::write(&sweep::durations_chart(&runs), &out.join("durations")) {
             Ok(written) => {
                 for path in written {
                     say!("wrote {}", path.display());
@@ -629,11 +598,124 @@ fn sweep_seeds(file: &str, seeds: &str, out: &std::path::Path, options: SweepOpt
             }
         }
     }
-    if results.iter().any(sweep::SeedResult::failed) {
+    if swept
+        .iter()
+        .flat_map(|(_, _, r)| r)
+        .any(sweep::SeedResult::failed)
+    {
         ExitCode::from(EXIT_FAILED)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// A scenario of a sweep: its file, text, name and output directory.
+struct SweepScenario {
+    file: String,
+    text: String,
+    name: String,
+    dir: PathBuf,
+}
+
+/// Reads and loads every scenario before anything runs, saying what is
+/// wrong with each; their directories are OUT for one scenario and
+/// OUT/<file stem> for several (stems must differ).
+fn load_sweep_scenarios(files: &[String], out: &std::path::Path) -> Option<Vec<SweepScenario>> {
+    let mut scenarios = Vec::new();
+    let mut ok = true;
+    let mut stems = std::collections::BTreeSet::new();
+    for file in files {
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) => {
+                eprintln!("error: {file}: cannot read: {e}");
+                ok = false;
+                continue;
+            }
+        };
+        let name = match scenario::load(file, &text) {
+            Ok(model) => model.name,
+            Err(e) => {
+                eprint!("{e}");
+                eprintln!("error: {file}: the scenario was not run");
+                ok = false;
+                continue;
+            }
+        };
+        let stem = std::path::Path::new(file)
+            .file_stem()
+            .map_or_else(|| file.clone(), |s| s.to_string_lossy().into_owned());
+        if !stems.insert(stem.clone()) {
+            eprintln!("error: {file}: another scenario file is also named '{stem}'; their outputs would mix");
+            ok = false;
+        }
+        let dir = if files.len() == 1 {
+            out.to_path_buf()
+        } else {
+            out.join(&stem)
+        };
+        scenarios.push(SweepScenario {
+            file: file.clone(),
+            text,
+            name,
+            dir,
+        });
+    }
+    ok.then_some(scenarios)
+}
+
+/// Sweeps one scenario: its table and sweep.json.
+fn sweep_one(
+    s: &SweepScenario,
+    seeds: &[u64],
+    options: &SweepOptions,
+) -> Result<Vec<sweep::SeedResult>, ExitCode> {
+    if let Err(e) = std::fs::create_dir_all(&s.dir) {
+        eprintln!("error: cannot write to {}: {e}", s.dir.display());
+        return Err(ExitCode::from(EXIT_BAD_INPUT));
+    }
+    let plan = sweep::Plan {
+        file: &s.file,
+        text: &s.text,
+        seeds,
+        out: &s.dir,
+        jobs: jobs_or_processors(options.jobs),
+        keep_traces: options.keep_traces,
+    };
+    say!(
+        "{}: {} seed(s), {} at a time, into {}",
+        s.name,
+        seeds.len(),
+        plan.jobs.min(seeds.len()),
+        s.dir.display()
+    );
+    let bar = progress_bar(
+        Some(seeds.len() as u64),
+        "{prefix} [{bar:25}] {pos}/{len} seeds, {elapsed}",
+        s.name.clone(),
+    );
+    let results = sweep::sweep(&plan, &|_| bar.inc(1));
+    bar.finish_and_clear();
+    let results = results.map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_BAD_INPUT)
+    })?;
+    say_raw!("{}", sweep::table(&results));
+    let json = sweep::Sweep {
+        schema: sweep::SWEEP_SCHEMA,
+        scenario: &s.name,
+        file: &s.file,
+        pooled: sweep::Pooled::of(&results),
+        seeds: &results,
+    };
+    let path = s.dir.join("sweep.json");
+    let text = serde_json::to_string_pretty(&json).expect("a sweep serializes") + "\n";
+    if let Err(e) = std::fs::write(&path, text) {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        return Err(ExitCode::from(EXIT_BAD_INPUT));
+    }
+    say!("wrote {}", path.display());
+    Ok(results)
 }
 
 /// `presim replay`: one line per entry in corpus order, then the counts.

@@ -255,32 +255,105 @@ fn run_seed(plan: &Plan, seed: u64) -> Result<SeedResult, String> {
 
 /// The distribution of every seed's stale-interval durations together,
 /// and of their parts not annotated when any was (the chart `presim run`
-/// draws for one run, over the whole sweep).
-pub fn durations_chart(scenario: &str, results: &[SeedResult]) -> presim_viz::Distribution {
+/// draws for one run, over the whole sweep); with several scenarios, each
+/// one's beside the others'.
+pub fn durations_chart(runs: &[(&str, &[SeedResult])]) -> presim_viz::Distribution {
     let secs = |us: u64| us as f64 / 1e6;
-    let all = || results.iter().flat_map(|r| &r.durations);
-    let mut samples = vec![presim_viz::Sample {
-        label: "stale".into(),
-        values: all().map(|&(_, d, _)| secs(d)).collect(),
-        secondary: false,
-    }];
-    if all().any(|&(_, _, annotated)| annotated > 0) {
+    let named = |name: &str, what: &str| match runs.len() {
+        1 => what.to_string(),
+        _ => format!("{name}: {what}"),
+    };
+    let mut samples = Vec::new();
+    for &(name, results) in runs {
+        let all = || results.iter().flat_map(|r| &r.durations);
         samples.push(presim_viz::Sample {
-            label: "stale and not annotated".into(),
-            values: all()
-                .map(|&(_, d, annotated)| secs(d - annotated))
-                .collect(),
-            secondary: true,
+            label: named(name, "stale"),
+            values: all().map(|&(_, d, _)| secs(d)).collect(),
+            secondary: false,
         });
+        if all().any(|&(_, _, annotated)| annotated > 0) {
+            samples.push(presim_viz::Sample {
+                label: named(name, "stale and not annotated"),
+                values: all()
+                    .map(|&(_, d, annotated)| secs(d - annotated))
+                    .collect(),
+                secondary: true,
+            });
+        }
     }
+    let names: Vec<&str> = runs.iter().map(|&(n, _)| n).collect();
+    let seeds = runs.first().map_or(0, |(_, r)| r.len());
     presim_viz::Distribution {
         title: "Stale-interval durations".into(),
-        subtitle: format!("{scenario}, {} seeds together", results.len()),
+        subtitle: format!("{}, {seeds} seeds together", names.join(" beside ")),
         x_label: "duration (s)".into(),
         y_label: "stale intervals".into(),
         samples,
         empty: "no stale intervals".into(),
     }
+}
+
+/// comparison.json: the pooled figures of each scenario of a sweep.
+#[derive(Debug, Serialize)]
+pub struct Comparison<'a> {
+    pub schema: u32,
+    pub seeds: &'a [u64],
+    pub scenarios: Vec<Compared<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Compared<'a> {
+    pub scenario: &'a str,
+    pub file: &'a str,
+    pub pooled: Pooled,
+}
+
+impl<'a> Comparison<'a> {
+    /// From (scenario name, file, results) of each scenario.
+    pub fn new(seeds: &'a [u64], swept: &'a [(&'a str, &'a str, Vec<SeedResult>)]) -> Self {
+        Comparison {
+            schema: SWEEP_SCHEMA,
+            seeds,
+            scenarios: swept
+                .iter()
+                .map(|(scenario, file, results)| Compared {
+                    scenario,
+                    file,
+                    pooled: Pooled::of(results),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The scenarios of a sweep side by side: a row of pooled figures each.
+pub fn comparison_table(runs: &[(&str, &[SeedResult])]) -> String {
+    use std::fmt::Write as _;
+    let secs = crate::analysis::report::secs;
+    let width = runs.iter().map(|(n, _)| n.len()).max().unwrap_or(0).max(8);
+    let mut out = String::new();
+    let _ = writeln!(out, "compared over the same seeds:");
+    let _ = writeln!(
+        out,
+        "{:<width$} {:>6} {:>12} {:>12} {:>12} {:>12} {:>10} {:>14} {:>6}",
+        "scenario", "stale", "total", "p50", "p99", "max", "annotated", "per seed p50", "leaks"
+    );
+    for (name, results) in runs {
+        let p = Pooled::of(results);
+        let _ = writeln!(
+            out,
+            "{name:<width$} {:>6} {:>12} {:>12} {:>12} {:>12} {:>9.1}% {:>14} {:>6}",
+            p.stale.count,
+            secs(p.stale.total),
+            secs(p.stale.p50),
+            secs(p.stale.p99),
+            secs(p.stale.max),
+            p.annotated_share * 100.0,
+            secs(p.stale_total_per_seed.p50),
+            p.seeds_with_leaks,
+        );
+    }
+    out
 }
 
 /// The terminal table: a row per seed, then the pooled figures.
@@ -418,10 +491,33 @@ mod tests {
         assert_eq!((p.seeds_with_leaks, p.seeds_not_converged), (1, 1));
         assert!(results[2].failed() && !results[0].failed());
 
-        let chart = durations_chart("s", &results);
+        let chart = durations_chart(&[("s", &results)]);
         assert_eq!(chart.subtitle, "s, 3 seeds together");
         assert_eq!(chart.samples.len(), 2);
+        assert_eq!(chart.samples[0].label, "stale");
         assert_eq!(chart.samples[0].values, [10e-6, 30e-6, 20e-6]);
         assert_eq!(chart.samples[1].values, [10e-6, 10e-6, 20e-6]);
+
+        // Two scenarios: each one's samples, named; one with no
+        // annotations has no second sample.
+        let plain = [result(1, &[("link-down", 40, 0)], 0)];
+        let chart = durations_chart(&[("s", &results), ("off", &plain)]);
+        assert_eq!(chart.subtitle, "s beside off, 3 seeds together");
+        let labels: Vec<&str> = chart.samples.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["s: stale", "s: stale and not annotated", "off: stale"]
+        );
+        let table = comparison_table(&[("s", &results), ("off", &plain)]);
+        let rows: Vec<&str> = table.lines().collect();
+        assert_eq!(rows.len(), 4, "{table}");
+        assert!(
+            rows[2].starts_with("s        ") && rows[2].contains("33.3%"),
+            "{table}"
+        );
+        assert!(
+            rows[3].starts_with("off      ") && rows[3].contains("0.0%"),
+            "{table}"
+        );
     }
 }

@@ -202,6 +202,30 @@ fn sweep_runs_every_seed_and_pools_the_figures() {
     let trace = std::fs::read(dir.join("two/seed-2/trace.jsonl")).unwrap();
     assert_eq!(sha256_hex(&trace), digest("flapping.ron", Some(2)));
 
+    // Two scenarios: each in its own directory, then compared.
+    let other = root().join("scenarios/psa_outage_off.ron");
+    let other = other.to_str().unwrap();
+    let (code, stdout, stderr) = presim(
+        &dir,
+        &["sweep", scenario, other, "--seeds", "1-2", "--out", "both"],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(dir.join("both/flapping/seed-2/analysis.json").exists());
+    assert!(dir.join("both/psa_outage_off/sweep.json").exists());
+    assert!(stdout.contains("compared over the same seeds:"), "{stdout}");
+    let cmp: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("both/comparison.json")).unwrap())
+            .unwrap();
+    assert_eq!(cmp["seeds"], serde_json::json!([1, 2]));
+    assert_eq!(cmp["scenarios"][0]["scenario"], "flapping");
+    assert_eq!(cmp["scenarios"][1]["scenario"], "psa_outage_off");
+    let (code, _, stderr) = presim(&dir, &["sweep", scenario, scenario, "--seeds", "1"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("another scenario file is also named 'flapping'"),
+        "{stderr}"
+    );
+
     let (code, _, stderr) = presim(&dir, &["sweep", scenario, "--seeds", "5-3"]);
     assert_eq!(code, 2);
     assert!(
