@@ -107,6 +107,12 @@ enum Command {
         /// Do not draw the chart of the pooled durations.
         #[arg(long)]
         no_chart: bool,
+        /// Stale intervals no longer than this are propagation lag.
+        #[arg(long, default_value = "1s", value_name = "DURATION")]
+        lag_threshold: String,
+        /// Check convergence this long after the last fault healed.
+        #[arg(long, default_value = "60s", value_name = "DURATION")]
+        settle: String,
     },
     /// Replay a regression corpus (a RON list of scenario, seed and
     /// expected trace digest): runs each entry and compares its digest with
@@ -209,16 +215,22 @@ fn main() -> ExitCode {
             jobs,
             keep_traces,
             no_chart,
-        }) => sweep_seeds(
-            &files,
-            &seeds,
-            &out,
-            SweepOptions {
-                jobs,
-                keep_traces,
-                chart: !no_chart,
-            },
-        ),
+            lag_threshold,
+            settle,
+        }) => match analysis_options(&lag_threshold, &settle) {
+            Some(analysis) => sweep_seeds(
+                &files,
+                &seeds,
+                &out,
+                SweepOptions {
+                    jobs,
+                    keep_traces,
+                    chart: !no_chart,
+                    analysis,
+                },
+            ),
+            None => ExitCode::from(EXIT_BAD_INPUT),
+        },
         Some(Command::Replay {
             corpus,
             update,
@@ -416,6 +428,20 @@ struct AnalyzeArgs<'a> {
     compare: Option<&'a std::path::Path>,
 }
 
+/// The analysis options from `--lag-threshold` and `--settle`, or `None`
+/// after saying which is not a duration.
+fn analysis_options(lag_threshold: &str, settle: &str) -> Option<analysis::Options> {
+    let parse = |name: &str, text: &str| {
+        duration::parse(text).map_err(|e| eprintln!("error: --{name} {text:?}: {e}"))
+    };
+    let lag_threshold = parse("lag-threshold", lag_threshold);
+    let settle = parse("settle", settle);
+    Some(analysis::Options {
+        lag_threshold: lag_threshold.ok()?,
+        settle: settle.ok()?,
+    })
+}
+
 fn analyze_trace(args: AnalyzeArgs) -> ExitCode {
     let AnalyzeArgs {
         trace,
@@ -425,21 +451,8 @@ fn analyze_trace(args: AnalyzeArgs) -> ExitCode {
         chart,
         compare,
     } = args;
-    let parse = |name: &str, text: &str| {
-        duration::parse(text).map_err(|e| format!("error: --{name} {text:?}: {e}"))
-    };
-    let options = match (
-        parse("lag-threshold", lag_threshold),
-        parse("settle", settle),
-    ) {
-        (Ok(lag_threshold), Ok(settle)) => analysis::Options {
-            lag_threshold,
-            settle,
-        },
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("{e}");
-            return ExitCode::from(EXIT_BAD_INPUT);
-        }
+    let Some(options) = analysis_options(lag_threshold, settle) else {
+        return ExitCode::from(EXIT_BAD_INPUT);
     };
     let dir = out.map(std::path::Path::to_path_buf).unwrap_or_else(|| {
         trace
@@ -544,6 +557,7 @@ struct SweepOptions {
     jobs: Option<usize>,
     keep_traces: bool,
     chart: bool,
+    analysis: analysis::Options,
 }
 
 fn sweep_seeds(
@@ -681,6 +695,7 @@ fn sweep_one(
         out: &s.dir,
         jobs: jobs_or_processors(options.jobs),
         keep_traces: options.keep_traces,
+        analysis: options.analysis,
     };
     say!(
         "{}: {} seed(s), {} at a time, into {}",

@@ -6,7 +6,8 @@
 //! trace.jsonl when kept). Runs are independent, so they go on several
 //! threads (DESIGN.md: parallelism is across runs, never inside one); what
 //! is reported is in seed order and does not depend on which thread ran
-//! what. sweep.json holds one row per seed and the pooled figures.
+//! what. Each trace is analysed with the thresholds given (by default those
+//! of `presim run`). sweep.json holds one row per seed and the pooled figures.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -194,6 +195,8 @@ pub struct Plan<'a> {
     pub out: &'a Path,
     pub jobs: usize,
     pub keep_traces: bool,
+    /// The thresholds each seed's trace is analysed with.
+    pub analysis: analysis::Options,
 }
 
 /// The directory of one seed's outputs.
@@ -240,7 +243,7 @@ fn run_seed(plan: &Plan, seed: u64) -> Result<SeedResult, String> {
     let trace = dir.join("trace.jsonl");
     let file = std::fs::File::open(&trace)
         .map_err(|e| format!("{}: cannot read: {e}", trace.display()))?;
-    let report = analysis::analyze(std::io::BufReader::new(file), analysis::Options::default())
+    let report = analysis::analyze(std::io::BufReader::new(file), plan.analysis)
         .map_err(|e| format!("{}: {e}", trace.display()))?;
     let json = serde_json::to_string_pretty(&report).expect("a report serializes");
     let path = dir.join("analysis.json");

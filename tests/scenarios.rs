@@ -226,6 +226,28 @@ fn sweep_runs_every_seed_and_pools_the_figures() {
         "{stderr}"
     );
 
+    let (code, _, stderr) = presim(
+        &dir,
+        &[
+            "sweep",
+            scenario,
+            "--seeds",
+            "1",
+            "--lag-threshold",
+            "x",
+            "--settle=-1s",
+        ],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("error: --lag-threshold \"x\": 'x' is not a duration"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("error: --settle \"-1s\": negative duration '-1s'"),
+        "{stderr}"
+    );
+
     let (code, _, stderr) = presim(&dir, &["sweep", scenario, "--seeds", "5-3"]);
     assert_eq!(code, 2);
     assert!(
