@@ -41,6 +41,10 @@ enum Command {
         /// Do not draw the charts.
         #[arg(long)]
         no_chart: bool,
+        /// Replace (or add) one field of the scenario: PATH=VALUE, VALUE in
+        /// RON (e.g. defaults.s2s.latency='Constant("80ms")'); repeatable.
+        #[arg(long, value_name = "PATH=VALUE")]
+        set: Vec<String>,
     },
     /// Analyse a trace: stale intervals and their causes, XEP-0310
     /// annotation metrics, leaks, convergence. Prints a table and writes
@@ -113,6 +117,9 @@ enum Command {
         /// Check convergence this long after the last fault healed.
         #[arg(long, default_value = "60s", value_name = "DURATION")]
         settle: String,
+        /// Replace (or add) one field of every scenario, as for `run`; repeatable.
+        #[arg(long, value_name = "PATH=VALUE")]
+        set: Vec<String>,
     },
     /// Replay a regression corpus (a RON list of scenario, seed and
     /// expected trace digest): runs each entry and compares its digest with
@@ -173,12 +180,19 @@ fn main() -> ExitCode {
             seed,
             out,
             no_chart,
-        }) => match std::fs::read_to_string(&file) {
-            Ok(text) => run_scenario(&file, &text, seed, &out, !no_chart),
-            Err(e) => {
-                eprintln!("error: {file}: cannot read: {e}");
-                ExitCode::from(EXIT_BAD_INPUT)
-            }
+            set,
+        }) => match read_scenario(&file, &set) {
+            Some(text) => run_scenario(
+                &file,
+                &text,
+                RunOptions {
+                    seed,
+                    set: &set,
+                    out: &out,
+                    chart: !no_chart,
+                },
+            ),
+            None => ExitCode::from(EXIT_BAD_INPUT),
         },
         Some(Command::Analyze {
             trace,
@@ -217,6 +231,7 @@ fn main() -> ExitCode {
             no_chart,
             lag_threshold,
             settle,
+            set,
         }) => match analysis_options(&lag_threshold, &settle) {
             Some(analysis) => sweep_seeds(
                 &files,
@@ -227,6 +242,7 @@ fn main() -> ExitCode {
                     keep_traces,
                     chart: !no_chart,
                     analysis,
+                    set,
                 },
             ),
             None => ExitCode::from(EXIT_BAD_INPUT),
@@ -244,9 +260,12 @@ fn main() -> ExitCode {
             run_scenario(
                 QUICKSTART.0,
                 QUICKSTART.1,
-                None,
-                &PathBuf::from("presim-out"),
-                true,
+                RunOptions {
+                    seed: None,
+                    set: &[],
+                    out: &PathBuf::from("presim-out"),
+                    chart: true,
+                },
             )
         }
     }
@@ -278,14 +297,45 @@ fn progress_bar(len: Option<u64>, template: &str, prefix: String) -> indicatif::
     bar
 }
 
-fn run_scenario(
-    file: &str,
-    text: &str,
+/// Reads a scenario file and applies the `--set` assignments to its text,
+/// or says what went wrong and gives `None`.
+fn read_scenario(file: &str, set: &[String]) -> Option<String> {
+    let mut text = std::fs::read_to_string(file)
+        .map_err(|e| eprintln!("error: {file}: cannot read: {e}"))
+        .ok()?;
+    for assignment in set {
+        text = scenario::set::apply(&text, assignment)
+            .map_err(|e| eprintln!("error: {file}: --set {e}"))
+            .ok()?;
+    }
+    Some(text)
+}
+
+/// The name a scenario's messages give its file: with assignments, the
+/// text is no longer the file's, and line numbers may have moved.
+fn shown_name(file: &str, set: &[String]) -> String {
+    if set.is_empty() {
+        file.to_string()
+    } else {
+        format!("{file} (with --set)")
+    }
+}
+
+struct RunOptions<'a> {
     seed: Option<u64>,
-    out: &std::path::Path,
+    set: &'a [String],
+    out: &'a std::path::Path,
     chart: bool,
-) -> ExitCode {
-    let model = match scenario::load_with_seed(file, text, seed) {
+}
+
+fn run_scenario(file: &str, text: &str, options: RunOptions) -> ExitCode {
+    let RunOptions {
+        seed,
+        set,
+        out,
+        chart,
+    } = options;
+    let model = match scenario::load_with_seed(&shown_name(file, set), text, seed) {
         Ok(model) => model,
         Err(e) => {
             eprint!("{e}");
@@ -312,7 +362,7 @@ fn run_scenario(
         end: model.duration,
         events: 0,
     });
-    let outcome = run::run_to_dir(&model, file, out, &mut { shown });
+    let outcome = run::run_to_dir(&model, file, set, out, &mut { shown });
     bar.finish_and_clear();
     let result = match outcome {
         Ok(result) => result,
@@ -558,6 +608,7 @@ struct SweepOptions {
     keep_traces: bool,
     chart: bool,
     analysis: analysis::Options,
+    set: Vec<String>,
 }
 
 fn sweep_seeds(
@@ -573,7 +624,7 @@ fn sweep_seeds(
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    let scenarios = match load_sweep_scenarios(files, out) {
+    let scenarios = match load_sweep_scenarios(files, &options.set, out) {
         Some(scenarios) => scenarios,
         None => return ExitCode::from(EXIT_BAD_INPUT),
     };
@@ -634,20 +685,20 @@ struct SweepScenario {
 /// Reads and loads every scenario before anything runs, saying what is
 /// wrong with each; their directories are OUT for one scenario and
 /// OUT/<file stem> for several (stems must differ).
-fn load_sweep_scenarios(files: &[String], out: &std::path::Path) -> Option<Vec<SweepScenario>> {
+fn load_sweep_scenarios(
+    files: &[String],
+    set: &[String],
+    out: &std::path::Path,
+) -> Option<Vec<SweepScenario>> {
     let mut scenarios = Vec::new();
     let mut ok = true;
     let mut stems = std::collections::BTreeSet::new();
     for file in files {
-        let text = match std::fs::read_to_string(file) {
-            Ok(text) => text,
-            Err(e) => {
-                eprintln!("error: {file}: cannot read: {e}");
-                ok = false;
-                continue;
-            }
+        let Some(text) = read_scenario(file, set) else {
+            ok = false;
+            continue;
         };
-        let name = match scenario::load(file, &text) {
+        let name = match scenario::load(&shown_name(file, set), &text) {
             Ok(model) => model.name,
             Err(e) => {
                 eprint!("{e}");
@@ -691,6 +742,7 @@ fn sweep_one(
     let plan = sweep::Plan {
         file: &s.file,
         text: &s.text,
+        set: &options.set,
         seeds,
         out: &s.dir,
         jobs: jobs_or_processors(options.jobs),

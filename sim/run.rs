@@ -112,11 +112,13 @@ impl std::io::Write for SharedBuf {
     }
 }
 
-/// Runs `model` into `dir`: trace.jsonl and summary.json; `progress` as
-/// in [`run_watched`].
+/// Runs `model` into `dir`: trace.jsonl and summary.json (which lists the
+/// `--set` assignments the scenario was loaded with); `progress` as in
+/// [`run_watched`].
 pub fn run_to_dir(
     model: &Model,
     scenario_file: &str,
+    set: &[String],
     dir: &Path,
     progress: &mut dyn FnMut(Progress),
 ) -> std::io::Result<RunResult> {
@@ -139,7 +141,7 @@ pub fn run_to_dir(
     if let Some(e) = &result.trace.error {
         return Err(std::io::Error::new(e.kind(), e.to_string()));
     }
-    let summary = Summary::new(model, scenario_file, &result);
+    let summary = Summary::new(model, scenario_file, set, &result);
     let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
     std::fs::write(outputs.summary_path(), json + "\n")?;
     Ok(result)
@@ -151,6 +153,8 @@ pub struct Summary<'a> {
     pub schema: u32,
     pub scenario: &'a str,
     pub file: &'a str,
+    /// The `--set PATH=VALUE` assignments applied to the file, in order.
+    pub set: &'a [String],
     pub seed: u64,
     pub duration_us: u64,
     pub digest: &'a str,
@@ -171,11 +175,17 @@ pub struct Summary<'a> {
 }
 
 impl<'a> Summary<'a> {
-    pub fn new(model: &'a Model, file: &'a str, r: &'a RunResult) -> Summary<'a> {
+    pub fn new(
+        model: &'a Model,
+        file: &'a str,
+        set: &'a [String],
+        r: &'a RunResult,
+    ) -> Summary<'a> {
         Summary {
             schema: crate::trace::SCHEMA_VERSION,
             scenario: &model.name,
             file,
+            set,
             seed: model.seed,
             duration_us: model.duration,
             digest: &r.trace.digest,

@@ -188,9 +188,11 @@ pub struct Sweep<'a> {
 
 /// What a sweep needs besides the scenario.
 pub struct Plan<'a> {
-    /// The scenario file's name (for messages and summaries) and text.
+    /// The scenario file's name (for messages and summaries) and text,
+    /// with `set`'s assignments applied.
     pub file: &'a str,
     pub text: &'a str,
+    pub set: &'a [String],
     pub seeds: &'a [u64],
     pub out: &'a Path,
     pub jobs: usize,
@@ -238,7 +240,7 @@ fn run_seed(plan: &Plan, seed: u64) -> Result<SeedResult, String> {
     let model =
         scenario::load_with_seed(plan.file, plan.text, Some(seed)).map_err(|e| e.to_string())?;
     let dir = seed_dir(plan.out, seed);
-    let result = run::run_to_dir(&model, plan.file, &dir, &mut |_| {})
+    let result = run::run_to_dir(&model, plan.file, plan.set, &dir, &mut |_| {})
         .map_err(|e| format!("cannot write to {}: {e}", dir.display()))?;
     let trace = dir.join("trace.jsonl");
     let file = std::fs::File::open(&trace)

@@ -242,6 +242,13 @@ proptest! {
         let scenarios = files(&root().join("scenarios"), "ron");
         let (name, text) = &scenarios[which % scenarios.len()];
         let mutated = apply(text, &mutations, VALUES);
+        // `--set` scans the same text; it must not panic on it either, and
+        // what it makes is loaded like any scenario.
+        for assignment in ["defaults.c2s.latency=Constant(\"1ms\")", "servers[0].psa=true", "seed=3"] {
+            if let Ok(edited) = scenario::set::apply(&mutated, assignment) {
+                let _ = scenario::load(name, &edited);
+            }
+        }
         match scenario::load(name, &mutated) {
             Ok(model) => run_briefly(&model),
             Err(e) => {

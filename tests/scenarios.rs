@@ -313,6 +313,69 @@ fn a_full_standard_output_is_an_error_not_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+/// `--set PATH=VALUE` runs the scenario as if the file said VALUE there:
+/// the same digest as the edited text, the assignment in summary.json;
+/// sweeps take it too; a path that names nothing is bad input.
+#[test]
+fn set_replaces_a_field_for_run_and_sweep() {
+    let dir = tempdir("set");
+    let file = root().join("scenarios/quickstart.ron");
+    let file = file.to_str().unwrap();
+    let assignment = "defaults.s2s.latency=Constant(\"200ms\")";
+    let text = std::fs::read_to_string(file).unwrap();
+    let edited = presim::scenario::set::apply(&text, assignment).unwrap();
+    let expected = run::run(&scenario::load("edited.ron", &edited).unwrap(), None)
+        .trace
+        .digest;
+    assert_ne!(expected, digest("quickstart.ron", None));
+
+    let (code, stdout, stderr) = presim(
+        &dir,
+        &[
+            "run",
+            file,
+            "--no-chart",
+            "--out",
+            "run",
+            "--set",
+            assignment,
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("digest {expected}")), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("run/summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["set"], serde_json::json!([assignment]));
+
+    let (code, stdout, stderr) = presim(
+        &dir,
+        &[
+            "sweep",
+            file,
+            "--seeds",
+            "1",
+            "--no-chart",
+            "--out",
+            "sweep",
+            "--set",
+            assignment,
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains(&expected[..16]), "{stdout}");
+
+    let (code, _, stderr) = presim(&dir, &["run", file, "--set", "servers[5].psa=true"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("--set servers[5]: there are 2 element(s) at servers"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = presim(&dir, &["run", file, "--set", "duration=Soon"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("quickstart.ron (with --set):"), "{stderr}");
+}
+
 /// A corpus that cannot be replayed says why, every problem at once, and
 /// exits 2 without running anything.
 #[test]

@@ -9,6 +9,7 @@
 mod compile;
 pub mod file;
 mod population;
+pub mod set;
 
 use crate::model::Model;
 
