@@ -277,7 +277,23 @@ fn traces_that_cannot_be_analysed_say_where() {
     let lines = cut.lines().count();
     let e = err(cut);
     assert_eq!(e.line, lines);
-    assert!(e.message.contains("truncated"), "{e}");
+    assert!(e.message.ends_with("; is the trace truncated?"), "{e}");
+    let e = err("{\n  \"schema\": 3,\n");
+    assert_eq!(e.line, 1);
+    assert!(
+        e.message.ends_with(
+            "; a trace is JSON Lines, one record per line, the header first (the trace.jsonl of a run)"
+        ),
+        "{e}"
+    );
+    let mut garbled: Vec<&str> = good.lines().collect();
+    garbled[3] = "{\"t\":1,,}";
+    let e = err(&garbled.join("\n"));
+    assert_eq!(e.line, 4);
+    assert!(
+        !e.message.contains("truncated") && !e.message.contains("JSON Lines"),
+        "{e}"
+    );
     let old = good.replacen("\"schema\":3", "\"schema\":2", 1);
     let e = err(&old);
     assert_eq!(e.line, 1);

@@ -133,8 +133,8 @@ pub fn read_trace(
         if text.trim().is_empty() {
             continue;
         }
-        let line: Line = serde_json::from_str(&text)
-            .map_err(|e| err(format!("not a trace record ({e}); is the trace truncated?")))?;
+        let line: Line =
+            serde_json::from_str(&text).map_err(|e| err(not_a_record(&e, info.is_none())))?;
         if line.t < last_t {
             return Err(err(format!(
                 "time goes backwards ({} after {last_t})",
@@ -159,6 +159,21 @@ pub fn read_trace(
         line: 0,
         message: "the trace is empty".to_string(),
     })
+}
+
+/// Why a line is not a record, with a guess at why when there is one: a
+/// first line that is not a record is a file of another kind (a
+/// pretty-printed summary.json or analysis.json, say); a line cut short is
+/// a trace cut short.
+fn not_a_record(e: &serde_json::Error, first: bool) -> String {
+    let hint = if first {
+        "; a trace is JSON Lines, one record per line, the header first (the trace.jsonl of a run)"
+    } else if e.is_eof() {
+        "; is the trace truncated?"
+    } else {
+        ""
+    };
+    format!("not a trace record ({e}){hint}")
 }
 
 /// What the header and the end of a trace say.
