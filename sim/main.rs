@@ -635,9 +635,9 @@ fn sweep_seeds(
             Err(code) => return code,
         }
     }
+    let runs: Vec<(&str, &[sweep::SeedResult])> =
+        swept.iter().map(|(n, _, r)| (*n, r.as_slice())).collect();
     if swept.len() > 1 {
-        let runs: Vec<(&str, &[sweep::SeedResult])> =
-            swept.iter().map(|(n, _, r)| (*n, r.as_slice())).collect();
         say_raw!("{}", sweep::comparison_table(&runs));
         let json = sweep::Comparison::new(&seeds, &swept);
         let path = out.join("comparison.json");
@@ -649,8 +649,6 @@ fn sweep_seeds(
         say!("wrote {}", path.display());
     }
     if options.chart {
-        let runs: Vec<(&str, &[sweep::SeedResult])> =
-            swept.iter().map(|(n, _, r)| (*n, r.as_slice())).collect();
         match presim_viz::write(&sweep::durations_chart(&runs), &out.join("durations")) {
             Ok(written) => {
                 for path in written {

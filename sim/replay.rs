@@ -19,8 +19,6 @@
 //! independent of the others, and results are reported in corpus order.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use serde::Deserialize;
 
@@ -132,34 +130,19 @@ pub fn replay(
     jobs: usize,
     done: &(dyn Fn(usize, &Verdict) + Sync),
 ) -> Vec<Verdict> {
-    let next = AtomicUsize::new(0);
-    let verdicts: Mutex<Vec<Option<Verdict>>> = Mutex::new(vec![None; corpus.entries.len()]);
-    std::thread::scope(|s| {
-        for _ in 0..jobs.clamp(1, corpus.entries.len().max(1)) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(entry) = corpus.entries.get(i) else {
-                    break;
-                };
-                let actual = run::run(&corpus.models[i], None).trace.digest;
-                let verdict = if entry.digest.is_empty() {
-                    Verdict::New { actual }
-                } else if actual.eq_ignore_ascii_case(&entry.digest) {
-                    Verdict::Same
-                } else {
-                    Verdict::Changed { actual }
-                };
-                done(i, &verdict);
-                verdicts.lock().expect("no thread panics holding it")[i] = Some(verdict);
-            });
-        }
-    });
-    verdicts
-        .into_inner()
-        .expect("no thread panicked holding it")
-        .into_iter()
-        .map(|v| v.expect("every entry was run"))
-        .collect()
+    run::in_parallel(corpus.entries.len(), jobs, &|i| {
+        let recorded = &corpus.entries[i].digest;
+        let actual = run::run(&corpus.models[i], None).trace.digest;
+        let verdict = if recorded.is_empty() {
+            Verdict::New { actual }
+        } else if actual.eq_ignore_ascii_case(recorded) {
+            Verdict::Same
+        } else {
+            Verdict::Changed { actual }
+        };
+        done(i, &verdict);
+        verdict
+    })
 }
 
 /// The corpus text with each changed or new digest written in place of

@@ -98,6 +98,34 @@ pub fn run_captured(model: &Model) -> (RunResult, Vec<u8>) {
     (result, bytes)
 }
 
+/// `f(0)`, …, `f(n − 1)` on up to `jobs` threads, each index once; the
+/// results in index order, whichever thread made them. For independent
+/// runs (seed sweeps, corpus replays): DESIGN.md puts parallelism across
+/// runs, never inside one.
+pub fn in_parallel<R: Send>(n: usize, jobs: usize, f: &(dyn Fn(usize) -> R + Sync)) -> Vec<R> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: std::sync::Mutex<Vec<Option<R>>> =
+        std::sync::Mutex::new((0..n).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..jobs.clamp(1, n.max(1)) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let r = f(i);
+                results.lock().expect("no thread panics holding it")[i] = Some(r);
+            });
+        }
+    });
+    results
+        .into_inner()
+        .expect("no thread panicked holding it")
+        .into_iter()
+        .map(|r| r.expect("every index was run"))
+        .collect()
+}
+
 /// A byte buffer the trace writes to while the caller keeps a handle.
 #[derive(Clone, Default)]
 struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);

@@ -11,8 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 use serde::Serialize;
 
@@ -210,30 +208,15 @@ pub fn seed_dir(out: &Path, seed: u64) -> PathBuf {
 /// as each finishes; returns the results in the order of the seeds, or the
 /// first error in that order (an output that cannot be written).
 pub fn sweep(plan: &Plan, done: &(dyn Fn(&SeedResult) + Sync)) -> Result<Vec<SeedResult>, String> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<SeedResult, String>>>> =
-        Mutex::new(vec![None; plan.seeds.len()]);
-    std::thread::scope(|s| {
-        for _ in 0..plan.jobs.clamp(1, plan.seeds.len().max(1)) {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&seed) = plan.seeds.get(i) else {
-                    break;
-                };
-                let result = run_seed(plan, seed);
-                if let Ok(r) = &result {
-                    done(r);
-                }
-                results.lock().expect("no thread panics holding it")[i] = Some(result);
-            });
+    run::in_parallel(plan.seeds.len(), plan.jobs, &|i| {
+        let result = run_seed(plan, plan.seeds[i]);
+        if let Ok(r) = &result {
+            done(r);
         }
-    });
-    results
-        .into_inner()
-        .expect("no thread panicked holding it")
-        .into_iter()
-        .map(|r| r.expect("every seed was run"))
-        .collect()
+        result
+    })
+    .into_iter()
+    .collect()
 }
 
 fn run_seed(plan: &Plan, seed: u64) -> Result<SeedResult, String> {
@@ -391,21 +374,9 @@ pub fn table(results: &[SeedResult]) -> String {
     }
     let p = Pooled::of(results);
     let _ = writeln!(out, "over {} seed(s):", p.seeds);
-    let _ = writeln!(
-        out,
-        "{:<26} {:>6} {:>12} {:>12} {:>12} {:>12}",
-        "", "count", "total", "max", "p50", "p99"
-    );
+    let _ = writeln!(out, "{:<26} {}", "", Durations::header());
     let row = |out: &mut String, name: &str, d: &Durations| {
-        let _ = writeln!(
-            out,
-            "{name:<26} {:>6} {:>12} {:>12} {:>12} {:>12}",
-            d.count,
-            secs(d.total),
-            secs(d.max),
-            secs(d.p50),
-            secs(d.p99)
-        );
+        let _ = writeln!(out, "{name:<26} {}", d.columns());
     };
     row(&mut out, "stale intervals", &p.stale);
     for (cause, d) in &p.stale_by_cause {

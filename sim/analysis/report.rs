@@ -145,6 +145,29 @@ impl Durations {
     }
 }
 
+impl Durations {
+    /// Count, total, max, p50 and p99 as the terminal tables show them,
+    /// under [`Durations::header`].
+    pub fn columns(&self) -> String {
+        format!(
+            "{:>6} {:>12} {:>12} {:>12} {:>12}",
+            self.count,
+            secs(self.total),
+            secs(self.max),
+            secs(self.p50),
+            secs(self.p99)
+        )
+    }
+
+    /// The heading of [`Durations::columns`].
+    pub fn header() -> String {
+        format!(
+            "{:>6} {:>12} {:>12} {:>12} {:>12}",
+            "count", "total", "max", "p50", "p99"
+        )
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct TraceRef {
     pub scenario: String,
@@ -307,16 +330,7 @@ impl Report {
     /// A readable summary for the terminal.
     pub fn table(&self) -> String {
         let mut out = String::new();
-        let d = |d: &Durations| {
-            format!(
-                "{:>6} {:>12} {:>12} {:>12} {:>12}",
-                d.count,
-                secs(d.total),
-                secs(d.max),
-                secs(d.p50),
-                secs(d.p99)
-            )
-        };
+        let d = Durations::columns;
         let _ = writeln!(
             out,
             "{} (seed {}): {} observer/contact pairs, {} of trace",
@@ -325,11 +339,7 @@ impl Report {
             self.pairs,
             secs(self.trace.end)
         );
-        let _ = writeln!(
-            out,
-            "{:<22} {:>6} {:>12} {:>12} {:>12} {:>12}",
-            "", "count", "total", "max", "p50", "p99"
-        );
+        let _ = writeln!(out, "{:<22} {}", "", Durations::header());
         let _ = writeln!(out, "{:<22} {}", "stale", d(&self.stale));
         for (cause, durations) in &self.stale_by_cause {
             let _ = writeln!(out, "{:<22} {}", format!("  {cause}"), d(durations));
