@@ -71,6 +71,15 @@ pub(crate) fn presence_from(from: &Jid, to: &Jid, type_: Option<&str>) -> Stanza
     Stanza::shared(Some(from.clone()), Some(to.clone()), shared_payload(type_))
 }
 
+/// The bare JID of `jid`.
+fn bare(jid: &Jid) -> Jid {
+    if jid.is_bare() {
+        jid.clone()
+    } else {
+        Jid::from(jid.clone().into_bare())
+    }
+}
+
 /// The `<priority/>` of a presence (RFC 6121 §4.7.2.3), clamped to an i8;
 /// missing or invalid counts as 0.
 pub(crate) fn parse_priority(stanza: &Stanza) -> i8 {
@@ -253,6 +262,25 @@ impl Server {
         }
     }
 
+    /// Reads what answering a probe reads first of each local contact, the
+    /// roster and the connection entries of the sessions, all lookups of
+    /// a step before any of the next, as [`Server::touch_local_sessions`]
+    /// does. Changes nothing.
+    fn touch_probed(&self, contacts: &[Jid]) {
+        let local = || {
+            contacts
+                .iter()
+                .filter(|c| self.is_local(c))
+                .filter_map(|c| c.node())
+        };
+        for node in local() {
+            if let Some(account) = self.store.account(node.as_str()) {
+                account.roster.items.prefetch();
+            }
+        }
+        self.touch_local_sessions(contacts);
+    }
+
     /// Roster contacts whose subscription satisfies `pred`, in roster order.
     pub(crate) fn contacts_where(
         &self,
@@ -292,7 +320,9 @@ impl Server {
     /// The work done on a session's first available presence (RFC 6121 §4.2).
     fn initial_presence(&mut self, conn: ConnId, node: &str, full: &Jid, priority: i8) {
         let probe = Stanza::new(Some(full.clone()), None, presence_element(Some("probe")));
-        for contact in self.contacts_where(node, |s| s.has_to()) {
+        let contacts = self.contacts_where(node, |s| s.has_to());
+        self.touch_probed(&contacts);
+        for contact in contacts {
             self.route(probe.readdressed(Some(full.clone()), Some(contact)));
         }
         for other in self.account_conns(node) {
@@ -380,7 +410,8 @@ impl Server {
     /// Presence arriving for a local account.
     pub(crate) fn inbound_presence(&mut self, stanza: Stanza) {
         match stanza.type_() {
-            Some(t) if SUBSCRIPTION_TYPES.contains(&t) || t == "probe" => {
+            Some("probe") => self.inbound_probe(stanza),
+            Some(t) if SUBSCRIPTION_TYPES.contains(&t) => {
                 let to = stanza.to.clone().expect("routed");
                 self.inbound_subscription(stanza, &to)
             }
@@ -562,8 +593,40 @@ impl Server {
         }
     }
 
-    /// Subscription stanzas and probes arriving for a local user (RFC 6121
-    /// §3 inbound, §4.3 probes). Addresses are reduced to bare JIDs.
+    /// A probe arriving for a local user (RFC 6121 §4.3.2): the stored
+    /// presence of each of the user's available resources goes back to
+    /// the prober's full JID, `unavailable` if none is available, and
+    /// `unsubscribed` to its bare JID if it is not subscribed or there is
+    /// no such user. The probe itself goes no further. Every probe a
+    /// login sends comes here, so nothing is copied that a reply does not
+    /// need.
+    fn inbound_probe(&mut self, stanza: Stanza) {
+        let (Some(from), Some(to)) = (stanza.from.as_ref(), stanza.to.as_ref()) else {
+            return self.dropped(stanza, DropReason::Unhandled);
+        };
+        let node = to.node().map_or("", |n| n.as_str());
+        if !self.account_exists(node) {
+            self.route(presence_from(&bare(to), &bare(from), Some("unsubscribed")));
+            return self.dropped(stanza, DropReason::NoSuchUser);
+        }
+        if !self.store.exists(node) {
+            // Online without a stored account: made on demand, as any
+            // subscription stanza makes it.
+            self.store.create(node, "");
+        }
+        let subscribed = self.store.account(node).is_some_and(|a| {
+            a.roster
+                .contact_subscribed_text(crate::psa::bare_of(from.as_str()))
+        });
+        if !subscribed {
+            self.route(presence_from(&bare(to), &bare(from), Some("unsubscribed")));
+        } else if self.send_available_presences(node, from, None) == 0 {
+            self.route(presence_from(&bare(to), from, Some("unavailable")));
+        }
+    }
+
+    /// Subscription stanzas arriving for a local user (RFC 6121 §3
+    /// inbound). Addresses are reduced to bare JIDs.
     fn inbound_subscription(&mut self, stanza: Stanza, to: &Jid) {
         let Some(original_from) = stanza.from.clone() else {
             return self.dropped(stanza, DropReason::Unhandled);
@@ -576,8 +639,8 @@ impl Server {
             .unwrap_or_default();
         let contact_jid = Jid::from(contact.clone());
         if !self.account_exists(&node) {
-            // RFC 6121 §3.1.3 and §4.3.2: no such account.
-            if matches!(stanza.type_(), Some("subscribe") | Some("probe")) {
+            // RFC 6121 §3.1.3: no such account.
+            if stanza.type_() == Some("subscribe") {
                 self.route(presence(&user, &contact_jid, Some("unsubscribed")));
             }
             return self.dropped(stanza, DropReason::NoSuchUser);
@@ -585,15 +648,6 @@ impl Server {
         let stanza = stanza.readdressed(Some(contact_jid.clone()), Some(Jid::from(user.clone())));
         let roster = &mut self.store.create(&node, "").roster;
         match stanza.type_() {
-            Some("probe") => {
-                if roster.contact_subscribed(&contact) {
-                    if self.send_available_presences(&node, &original_from, None) == 0 {
-                        self.route(presence(&user, &original_from, Some("unavailable")));
-                    }
-                } else {
-                    self.route(presence(&user, &contact_jid, Some("unsubscribed")));
-                }
-            }
             Some("subscribe") => {
                 let (t, action) =
                     subscription::inbound_subscribe(roster, &contact, Arc::clone(stanza.payload()));

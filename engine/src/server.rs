@@ -432,23 +432,32 @@ impl Server {
     /// Reads, and changes nothing, what handing this server each of
     /// `stanzas` (from peers; at most eight) will read first when it is for
     /// a local account: the account's online resources, the connection
-    /// entry of its first, and what that session holds of the sender. One
-    /// step at a time for all of them, so that their cache misses are
-    /// outstanding together rather than one delivery's after another's. A
-    /// driver that knows which stanzas come next calls it before handing
-    /// over the first; no output depends on it. `conn` is told each
-    /// connection found, for the driver to fetch its own state of it too.
+    /// entry of its first, and what that session holds of the sender; for
+    /// a probe, also the account's roster, which the answer asks about the
+    /// prober. One step at a time for all of them, so that their cache
+    /// misses are outstanding together rather than one delivery's after
+    /// another's. A driver that knows which stanzas come next calls it
+    /// before handing over the first; no output depends on it. `conn` is
+    /// told each connection found, for the driver to fetch its own state
+    /// of it too.
     pub fn touch_deliveries(&self, stanzas: &[&Stanza], mut conn: impl FnMut(ConnId)) {
         let mut sessions: [Option<(&Session, &str)>; 8] = [None; 8];
-        for (stanza, at) in stanzas.iter().zip(sessions.iter_mut()) {
+        let mut rosters: [Option<&crate::roster::Roster>; 8] = [None; 8];
+        for ((stanza, at), roster) in stanzas.iter().zip(sessions.iter_mut()).zip(&mut rosters) {
             let (Some(to), Some(from)) = (stanza.to.as_ref(), stanza.from.as_ref()) else {
                 continue;
             };
-            let resources = to.node().and_then(|n| self.online.get(n.as_str()));
-            if let Some(&id) = resources.and_then(|r| r.values().next()) {
+            let node = to.node().map_or("", |n| n.as_str());
+            if stanza.type_() == Some("probe") {
+                *roster = self.store.account(node).map(|a| &a.roster);
+            }
+            if let Some(&id) = self.online.get(node).and_then(|r| r.values().next()) {
                 *at = self.session(id).map(|s| (s, from.as_str()));
                 conn(id);
             }
+        }
+        for roster in rosters.iter().flatten() {
+            roster.items.prefetch();
         }
         for (session, from) in sessions.iter().flatten() {
             std::hint::black_box(session.held.contains_key(*from));

@@ -27,13 +27,27 @@ pub struct RosterItems {
 impl RosterItems {
     /// Where `jid` is, or where it would go.
     fn search(&self, jid: &BareJid) -> Result<usize, usize> {
-        let jid = jid.as_str();
-        crate::prefetch::prefetch_bytes(self.keys.as_ptr(), std::mem::size_of_val(&self.keys[..]));
+        self.search_text(jid.as_str())
+    }
+
+    /// Where the bare JID written `jid` is, or where it would go.
+    fn search_text(&self, jid: &str) -> Result<usize, usize> {
+        self.prefetch();
         self.keys.binary_search_by(|key| key.as_str().cmp(jid))
     }
 
+    /// Asks memory for the array a search reads. Changes nothing.
+    pub fn prefetch(&self) {
+        crate::prefetch::prefetch_bytes(self.keys.as_ptr(), std::mem::size_of_val(&self.keys[..]));
+    }
+
     pub fn get(&self, jid: &BareJid) -> Option<&RosterItem> {
-        let at = self.search(jid).ok()?;
+        self.get_text(jid.as_str())
+    }
+
+    /// The item of the bare JID written `jid`.
+    pub fn get_text(&self, jid: &str) -> Option<&RosterItem> {
+        let at = self.search_text(jid).ok()?;
         Some(&self.entries[at].1)
     }
 
@@ -180,6 +194,7 @@ mod tests {
         for name in &names {
             let j = jid(name);
             assert_eq!(ours.get(&j), reference.get(&j), "{name}");
+            assert_eq!(ours.get_text(name), reference.get(&j), "{name}");
             assert_eq!(ours.contains_key(&j), reference.contains_key(&j));
         }
         assert_eq!(ours.len(), reference.len());

@@ -160,6 +160,13 @@ impl Roster {
         self.subscription(contact).has_from()
     }
 
+    /// [`Roster::contact_subscribed`] for the contact's bare JID as text.
+    pub fn contact_subscribed_text(&self, contact: &str) -> bool {
+        self.items
+            .get_text(contact)
+            .is_some_and(|i| i.subscription.has_from())
+    }
+
     /// The user is subscribed to the contact's presence (`to` or `both`).
     pub fn user_subscribed(&self, contact: &BareJid) -> bool {
         self.subscription(contact).has_to()
