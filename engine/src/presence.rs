@@ -47,17 +47,19 @@ const SHARED_TYPES: [Option<&str>; 7] = [
     Some("unsubscribed"),
 ];
 
-fn shared_payload(type_: Option<&str>) -> Arc<Element> {
-    static PAYLOADS: OnceLock<Vec<Arc<Element>>> = OnceLock::new();
-    let payloads = PAYLOADS.get_or_init(|| {
+/// A bare presence stanza of the given type, unaddressed: for the shared
+/// types, a copy of one made once, whose payload every copy shares.
+fn bare_presence(type_: Option<&str>) -> Stanza {
+    static TEMPLATES: OnceLock<Vec<Stanza>> = OnceLock::new();
+    let templates = TEMPLATES.get_or_init(|| {
         SHARED_TYPES
             .iter()
-            .map(|t| Arc::new(presence_element(*t)))
+            .map(|t| Stanza::new(None, None, presence_element(*t)))
             .collect()
     });
     match SHARED_TYPES.iter().position(|t| *t == type_) {
-        Some(i) => Arc::clone(&payloads[i]),
-        None => Arc::new(presence_element(type_)),
+        Some(i) => templates[i].clone(),
+        None => Stanza::new(None, None, presence_element(type_)),
     }
 }
 
@@ -68,7 +70,10 @@ pub(crate) fn presence(from: &BareJid, to: &Jid, type_: Option<&str>) -> Stanza 
 
 /// A bare presence stanza of the given type from a full JID.
 pub(crate) fn presence_from(from: &Jid, to: &Jid, type_: Option<&str>) -> Stanza {
-    Stanza::shared(Some(from.clone()), Some(to.clone()), shared_payload(type_))
+    let mut stanza = bare_presence(type_);
+    stanza.from = Some(from.clone());
+    stanza.to = Some(to.clone());
+    stanza
 }
 
 /// The bare JID of `jid`.

@@ -39,7 +39,7 @@ impl std::error::Error for XmlError {}
 ///
 /// Returns `None` for strings that are not XML NCNames.
 pub fn ncname(name: &str) -> Option<NcName> {
-    NcName::try_from(name.to_string()).ok()
+    NcName::try_from(name).ok()
 }
 
 /// Sets (or replaces) an attribute without a namespace.
