@@ -35,8 +35,50 @@ pub const LOOKAHEAD: usize = 4;
 /// gaps between a client's actions.
 pub const HORIZON: u64 = 1 << 20;
 
-/// (time, sequence, slab slot, hint): ordered by time, then sequence.
-type Key = (u64, u64, u32, u32);
+/// An event's place in the queue: its time and sequence number packed
+/// into one 128-bit integer (time in the high half), so that ordering two
+/// keys is one integer comparison; then its slab slot and hint, which
+/// never take part in the order (no two keys share a sequence number).
+#[derive(Clone, Copy, Debug)]
+struct Key {
+    order: u128,
+    slot: u32,
+    hint: u32,
+}
+
+impl Key {
+    fn new(at: u64, seq: u64, slot: u32, hint: u32) -> Key {
+        Key {
+            order: (u128::from(at) << 64) | u128::from(seq),
+            slot,
+            hint,
+        }
+    }
+
+    fn at(&self) -> u64 {
+        (self.order >> 64) as u64
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.order == other.order
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Key) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Key) -> std::cmp::Ordering {
+        self.order.cmp(&other.order)
+    }
+}
 
 /// A min-queue of events of type `E`.
 pub struct EventQueue<E> {
@@ -88,7 +130,7 @@ impl<E> EventQueue<E> {
                 (self.slab.len() - 1) as u32
             }
         };
-        let key = (at, self.seq, slot, hint);
+        let key = Key::new(at, self.seq, slot, hint);
         self.seq += 1;
         match self.next.back() {
             // The front is full and the new key comes after all of it.
@@ -107,7 +149,7 @@ impl<E> EventQueue<E> {
     /// Puts a key behind the front, in the heap its distance picks.
     #[inline]
     fn behind(&mut self, key: Key) {
-        if key.0 <= self.now.saturating_add(HORIZON) {
+        if key.at() <= self.now.saturating_add(HORIZON) {
             self.near.push(Reverse(key));
         } else {
             self.far.push(Reverse(key));
@@ -128,7 +170,8 @@ impl<E> EventQueue<E> {
     /// The earliest event and its time.
     #[inline]
     pub fn pop(&mut self) -> Option<(u64, E)> {
-        let (at, _, slot, _) = self.next.pop_front()?;
+        let key = self.next.pop_front()?;
+        let (at, slot) = (key.at(), key.slot);
         self.now = at;
         if let Some(key) = self.take_behind() {
             self.next.push_back(key);
@@ -142,7 +185,7 @@ impl<E> EventQueue<E> {
 
     /// The time of the earliest event.
     pub fn peek_time(&self) -> Option<u64> {
-        self.next.front().map(|(at, _, _, _)| *at)
+        self.next.front().map(Key::at)
     }
 
     /// The hint of the event `distance` pops from now (1 for the next
@@ -150,23 +193,23 @@ impl<E> EventQueue<E> {
     /// hint.
     #[inline]
     pub fn hint(&self, distance: usize) -> Option<u32> {
-        let (_, _, _, hint) = self.next.get(distance.checked_sub(1)?)?;
-        (*hint != NO_HINT).then_some(*hint)
+        let key = self.next.get(distance.checked_sub(1)?)?;
+        (key.hint != NO_HINT).then_some(key.hint)
     }
 
     /// The payload of the event `distance` pops from now, if there is one.
     #[inline]
     pub fn event(&self, distance: usize) -> Option<&E> {
-        let (_, _, slot, _) = self.next.get(distance.checked_sub(1)?)?;
-        self.slab[*slot as usize].as_ref()
+        let key = self.next.get(distance.checked_sub(1)?)?;
+        self.slab[key.slot as usize].as_ref()
     }
 
     /// Asks memory for the slab slot of the event `distance` pops from now,
     /// if there is one.
     #[inline]
     pub fn prefetch_slot(&self, distance: usize) {
-        if let Some((_, _, slot, _)) = distance.checked_sub(1).and_then(|i| self.next.get(i)) {
-            let event = self.slab.as_ptr().wrapping_add(*slot as usize);
+        if let Some(key) = distance.checked_sub(1).and_then(|i| self.next.get(i)) {
+            let event = self.slab.as_ptr().wrapping_add(key.slot as usize);
             crate::prefetch::prefetch_bytes(event, std::mem::size_of::<Option<E>>());
         }
     }
