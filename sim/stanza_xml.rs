@@ -71,11 +71,14 @@ impl StanzaXml {
     /// are known to need no JSON escapes (false if unknown).
     pub fn write(&mut self, stanza: &Stanza, out: &mut Vec<u8>) -> bool {
         let key = Arc::as_ptr(stanza.payload()) as usize;
-        if !self.entries.contains_key(&key) {
-            self.sweep();
-            self.entries.insert(key, Payload::new(stanza.payload()));
+        if let Some(payload) = self.entries.get(&key) {
+            return payload.write(stanza, out);
         }
-        self.entries[&key].write(stanza, out)
+        self.sweep();
+        self.entries
+            .entry(key)
+            .or_insert_with(|| Payload::new(stanza.payload()))
+            .write(stanza, out)
     }
 
     /// Forgets the payloads nobody holds any more, when the cache is full.
