@@ -352,6 +352,8 @@ pub struct Server {
     pub(crate) sm_expired: FxHashMap<String, std::collections::VecDeque<(String, u32)>>,
     /// Streams to send an `<r/>` on at the end of the current input.
     pub(crate) sm_want_ack: Vec<ConnId>,
+    /// The stream features before and after authentication, built once.
+    pub(crate) stream_features: [Stanza; 2],
     next_id: u64,
 }
 
@@ -370,6 +372,7 @@ impl Server {
             "server domain must not have a localpart"
         );
         Server {
+            stream_features: crate::session::stream_features(config.stream_management),
             domain_jid: Jid::from(domain.clone()),
             domain,
             config,

@@ -160,6 +160,32 @@ impl StoredPresence {
     }
 }
 
+/// The stream features a server offers before authentication (SASL,
+/// RFC 6120 §6) and after it (resource binding and the session, RFC 6120
+/// §7 and RFC 6121 §1; roster versioning and pre-approval, RFC 6121 §2.6
+/// and §3.4; stream management, XEP-0198 §3 when enabled). They are the
+/// same for every stream of a server, so they are built once, with the
+/// server, and every stream gets a copy sharing the payload.
+pub(crate) fn stream_features(stream_management: bool) -> [Stanza; 2] {
+    let mut before = Element::bare("features", xml::NS_STREAMS);
+    let mut mechs = Element::bare("mechanisms", NS_SASL);
+    mechs.append_child(xml::text_element("mechanism", NS_SASL, "PLAIN"));
+    before.append_child(mechs);
+    let mut after = Element::bare("features", xml::NS_STREAMS);
+    after.append_child(Element::bare("bind", NS_BIND));
+    let mut session = Element::bare("session", NS_SESSION);
+    session.append_child(Element::bare("optional", NS_SESSION));
+    after.append_child(session);
+    after.append_child(Element::bare("ver", NS_ROSTERVER));
+    after.append_child(Element::bare("sub", NS_PREAPPROVAL));
+    if stream_management {
+        let mut sm = Element::bare("sm", NS_SM);
+        sm.append_child(Element::bare("optional", NS_SM));
+        after.append_child(sm);
+    }
+    [before, after].map(|features| Stanza::new(None, None, features))
+}
+
 impl Server {
     pub(crate) fn client_opened(&mut self, conn: ConnId) {
         let state = self.conns.entry(conn).or_default();
@@ -171,23 +197,8 @@ impl Server {
             return;
         }
         let authenticated = state.node.is_some();
-        let mut features = Element::bare("features", xml::NS_STREAMS);
-        if authenticated {
-            features.append_child(Element::bare("bind", NS_BIND));
-            let mut session = Element::bare("session", NS_SESSION);
-            session.append_child(Element::bare("optional", NS_SESSION));
-            features.append_child(session);
-            features.append_child(Element::bare("ver", NS_ROSTERVER));
-            features.append_child(Element::bare("sub", NS_PREAPPROVAL));
-            if let Some(sm) = self.sm_feature() {
-                features.append_child(sm);
-            }
-        } else {
-            let mut mechs = Element::bare("mechanisms", NS_SASL);
-            mechs.append_child(xml::text_element("mechanism", NS_SASL, "PLAIN"));
-            features.append_child(mechs);
-        }
-        self.send_to_client(conn, Stanza::new(None, None, features));
+        let features = self.stream_features[usize::from(authenticated)].clone();
+        self.send_to_client(conn, features);
     }
 
     pub(crate) fn client_element(&mut self, conn: ConnId, element: Element) {

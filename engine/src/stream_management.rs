@@ -91,14 +91,6 @@ fn parse_h(el: &Element) -> Option<u32> {
 
 impl Server {
     /// The stream feature offered after authentication, if enabled.
-    pub(crate) fn sm_feature(&self) -> Option<Element> {
-        self.config.stream_management.then(|| {
-            let mut sm = Element::bare("sm", NS_SM);
-            sm.append_child(Element::bare("optional", NS_SM));
-            sm
-        })
-    }
-
     fn send_nonza(&mut self, conn: ConnId, element: Element) {
         self.emit(Output::ToClient {
             conn,
