@@ -610,19 +610,20 @@ impl Server {
             return self.dropped(stanza, DropReason::Unhandled);
         };
         let node = to.node().map_or("", |n| n.as_str());
-        if !self.account_exists(node) {
-            self.route(presence_from(&bare(to), &bare(from), Some("unsubscribed")));
-            return self.dropped(stanza, DropReason::NoSuchUser);
-        }
-        if !self.store.exists(node) {
-            // Online without a stored account: made on demand, as any
-            // subscription stanza makes it.
-            self.store.create(node, "");
-        }
-        let subscribed = self.store.account(node).is_some_and(|a| {
-            a.roster
-                .contact_subscribed_text(crate::psa::bare_of(from.as_str()))
-        });
+        let contact = crate::psa::bare_of(from.as_str());
+        let subscribed = match self.store.account(node) {
+            Some(account) => account.roster.contact_subscribed_text(contact),
+            None if self.online.contains_key(node) => {
+                // Online without a stored account: made on demand, as any
+                // subscription stanza makes it, with an empty roster.
+                self.store.create(node, "");
+                false
+            }
+            None => {
+                self.route(presence_from(&bare(to), &bare(from), Some("unsubscribed")));
+                return self.dropped(stanza, DropReason::NoSuchUser);
+            }
+        };
         if !subscribed {
             self.route(presence_from(&bare(to), &bare(from), Some("unsubscribed")));
         } else if self.send_available_presences(node, from, None) == 0 {

@@ -190,6 +190,39 @@ fn probe_from_non_subscriber_gets_unsubscribed() {
     );
 }
 
+/// RFC 6121 §4.3.2: a probe for an account that does not exist is
+/// answered `unsubscribed` and goes no further, recorded as dropped for
+/// that reason.
+#[test]
+fn probe_for_an_unknown_user_gets_unsubscribed_and_is_dropped() {
+    let mut h = Harness::new("localhost", true);
+    h.peer_connected("capulet.example");
+    let out = h.peer_sends(
+        "<presence from='tybalt@capulet.example/street' to='nobody@localhost' type='probe'/>",
+    );
+    assert_eq!(
+        render(&out),
+        vec!["peer capulet.example <presence from='nobody@localhost' to='tybalt@capulet.example' type='unsubscribed'/>"]
+    );
+    let drops: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            presim_engine::Output::Event(presim_engine::Event::Dropped { stanza, reason }) => {
+                Some((stanza.to_xml(), *reason))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        drops,
+        vec![(
+            "<presence from='tybalt@capulet.example/street' to='nobody@localhost' type='probe'/>"
+                .to_string(),
+            presim_engine::DropReason::NoSuchUser
+        )]
+    );
+}
+
 #[test]
 fn probe_from_subscriber_with_no_available_resource_gets_unavailable() {
     let mut h = lovers();
