@@ -30,7 +30,7 @@ use presim_engine::minidom::Element;
 use presim_engine::psa::{self, NS_PSA};
 use presim_engine::session::encode_plain;
 use presim_engine::xml::{self, NS_BIND, NS_CLIENT, NS_DISCO_INFO, NS_ROSTER, NS_SASL, NS_STREAMS};
-use presim_engine::Stanza;
+use presim_engine::{Kind, Stanza};
 
 use crate::dist::Dist;
 use crate::rng::{Rng, Stream};
@@ -431,7 +431,10 @@ impl Agent {
     /// A stanza or stream-level element arrived from the server.
     pub fn receive(&mut self, now: u64, stanza: &Stanza, out: &mut Vec<Act>) {
         let element = &**stanza.payload();
-        if element.has_ns(stream_management::NS_SM) && self.state != State::Offline {
+        // Stanzas (message, presence, iq) are never stream management
+        // elements; their kind is known without reading the namespace.
+        let sm = stanza.kind() == Kind::Other && element.has_ns(stream_management::NS_SM);
+        if sm && self.state != State::Offline {
             // Kept like stanzas, so expectations can check them.
             if let Some(log) = &mut self.log {
                 log.push((now, element.clone()));
@@ -479,9 +482,7 @@ impl Agent {
             ),
             State::AwaitBind => self.bind_result(now, element, out),
             State::AwaitResume => self.resume_answer(now, element, out),
-            State::Online if element.has_ns(stream_management::NS_SM) => {
-                self.sm_element(element, out)
-            }
+            State::Online if sm => self.sm_element(element, out),
             State::Online => {
                 self.sm_count_inbound();
                 self.stanza(now, stanza, out)
