@@ -352,8 +352,9 @@ fn write_serde(buf: &mut Vec<u8>, record: &Record) {
 }
 
 /// Writes the records that make up nearly all of a trace (sends,
-/// deliveries, views) directly, byte for byte as serde writes them; false
-/// for the other kinds.
+/// deliveries, views, and the drops of a login's presence for contacts
+/// not online yet) directly, byte for byte as serde writes them; false for
+/// the other kinds.
 fn write_common(buf: &mut Vec<u8>, record: &Record) -> bool {
     match record {
         Record::Deliver { msg } => {
@@ -379,6 +380,23 @@ fn write_common(buf: &mut Vec<u8>, record: &Record) -> bool {
             str_field(buf, b",\"observer\":", observer);
             str_field(buf, b",\"contact\":", contact);
             shown_fields(buf, presence);
+        }
+        Record::Drop {
+            node,
+            reason,
+            msg,
+            xml,
+        } => {
+            buf.extend_from_slice(b"\"ev\":\"drop\"");
+            str_field(buf, b",\"node\":", node);
+            str_field(buf, b",\"reason\":", reason);
+            if let Some(msg) = msg {
+                buf.extend_from_slice(b",\"msg\":");
+                buf.extend_from_slice(itoa::Buffer::new().format(*msg).as_bytes());
+            }
+            if let Some(xml) = xml {
+                str_field(buf, XML_FIELD, xml);
+            }
         }
         _ => return false,
     }
@@ -584,6 +602,20 @@ mod tests {
                 xml: o,
             });
         }
+        for (i, o) in odd.iter().enumerate() {
+            records.push(Record::Drop {
+                node: o,
+                reason: o,
+                msg: (i % 2 == 0).then_some(i as u64 * 1_000_003),
+                xml: (i % 3 != 0).then_some(o.as_str()),
+            });
+        }
+        records.push(Record::Drop {
+            node: "a.example",
+            reason: "no-available-resource",
+            msg: None,
+            xml: Some("<presence from='b@b.example/sim' to='a@a.example'/>"),
+        });
         for (o, presence) in odd.iter().cycle().zip(&shows) {
             records.push(Record::View {
                 observer: o,
