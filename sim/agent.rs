@@ -630,8 +630,10 @@ impl Agent {
     /// Unavailable presence from a bare JID: every resource of that account
     /// is unavailable (RFC 6121 §4.5.3).
     fn all_resources_unavailable(&mut self, now: u64, bare: &str, out: &mut Vec<Act>) {
-        let prefix = format!("{bare}/");
-        self.show_offline(now, out, |jid| jid.starts_with(&prefix));
+        self.show_offline(now, out, |jid| {
+            jid.strip_prefix(bare)
+                .is_some_and(|rest| rest.starts_with('/'))
+        });
     }
 
     /// Sets unavailable every available view whose JID `which` picks, in
