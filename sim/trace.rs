@@ -358,8 +358,8 @@ fn write_serde(buf: &mut Vec<u8>, record: &Record) {
 fn write_common(buf: &mut Vec<u8>, record: &Record) -> bool {
     match record {
         Record::Deliver { msg } => {
-            buf.extend_from_slice(b"\"ev\":\"deliver\",\"msg\":");
-            buf.extend_from_slice(itoa::Buffer::new().format(*msg).as_bytes());
+            buf.extend_from_slice(b"\"ev\":\"deliver\"");
+            u64_field(buf, b",\"msg\":", *msg);
         }
         Record::Send {
             msg,
@@ -391,8 +391,7 @@ fn write_common(buf: &mut Vec<u8>, record: &Record) -> bool {
             str_field(buf, b",\"node\":", node);
             str_field(buf, b",\"reason\":", reason);
             if let Some(msg) = msg {
-                buf.extend_from_slice(b",\"msg\":");
-                buf.extend_from_slice(itoa::Buffer::new().format(*msg).as_bytes());
+                u64_field(buf, b",\"msg\":", *msg);
             }
             if let Some(xml) = xml {
                 str_field(buf, XML_FIELD, xml);
@@ -416,8 +415,8 @@ const XML_FIELD: &[u8] = b",\"xml\":";
 
 /// A `send` record's fields after `t` up to its XML.
 fn write_send_head(buf: &mut Vec<u8>, msg: u64, route: &[u8]) {
-    buf.extend_from_slice(b"\"ev\":\"send\",\"msg\":");
-    buf.extend_from_slice(itoa::Buffer::new().format(msg).as_bytes());
+    buf.extend_from_slice(b"\"ev\":\"send\"");
+    u64_field(buf, b",\"msg\":", msg);
     buf.extend_from_slice(route);
 }
 
@@ -456,6 +455,12 @@ fn shown_fields(buf: &mut Vec<u8>, shown: &Shown) {
     if let Some(annotation) = shown.annotation {
         str_field(buf, b",\"annotation\":", annotation);
     }
+}
+
+/// `key` (with its comma, quotes and colon) and `value` as a JSON number.
+fn u64_field(buf: &mut Vec<u8>, key: &[u8], value: u64) {
+    buf.extend_from_slice(key);
+    buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// `key` (with its comma, quotes and colon) and `value` as a JSON string.

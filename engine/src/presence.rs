@@ -272,14 +272,9 @@ impl Server {
     /// a step before any of the next, as [`Server::touch_local_sessions`]
     /// does. Changes nothing.
     fn touch_probed(&self, contacts: &[Jid]) {
-        let local = || {
-            contacts
-                .iter()
-                .filter(|c| self.is_local(c))
-                .filter_map(|c| c.node())
-        };
-        for node in local() {
-            if let Some(account) = self.store.account(node.as_str()) {
+        for contact in contacts.iter().filter(|c| self.is_local(c)) {
+            let node = contact.node().map_or("", |n| n.as_str());
+            if let Some(account) = self.store.account(node) {
                 account.roster.items.prefetch();
             }
         }
@@ -611,23 +606,26 @@ impl Server {
         };
         let node = to.node().map_or("", |n| n.as_str());
         let contact = crate::psa::bare_of(from.as_str());
+        // Whether the prober is subscribed; `None` if there is no such user.
         let subscribed = match self.store.account(node) {
-            Some(account) => account.roster.contact_subscribed_text(contact),
+            Some(account) => Some(account.roster.contact_subscribed_text(contact)),
             None if self.online.contains_key(node) => {
                 // Online without a stored account: made on demand, as any
                 // subscription stanza makes it, with an empty roster.
                 self.store.create(node, "");
-                false
+                Some(false)
             }
-            None => {
-                self.route(presence_from(&bare(to), &bare(from), Some("unsubscribed")));
-                return self.dropped(stanza, DropReason::NoSuchUser);
-            }
+            None => None,
         };
-        if !subscribed {
-            self.route(presence_from(&bare(to), &bare(from), Some("unsubscribed")));
-        } else if self.send_available_presences(node, from, None) == 0 {
-            self.route(presence_from(&bare(to), from, Some("unavailable")));
+        if subscribed == Some(true) {
+            if self.send_available_presences(node, from, None) == 0 {
+                self.route(presence_from(&bare(to), from, Some("unavailable")));
+            }
+            return;
+        }
+        self.route(presence_from(&bare(to), &bare(from), Some("unsubscribed")));
+        if subscribed.is_none() {
+            self.dropped(stanza, DropReason::NoSuchUser);
         }
     }
 

@@ -90,7 +90,6 @@ fn parse_h(el: &Element) -> Option<u32> {
 }
 
 impl Server {
-    /// The stream feature offered after authentication, if enabled.
     fn send_nonza(&mut self, conn: ConnId, element: Element) {
         self.emit(Output::ToClient {
             conn,
