@@ -124,7 +124,7 @@ enum Ev {
     PeerFailed {
         server: u32,
         incarnation: u32,
-        domain: String,
+        domain: presim_engine::Domain,
         failure: PeerFailure,
     },
     /// A peer stream handshake started by `side` got no answer in time.

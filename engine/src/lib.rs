@@ -56,8 +56,8 @@ pub mod xml;
 
 pub use config::ServerConfig;
 pub use server::{
-    Annotation, ConnId, DropReason, EndReason, Event, Input, Output, PeerFailure, PeerStatus,
-    Server, Timer,
+    Annotation, ConnId, Domain, DropReason, EndReason, Event, Input, Output, PeerFailure,
+    PeerStatus, Server, Timer,
 };
 pub use stanza::{ErrorType, Kind, Stanza, StanzaError, StreamError};
 pub use time::Time;

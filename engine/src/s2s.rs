@@ -44,7 +44,7 @@ use std::collections::BTreeSet;
 use jid::{BareJid, Jid};
 
 use crate::presence;
-use crate::server::{DropReason, Event, Output, PeerFailure, PeerStatus, Server, Timer};
+use crate::server::{Domain, DropReason, Event, Output, PeerFailure, PeerStatus, Server, Timer};
 use crate::stanza::{ErrorType, Stanza, StanzaError, StreamError};
 
 /// What the server knows of its stream with one peer domain.
@@ -96,12 +96,12 @@ impl Server {
         let domain = stanza.to.as_ref().expect("routed").domain().as_str();
         let limit = self.config.s2s_queue_limit;
         let Some(peer) = self.peers.get_mut(domain) else {
-            let domain = domain.to_string();
+            let domain = Domain::from(domain);
             return self.connect_peer(domain, vec![stanza]);
         };
         match &mut peer.state {
             State::Established => {
-                let domain = domain.to_string();
+                let domain = Domain::from(domain);
                 self.emit(Output::ToPeer { domain, stanza });
             }
             State::Connecting(queue) if queue.len() < limit => queue.push(stanza),
@@ -112,7 +112,7 @@ impl Server {
                 self.bounce_or_drop(stanza, error);
             }
             State::Idle => {
-                let domain = domain.to_string();
+                let domain = Domain::from(domain);
                 self.connect_peer(domain, vec![stanza]);
             }
         }
@@ -128,7 +128,7 @@ impl Server {
         }
     }
 
-    fn connect_peer(&mut self, domain: String, queue: Vec<Stanza>) {
+    fn connect_peer(&mut self, domain: Domain, queue: Vec<Stanza>) {
         let peer = self.peers.entry(domain.clone()).or_default();
         peer.state = State::Connecting(queue);
         self.peer_event(&domain, PeerStatus::Connecting, None);
@@ -137,14 +137,14 @@ impl Server {
 
     fn peer_event(&mut self, domain: &str, state: PeerStatus, reason: Option<String>) {
         self.event(Event::Peer {
-            domain: domain.to_string(),
+            domain: domain.to_owned(),
             state,
             reason,
         });
     }
 
     pub(crate) fn peer_connected(&mut self, domain: &str) {
-        let peer = self.peers.entry(domain.to_string()).or_default();
+        let peer = self.peers.entry(Domain::from(domain)).or_default();
         let queue = match std::mem::replace(&mut peer.state, State::Established) {
             State::Connecting(queue) => queue,
             State::Idle => Vec::new(),
@@ -157,7 +157,7 @@ impl Server {
             self.psa_server_available(domain);
         }
         for stanza in queue {
-            let domain = domain.to_string();
+            let domain = Domain::from(domain);
             self.emit(Output::ToPeer { domain, stanza });
         }
         if was_unavailable {
@@ -222,11 +222,11 @@ impl Server {
         }
         self.peers.get_mut(domain).expect("known peer").retry_set = true;
         let at = self.now.saturating_add_micros(after.as_micros());
-        let timer = Timer::S2sRetry(domain.to_string());
+        let timer = Timer::S2sRetry(Domain::from(domain));
         self.emit(Output::SetTimer { at, timer });
     }
 
-    pub(crate) fn retry_peer(&mut self, domain: String) {
+    pub(crate) fn retry_peer(&mut self, domain: Domain) {
         let Some(peer) = self.peers.get_mut(&domain) else {
             return;
         };
@@ -331,7 +331,7 @@ impl Server {
         self.dropped(stanza, reason);
         let error = StreamError::new(reason.as_str());
         self.emit(Output::ClosePeer {
-            domain: domain.to_string(),
+            domain: Domain::from(domain),
             error: Some(error),
         });
         let closed = format!("closed with stream error {}", reason.as_str());

@@ -31,6 +31,11 @@ impl std::fmt::Display for ConnId {
     }
 }
 
+/// A peer server's domain, as the interface names it: most domains fit
+/// in the value itself, so the stanzas that cross a server-to-server
+/// stream, each of which names its peer, allocate nothing for it.
+pub type Domain = CompactString;
+
 /// Something that happened to the server.
 #[derive(Debug, Clone)]
 pub enum Input {
@@ -44,17 +49,17 @@ pub enum Input {
     ClientBroken { conn: ConnId, reason: String },
     /// The stream with a peer domain is established: one the server asked
     /// for with [`Output::ConnectPeer`], or one the peer opened.
-    PeerConnected { domain: String },
+    PeerConnected { domain: Domain },
     /// An attempt to open a stream to a peer domain failed.
     PeerFailed {
-        domain: String,
+        domain: Domain,
         failure: PeerFailure,
     },
     /// The established stream with a peer domain is gone: the driver
     /// detected the break, or the peer closed it.
-    PeerClosed { domain: String, reason: String },
+    PeerClosed { domain: Domain, reason: String },
     /// A stanza arrived on the stream with peer `domain`.
-    PeerStanza { domain: String, stanza: Stanza },
+    PeerStanza { domain: Domain, stanza: Stanza },
     /// A timer the server set with [`Output::SetTimer`] fired.
     TimerFired { timer: Timer },
 }
@@ -72,7 +77,7 @@ pub enum PeerFailure {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Timer {
     /// Try again to open the stream to a peer domain deemed unavailable.
-    S2sRetry(String),
+    S2sRetry(Domain),
     /// A hibernating session's time is up (XEP-0198 §5).
     Hibernation(ConnId),
 }
@@ -89,12 +94,12 @@ pub enum Output {
     },
     /// Open a stream to the server of `domain`; the driver answers with
     /// [`Input::PeerConnected`] or [`Input::PeerFailed`].
-    ConnectPeer { domain: String },
+    ConnectPeer { domain: Domain },
     /// Send a stanza on the established stream with `domain`.
-    ToPeer { domain: String, stanza: Stanza },
+    ToPeer { domain: Domain, stanza: Stanza },
     /// Close the stream with `domain`, with a stream error if given.
     ClosePeer {
-        domain: String,
+        domain: Domain,
         error: Option<StreamError>,
     },
     /// Hand `timer` back as [`Input::TimerFired`] at time `at`.
@@ -341,7 +346,7 @@ pub struct Server {
     /// Reused buffer for recipient lists on the delivery path.
     pub(crate) scratch: Vec<ConnId>,
     /// Streams with peer domains (RFC 6120 §4, server-to-server).
-    pub(crate) peers: BTreeMap<String, crate::s2s::Peer>,
+    pub(crate) peers: BTreeMap<Domain, crate::s2s::Peer>,
     /// XEP-0115 caps: what each verification string advertises, and the
     /// disco#info queries in flight.
     pub(crate) caps: crate::caps::CapsCache,

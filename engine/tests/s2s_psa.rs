@@ -434,7 +434,7 @@ fn touching_deliveries_ahead_names_their_connections_and_changes_nothing() {
         let out: Vec<String> = stanzas
             .into_iter()
             .flat_map(|stanza| {
-                let domain = "capulet.lit".to_string();
+                let domain = presim_engine::Domain::from("capulet.lit");
                 render(&h.input(Input::PeerStanza { domain, stanza }))
             })
             .collect();

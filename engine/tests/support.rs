@@ -5,7 +5,7 @@
 use presim_engine::caps;
 use presim_engine::session::encode_plain;
 use presim_engine::xml::{self, NS_BIND, NS_CLIENT, NS_ROSTER, NS_SASL};
-use presim_engine::{ConnId, Event, Input, Output, Server, ServerConfig, Stanza, Time};
+use presim_engine::{ConnId, Domain, Event, Input, Output, Server, ServerConfig, Stanza, Time};
 
 /// Makes `a@localhost` and `b@localhost` `both` contacts of each other.
 pub fn befriend(h: &mut Harness, a: &str, b: &str) {
@@ -122,20 +122,20 @@ impl Harness {
         let domain = stanza
             .from
             .as_ref()
-            .map(|f| f.domain().to_string())
+            .map(|f| Domain::from(f.domain().as_str()))
             .unwrap_or_default();
         self.input(Input::PeerStanza { domain, stanza })
     }
 
     /// The stream with `domain` is established.
     pub fn peer_connected(&mut self, domain: &str) -> Vec<Output> {
-        let domain = domain.to_string();
+        let domain = Domain::from(domain);
         self.input(Input::PeerConnected { domain })
     }
 
     /// The stream with `domain` closed, for `reason`.
     pub fn peer_closed(&mut self, domain: &str, reason: &str) -> Vec<Output> {
-        let (domain, reason) = (domain.to_string(), reason.to_string());
+        let (domain, reason) = (Domain::from(domain), reason.to_string());
         self.input(Input::PeerClosed { domain, reason })
     }
 
@@ -143,7 +143,7 @@ impl Harness {
     pub fn peer_sends_on(&mut self, domain: &str, xml_text: &str) -> Vec<Output> {
         let element = xml::parse_client_xml(xml_text).expect("test XML");
         let stanza = Stanza::from_element(element).expect("test addresses");
-        let domain = domain.to_string();
+        let domain = Domain::from(domain);
         self.input(Input::PeerStanza { domain, stanza })
     }
 

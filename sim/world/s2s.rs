@@ -17,7 +17,7 @@
 //! closed with a stream error is reported to the other end when the close
 //! arrives.
 
-use presim_engine::{Input, PeerFailure, Stanza, StreamError};
+use presim_engine::{Domain, Input, PeerFailure, Stanza, StreamError};
 
 use super::{Ev, How, Wire, World};
 use crate::net::LinkId;
@@ -38,7 +38,7 @@ impl World {
             Ev::PeerFailed {
                 server: s as u32,
                 incarnation,
-                domain: domain.to_string(),
+                domain: Domain::from(domain),
                 failure,
             },
         );
@@ -154,7 +154,7 @@ impl World {
         let Some((s, r)) = self.link_servers(link, side) else {
             return;
         };
-        let domain = self.servers[s].config.domain.clone();
+        let domain = Domain::from(self.servers[s].config.domain.as_str());
         match wire {
             Wire::Peer(stanza) => self.engine_input(r, Input::PeerStanza { domain, stanza }),
             Wire::PeerOpen(_) => {
@@ -190,7 +190,7 @@ impl World {
         let Some((s, p)) = self.link_servers(link, side) else {
             return;
         };
-        let domain = self.servers[p].config.domain.clone();
+        let domain = Domain::from(self.servers[p].config.domain.as_str());
         let reason = how.as_str().to_string();
         self.engine_input(s, Input::PeerClosed { domain, reason });
     }
@@ -204,7 +204,7 @@ impl World {
         let Some((s, p)) = self.link_servers(link, side) else {
             return;
         };
-        let domain = self.servers[p].config.domain.clone();
+        let domain = Domain::from(self.servers[p].config.domain.as_str());
         let failure = PeerFailure::Timeout("connection timed out".into());
         self.engine_input(s, Input::PeerFailed { domain, failure });
     }
