@@ -433,7 +433,10 @@ fn analyse_file(trace: &std::path::Path, options: analysis::Options) -> Result<R
         "analysing {prefix} [{bar:25}] {percent:>3}% of {total_bytes}, {elapsed}",
         trace.display().to_string(),
     );
-    let report = analysis::analyze(std::io::BufReader::new(bar.wrap_read(file)), options);
+    let report = analysis::analyze(
+        std::io::BufReader::with_capacity(analysis::READ_BUFFER, bar.wrap_read(file)),
+        options,
+    );
     bar.finish_and_clear();
     report.map_err(|e| format!("{}: {e}", trace.display()))
 }

@@ -228,8 +228,11 @@ fn run_seed(plan: &Plan, seed: u64) -> Result<SeedResult, String> {
     let trace = dir.join("trace.jsonl");
     let file = std::fs::File::open(&trace)
         .map_err(|e| format!("{}: cannot read: {e}", trace.display()))?;
-    let report = analysis::analyze(std::io::BufReader::new(file), plan.analysis)
-        .map_err(|e| format!("{}: {e}", trace.display()))?;
+    let report = analysis::analyze(
+        std::io::BufReader::with_capacity(analysis::READ_BUFFER, file),
+        plan.analysis,
+    )
+    .map_err(|e| format!("{}: {e}", trace.display()))?;
     let json = serde_json::to_string_pretty(&report).expect("a report serializes");
     let path = dir.join("analysis.json");
     std::fs::write(&path, json + "\n")

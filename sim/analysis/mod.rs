@@ -51,6 +51,11 @@ impl Default for Options {
     }
 }
 
+/// How much of a trace file to read at once: a trace of a large run is
+/// hundreds of megabytes, read in a few hundred large reads rather than
+/// tens of thousands of small ones.
+pub const READ_BUFFER: usize = 1 << 20;
+
 /// Analyses a trace read from `input`.
 pub fn analyze(input: impl BufRead, options: Options) -> Result<Report, TraceError> {
     let mut a = Analyzer::new(options);
@@ -96,8 +101,12 @@ impl Presence {
         let available = line.available.unwrap_or(false);
         Presence {
             available,
-            show: line.show.clone().filter(|_| available),
-            status: line.status.clone().filter(|_| available),
+            show: line.show.as_deref().filter(|_| available).map(String::from),
+            status: line
+                .status
+                .as_deref()
+                .filter(|_| available)
+                .map(String::from),
         }
     }
 }
@@ -243,7 +252,7 @@ impl Analyzer {
 
     fn record(&mut self, line: &Line) -> Result<(), String> {
         self.now = line.t;
-        match line.ev.as_str() {
+        match &*line.ev {
             "link" => self.link(line)?,
             "roster" => {
                 let sub = line.need(&line.subscription, "subscription")?;
@@ -506,7 +515,7 @@ impl Analyzer {
         self.known_session(e, e_text);
         let view = View {
             presence: Presence::of(line),
-            annotation: line.annotation.clone(),
+            annotation: line.annotation.as_deref().map(String::from),
         };
         let before = self.views.get(&(o, e)).and_then(|v| v.annotation.clone());
         self.viewers.entry(e).or_default().insert(o);

@@ -10,6 +10,7 @@
 //! by the `end` record. A trace whose books do not balance is rejected at
 //! the line where they fail, so nothing a run sent can disappear unnoticed.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::BufRead;
 
@@ -18,66 +19,68 @@ use serde::Deserialize;
 use crate::trace::SCHEMA_VERSION;
 
 /// The fields the analysis reads; every record kind uses some of them.
+/// Text fields borrow from the line unless JSON escapes had to be undone.
 #[derive(Debug, Default, Deserialize)]
-pub struct Line {
+pub struct Line<'a> {
     pub t: u64,
-    pub ev: String,
+    #[serde(borrow)]
+    pub ev: Cow<'a, str>,
     #[serde(default)]
     pub schema: Option<u32>,
-    #[serde(default)]
-    pub scenario: Option<String>,
+    #[serde(default, borrow)]
+    pub scenario: Option<Cow<'a, str>>,
     #[serde(default)]
     pub seed: Option<u64>,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub kind: Option<String>,
-    #[serde(default)]
-    pub a: Option<String>,
-    #[serde(default)]
-    pub b: Option<String>,
-    #[serde(default)]
-    pub link: Option<String>,
-    #[serde(default)]
-    pub state: Option<String>,
-    #[serde(default)]
-    pub node: Option<String>,
-    #[serde(default)]
-    pub jid: Option<String>,
-    #[serde(default)]
-    pub client: Option<String>,
-    #[serde(default)]
-    pub user: Option<String>,
-    #[serde(default)]
-    pub contact: Option<String>,
-    #[serde(default)]
-    pub subscription: Option<String>,
-    #[serde(default)]
-    pub after: Option<String>,
-    #[serde(default)]
-    pub observer: Option<String>,
+    #[serde(default, borrow)]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub a: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub b: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub link: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub state: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub node: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub jid: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub client: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub user: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub contact: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub subscription: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub after: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub observer: Option<Cow<'a, str>>,
     #[serde(default)]
     pub available: Option<bool>,
-    #[serde(default)]
-    pub show: Option<String>,
-    #[serde(default)]
-    pub status: Option<String>,
-    #[serde(default)]
-    pub annotation: Option<String>,
-    #[serde(default)]
-    pub fault: Option<String>,
-    #[serde(default)]
-    pub target: Option<String>,
+    #[serde(default, borrow)]
+    pub show: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub status: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub annotation: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub fault: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub target: Option<Cow<'a, str>>,
     #[serde(default)]
     pub duration: Option<u64>,
-    #[serde(default)]
-    pub peer: Option<String>,
-    #[serde(default)]
-    pub from: Option<String>,
-    #[serde(default)]
-    pub to: Option<String>,
-    #[serde(default)]
-    pub flow: Option<String>,
+    #[serde(default, borrow)]
+    pub peer: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub from: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub to: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub flow: Option<Cow<'a, str>>,
     #[serde(default)]
     pub denied: Option<bool>,
     #[serde(default)]
@@ -104,9 +107,9 @@ impl std::fmt::Display for TraceError {
     }
 }
 
-impl Line {
+impl<'a> Line<'a> {
     /// A string field the record kind requires.
-    pub fn need<'a>(&self, field: &'a Option<String>, name: &str) -> Result<&'a str, String> {
+    pub fn need<'f>(&self, field: &'f Option<Cow<'a, str>>, name: &str) -> Result<&'f str, String> {
         field
             .as_deref()
             .ok_or_else(|| format!("'{}' record without '{name}'", self.ev))
@@ -117,24 +120,31 @@ impl Line {
 /// the header. Returns the header's scenario and seed, and the time of the
 /// last record.
 pub fn read_trace(
-    input: impl BufRead,
+    mut input: impl BufRead,
     mut each: impl FnMut(&Line) -> Result<(), String>,
 ) -> Result<TraceInfo, TraceError> {
     let mut info: Option<TraceInfo> = None;
     let mut books = Messages::default();
     let mut last_t = 0;
-    for (i, text) in input.lines().enumerate() {
-        let line_no = i + 1;
+    // One buffer for every line; a record borrows its text from it.
+    let mut buffer = String::new();
+    for line_no in 1.. {
         let err = |message: String| TraceError {
             line: line_no,
             message,
         };
-        let text = text.map_err(|e| err(format!("cannot read: {e}")))?;
+        buffer.clear();
+        match input.read_line(&mut buffer) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return Err(err(format!("cannot read: {e}"))),
+        }
+        let text = without_line_ending(&buffer);
         if text.trim().is_empty() {
             continue;
         }
         let line: Line =
-            serde_json::from_str(&text).map_err(|e| err(not_a_record(&e, info.is_none())))?;
+            serde_json::from_str(text).map_err(|e| err(not_a_record(&e, info.is_none())))?;
         if line.t < last_t {
             return Err(err(format!(
                 "time goes backwards ({} after {last_t})",
@@ -159,6 +169,15 @@ pub fn read_trace(
         line: 0,
         message: "the trace is empty".to_string(),
     })
+}
+
+/// A line read with its `\n` or `\r\n`, without it (as `BufRead::lines`
+/// gives it).
+fn without_line_ending(line: &str) -> &str {
+    match line.strip_suffix('\n') {
+        Some(line) => line.strip_suffix('\r').unwrap_or(line),
+        None => line,
+    }
 }
 
 /// Why a line is not a record, with a guess at why when there is one: a
@@ -209,7 +228,7 @@ impl Messages {
     }
 
     fn record(&mut self, line: &Line, line_no: usize) -> Result<(), String> {
-        match line.ev.as_str() {
+        match &*line.ev {
             "send" => {
                 let msg = line.msg.ok_or("'send' record without 'msg'")?;
                 if let Some(first) = self.awaiting.insert(msg, line_no) {
@@ -272,7 +291,7 @@ fn header(line: &Line) -> Result<TraceInfo, String> {
         ));
     }
     Ok(TraceInfo {
-        scenario: line.scenario.clone().unwrap_or_default(),
+        scenario: line.scenario.as_deref().unwrap_or_default().to_string(),
         seed: line.seed.unwrap_or_default(),
         schema,
         ..TraceInfo::default()
