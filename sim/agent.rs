@@ -430,7 +430,7 @@ impl Agent {
 
     /// A stanza or stream-level element arrived from the server.
     pub fn receive(&mut self, now: u64, stanza: &Stanza, out: &mut Vec<Act>) {
-        let element = &**stanza.payload();
+        let element = stanza.element();
         // Stanzas (message, presence, iq) are never stream management
         // elements; their kind is known without reading the namespace.
         let sm = stanza.kind() == Kind::Other && element.has_ns(stream_management::NS_SM);
@@ -573,7 +573,7 @@ impl Agent {
         let Some(from) = stanza.from.as_ref().map(|j| j.as_str()) else {
             return;
         };
-        let element = &**stanza.payload();
+        let element = stanza.element();
         let annotation = psa::annotation_of(element);
         if annotation.is_some() && !self.wants_annotations() {
             let xml = stanza.to_xml();
@@ -664,7 +664,7 @@ impl Agent {
     }
 
     fn answer_iq(&mut self, stanza: &Stanza, out: &mut Vec<Act>) {
-        let iq = &**stanza.payload();
+        let iq = stanza.element();
         let type_ = stanza.type_().unwrap_or("");
         if type_ != "get" && type_ != "set" {
             return;

@@ -22,7 +22,6 @@ pub mod rng;
 pub mod run;
 pub mod scansion;
 pub mod scenario;
-pub mod stanza_xml;
 pub mod sweep;
 pub mod trace;
 pub mod world;

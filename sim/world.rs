@@ -25,7 +25,6 @@ use crate::prefetch;
 use crate::queue::{self, EventQueue};
 use crate::rng::{self, Stream};
 
-use crate::stanza_xml::StanzaXml;
 use crate::trace::{Record, SendRoute, Shown, Trace, TraceSummary, SCHEMA_VERSION};
 
 mod s2s;
@@ -54,9 +53,9 @@ enum Wire {
 impl Wire {
     /// Appends what goes over the wire to `out`. True if the bytes are
     /// known to need no JSON escapes (false if unknown).
-    fn write_xml(&self, cache: &mut StanzaXml, out: &mut Vec<u8>) -> bool {
+    fn write_xml(&self, out: &mut Vec<u8>) -> bool {
         let text: &str = match self {
-            Wire::ToClient(s) | Wire::Peer(s) => return cache.write(s, out),
+            Wire::ToClient(s) | Wire::Peer(s) => return s.write_xml(out),
             Wire::Open => "<stream:stream>",
             Wire::Close | Wire::CloseStream(None) => "</stream:stream>",
             Wire::Element(el) => &xml::to_string(el),
@@ -304,7 +303,6 @@ pub struct World {
     client_sends: Vec<ConnId>,
     acts: Vec<Act>,
     /// Serialized payloads for the trace, and the buffer for drop records.
-    stanza_xml: StanzaXml,
     xml_buf: Vec<u8>,
     /// The addressing of `send` records, by link and sending side.
     routes: Vec<[SendRoute; 2]>,
@@ -451,7 +449,6 @@ impl World {
             touched_ahead: 0,
             client_sends: Vec::new(),
             acts: Vec::new(),
-            stanza_xml: StanzaXml::default(),
             xml_buf: Vec::new(),
         };
         world.start(model);
@@ -797,10 +794,9 @@ impl World {
         self.next_msg += 1;
         self.stats.sent += 1;
         let route = &self.routes[link.index()][side];
-        let cache = &mut self.stanza_xml;
         let len = self
             .trace
-            .send_written(self.now, msg, route, |out| wire.write_xml(cache, out));
+            .send_written(self.now, msg, route, |out| wire.write_xml(out));
         let l = self.net.link(link);
         let from = l.ends[side];
         let result = if l.epoch == epoch {
@@ -862,16 +858,17 @@ impl World {
         );
     }
 
-    /// Records a drop whose XML `write` gives (through the payload cache).
+    /// Records a drop whose XML `write` appends (what it says of JSON
+    /// escapes is not needed: the record is written through serde).
     fn drop_written(
         &mut self,
         node: NodeId,
         reason: &str,
-        write: impl FnOnce(&mut StanzaXml, &mut Vec<u8>) -> bool,
+        write: impl FnOnce(&mut Vec<u8>) -> bool,
     ) {
         let mut xml = std::mem::take(&mut self.xml_buf);
         xml.clear();
-        write(&mut self.stanza_xml, &mut xml);
+        write(&mut xml);
         self.drop_xml(node, reason, &String::from_utf8_lossy(&xml));
         self.xml_buf = xml;
     }
@@ -1150,7 +1147,7 @@ impl World {
         let Some(conn) = self.servers[server].conn_of(client, epoch) else {
             // The server closed this stream; it reads nothing more from it.
             let node = self.servers[server].node;
-            self.drop_written(node, "connection-gone", |c, out| wire.write_xml(c, out));
+            self.drop_written(node, "connection-gone", |out| wire.write_xml(out));
             return;
         };
         match wire {
@@ -1316,7 +1313,7 @@ impl World {
     fn send_to_client(&mut self, s: usize, conn: ConnId, wire: Wire) {
         let Some((link, epoch)) = self.servers[s].conns.link(conn) else {
             let node = self.servers[s].node;
-            self.drop_written(node, "connection-gone", |c, out| wire.write_xml(c, out));
+            self.drop_written(node, "connection-gone", |out| wire.write_xml(out));
             return;
         };
         self.send(link, 1, epoch, wire);
@@ -1434,7 +1431,7 @@ impl World {
                 );
             }
             Event::Dropped { stanza, reason } => {
-                self.drop_written(node, reason.as_str(), |c, out| c.write(&stanza, out));
+                self.drop_written(node, reason.as_str(), |out| stanza.write_xml(out));
             }
             Event::Peer {
                 domain,

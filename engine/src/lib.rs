@@ -59,7 +59,7 @@ pub use server::{
     Annotation, ConnId, Domain, DropReason, EndReason, Event, Input, Output, PeerFailure,
     PeerStatus, Server, Timer,
 };
-pub use stanza::{ErrorType, Kind, Stanza, StanzaError, StreamError};
+pub use stanza::{ErrorType, Kind, Payload, Stanza, StanzaError, StreamError};
 pub use time::Time;
 
 pub use jid;

@@ -56,7 +56,7 @@ use minidom::Element;
 
 use crate::server::{ConnId, DropReason, Event, Server};
 use crate::session::Session;
-use crate::stanza::Stanza;
+use crate::stanza::{Payload, Stanza};
 use crate::xml;
 
 pub const NS_PSA: &str = "urn:xmpp:psa";
@@ -260,7 +260,7 @@ impl Server {
     }
 }
 
-type HeldPresence = (Jid, Arc<Element>);
+type HeldPresence = (Jid, Arc<Payload>);
 
 impl Server {
     /// Who holds the presence of the local session at `conn`: the

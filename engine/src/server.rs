@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 use crate::config::ServerConfig;
 use crate::roster::SubState;
 use crate::session::{Conn, Session};
-use crate::stanza::{Kind, Stanza, StanzaError, StreamError};
+use crate::stanza::{Kind, Payload, Stanza, StanzaError, StreamError};
 use crate::store::Store;
 use crate::time::{xep0082_datetime, Time};
 use crate::xml::{self, NS_DELAY};
@@ -576,7 +576,7 @@ impl Server {
 
     /// The available presence stored for `session`, with its delay stamp
     /// (RFC 6121 §4.2; XEP-0203), if it has sent one.
-    pub(crate) fn stored_presence(&self, session: &Session) -> Option<Arc<Element>> {
+    pub(crate) fn stored_presence(&self, session: &Session) -> Option<Arc<Payload>> {
         let stored = session.presence.as_ref()?;
         Some(stored.stamped(|at| self.delay_element(self.domain.as_str(), at)))
     }

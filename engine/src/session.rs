@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use crate::server::{ConnId, DropReason, EndReason, Event, Output, Server};
-use crate::stanza::{Kind, Stanza, StanzaError, StreamError};
+use crate::stanza::{Kind, Payload, Stanza, StanzaError, StreamError};
 use crate::stream_management::{StreamManagement, NS_SM};
 use crate::time::Time;
 use crate::xml::{self, NS_BIND, NS_CLIENT, NS_PREAPPROVAL, NS_ROSTERVER, NS_SASL, NS_SESSION};
@@ -87,7 +87,7 @@ pub(crate) struct Session {
     /// hash map with inline keys: written on every remote presence
     /// delivered, so a lookup must not follow a pointer to compare a key;
     /// iterated only sorted.)
-    pub held: FxHashMap<CompactString, Arc<Element>>,
+    pub held: FxHashMap<CompactString, Arc<Payload>>,
     /// Remote full JIDs whose held presence the session has with a
     /// `server-unavailable` annotation that is not cleared yet.
     pub annotated: BTreeSet<Jid>,
@@ -126,16 +126,16 @@ impl Session {
 /// XEP-0203 delay element of when it was sent, as Prosody keeps it.
 #[derive(Debug)]
 pub(crate) struct StoredPresence {
-    sent: Arc<Element>,
+    sent: Arc<Payload>,
     /// The stamped copy, made when first needed: most presences are
     /// replaced by the session's next one before anything asks for them
     /// again, and the copy would be built and freed for nothing.
-    stamped: OnceLock<Arc<Element>>,
+    stamped: OnceLock<Arc<Payload>>,
     at: Time,
 }
 
 impl StoredPresence {
-    pub fn new(sent: &Arc<Element>, at: Time) -> StoredPresence {
+    pub fn new(sent: &Arc<Payload>, at: Time) -> StoredPresence {
         StoredPresence {
             sent: Arc::clone(sent),
             stamped: OnceLock::new(),
@@ -144,17 +144,17 @@ impl StoredPresence {
     }
 
     /// The presence as the session sent it.
-    pub fn sent(&self) -> &Arc<Element> {
+    pub fn sent(&self) -> &Arc<Payload> {
         &self.sent
     }
 
     /// The presence with the delay element `delay` makes for the time it
     /// was sent, `from` the server's domain (XEP-0203 §3).
-    pub fn stamped(&self, delay: impl FnOnce(Time) -> Element) -> Arc<Element> {
+    pub fn stamped(&self, delay: impl FnOnce(Time) -> Element) -> Arc<Payload> {
         let stamped = self.stamped.get_or_init(|| {
-            let mut copy = (*self.sent).clone();
+            let mut copy = self.sent.element().clone();
             copy.append_child(delay(self.at));
-            Arc::new(copy)
+            Arc::new(Payload::new(copy))
         });
         Arc::clone(stamped)
     }

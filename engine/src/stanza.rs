@@ -4,11 +4,13 @@
 //! presence out to N recipients only the addressing differs, so [`Stanza`]
 //! keeps `from`/`to` apart from the payload and shares the payload behind an
 //! `Arc`; a copy for one more recipient costs a reference count and a JID.
-//! The payload element never holds `from`/`to` itself.
+//! The payload element never holds `from`/`to` itself. It is serialized
+//! at most once ([`Payload::xml`]): each copy is written by splicing its
+//! addresses into that text ([`Stanza::write_xml`]).
 //!
 //! This module also builds RFC 6120 §8.3 stanza errors and §4.9 stream errors.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use jid::Jid;
 use minidom::Element;
@@ -34,8 +36,141 @@ pub enum Kind {
 pub struct Stanza {
     pub from: Option<Jid>,
     pub to: Option<Jid>,
-    payload: Arc<Element>,
+    payload: Arc<Payload>,
     class: Class,
+}
+
+/// What every copy of a stanza shares: the element without `from` and
+/// `to`, and its serialized form, made when a copy is first written.
+/// The serialized form comes first, in the cache line of the `Arc`'s
+/// reference counts, which every copy made or dropped touches anyway.
+#[repr(C)]
+pub struct Payload {
+    xml: OnceLock<PayloadXml>,
+    element: Element,
+}
+
+/// A payload serialized, and where `from` and `to` go among its start
+/// tag's attributes (which are written in name order), when they can be
+/// spliced in there.
+struct PayloadXml {
+    text: Box<str>,
+    /// Byte offsets in `text` before which ` from='…'` and ` to='…'` go.
+    splice: Option<(usize, usize)>,
+    /// `text` holds no `"`, `\\` or control character (see
+    /// [`Stanza::write_xml`]).
+    plain: bool,
+}
+
+impl Payload {
+    pub fn new(element: Element) -> Payload {
+        Payload {
+            element,
+            xml: OnceLock::new(),
+        }
+    }
+
+    pub fn element(&self) -> &Element {
+        &self.element
+    }
+
+    /// The element serialized (as [`xml::to_string`] writes it), made on
+    /// the first call.
+    pub fn xml(&self) -> &str {
+        &self.serialized().text
+    }
+
+    fn serialized(&self) -> &PayloadXml {
+        self.xml.get_or_init(|| {
+            let text = xml::to_string(&self.element);
+            let splice = if self.element.has_ns(NS_CLIENT) {
+                splice_points(&text)
+            } else {
+                None
+            };
+            PayloadXml {
+                plain: plain(&text),
+                text: text.into_boxed_str(),
+                splice,
+            }
+        })
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = Element;
+
+    fn deref(&self) -> &Element {
+        &self.element
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Payload) -> bool {
+        self.element == other.element
+    }
+}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.element.fmt(f)
+    }
+}
+
+impl From<Element> for Payload {
+    fn from(element: Element) -> Payload {
+        Payload::new(element)
+    }
+}
+
+/// Where `from` and `to` go among the attributes of a serialized start
+/// tag: before the first attribute whose name sorts after theirs, or at
+/// the end of the attributes. `None` if the start tag is not a plain run
+/// of `name='value'` pairs, or already declares a namespace or prefix.
+fn splice_points(text: &str) -> Option<(usize, usize)> {
+    let name_len = text.get(1..)?.find([' ', '/', '>'])?;
+    let mut at = 1 + name_len;
+    let (mut from_at, mut to_at) = (None, None);
+    while let Some(attr) = text[at..].strip_prefix(' ') {
+        let (name, after) = attr.split_once("='")?;
+        let value_len = after.find('\'')?;
+        if name.contains(':') || name == "xmlns" {
+            return None;
+        }
+        if name > "from" {
+            from_at.get_or_insert(at);
+        }
+        if name > "to" {
+            to_at.get_or_insert(at);
+        }
+        at += 1 + name.len() + 2 + value_len + 1;
+    }
+    Some((from_at.unwrap_or(at), to_at.unwrap_or(at)))
+}
+
+/// True for an address that can be written into an attribute value as it
+/// is (nothing XML escapes); others, rare (a resource may hold any
+/// character), take the slow path.
+fn attribute_safe(address: &str) -> bool {
+    !address
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'\'' | b'"') || b < b' ')
+}
+
+/// True for text that holds no `"`, `\\` or control character: a JSON
+/// string (or a C-like string literal) can hold it as it is.
+fn plain(text: &str) -> bool {
+    !text.bytes().any(|b| b == b'"' || b == b'\\' || b < b' ')
+}
+
+fn push_address(out: &mut Vec<u8>, name: &[u8], address: Option<&str>) {
+    if let Some(address) = address {
+        out.push(b' ');
+        out.extend_from_slice(name);
+        out.extend_from_slice(b"='");
+        out.extend_from_slice(address.as_bytes());
+        out.push(b'\'');
+    }
 }
 
 /// The `type` values of RFC 6120 §8.2.3, RFC 6121 §4.7.1 and §5.2.2 that
@@ -123,11 +258,11 @@ impl Stanza {
 
     /// A stanza with the given addressing and payload (whose own from/to are ignored).
     pub fn new(from: Option<Jid>, to: Option<Jid>, payload: Element) -> Stanza {
-        Stanza::shared(from, to, Arc::new(payload))
+        Stanza::shared(from, to, Arc::new(Payload::new(payload)))
     }
 
     /// A stanza with the given addressing and a payload shared with others.
-    pub fn shared(from: Option<Jid>, to: Option<Jid>, payload: Arc<Element>) -> Stanza {
+    pub fn shared(from: Option<Jid>, to: Option<Jid>, payload: Arc<Payload>) -> Stanza {
         let class = Class::of(&payload);
         Stanza {
             from,
@@ -148,8 +283,13 @@ impl Stanza {
     }
 
     /// The payload: the element without `from` and `to`.
-    pub fn payload(&self) -> &Arc<Element> {
+    pub fn payload(&self) -> &Arc<Payload> {
         &self.payload
+    }
+
+    /// The payload's element.
+    pub fn element(&self) -> &Element {
+        &self.payload.element
     }
 
     pub fn kind(&self) -> Kind {
@@ -183,7 +323,7 @@ impl Stanza {
 
     /// The full element with `from` and `to` written in.
     pub fn to_element(&self) -> Element {
-        let mut el = (*self.payload).clone();
+        let mut el = self.payload.element.clone();
         if let Some(from) = &self.from {
             xml::set_attr(&mut el, "from", from.as_str());
         }
@@ -196,6 +336,42 @@ impl Stanza {
     /// The serialized stanza, as it would appear on a client stream.
     pub fn to_xml(&self) -> String {
         xml::to_string(&self.to_element())
+    }
+
+    /// Appends [`Stanza::to_xml`] to `out`: the payload's text, serialized
+    /// once for all copies, with this copy's addresses spliced in. Returns
+    /// true when what it appended holds no `"`, `\\` or control character
+    /// (a driver writing stanzas into JSON need not look at them again),
+    /// false when that is not known.
+    pub fn write_xml(&self, out: &mut Vec<u8>) -> bool {
+        let from = self.from.as_ref().map(|j| j.as_str());
+        let to = self.to.as_ref().map(|j| j.as_str());
+        let payload = self.payload.serialized();
+        let text = payload.text.as_bytes();
+        let start = out.len();
+        let plain = match payload.splice {
+            _ if from.is_none() && to.is_none() => {
+                out.extend_from_slice(text);
+                payload.plain
+            }
+            Some((from_at, to_at))
+                if from.is_none_or(attribute_safe) && to.is_none_or(attribute_safe) =>
+            {
+                out.extend_from_slice(&text[..from_at]);
+                push_address(out, b"from", from);
+                out.extend_from_slice(&text[from_at..to_at]);
+                push_address(out, b"to", to);
+                out.extend_from_slice(&text[to_at..]);
+                payload.plain && from.is_none_or(plain) && to.is_none_or(plain)
+            }
+            _ => {
+                out.extend_from_slice(self.to_xml().as_bytes());
+                false
+            }
+        };
+        debug_assert_eq!(&out[start..], self.to_xml().as_bytes());
+        debug_assert!(!plain || std::str::from_utf8(&out[start..]).is_ok_and(self::plain));
+        plain
     }
 
     /// An RFC 6120 §8.3 error reply: same name and id, addresses swapped,
@@ -421,5 +597,105 @@ mod tests {
             "<iq from='a@b' id='1' to='c@d/r' type='error'><error type='cancel'>\
              <service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
         );
+    }
+
+    fn written(s: &Stanza) -> String {
+        let mut out = Vec::new();
+        s.write_xml(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    /// A copy is claimed plain only when neither the payload's text nor
+    /// its addresses hold a quotation mark, a backslash or a control
+    /// character.
+    #[test]
+    fn write_xml_tells_which_copies_are_plain() {
+        let cases = [
+            (
+                "<presence><show>away</show></presence>",
+                "a@x.example/r",
+                true,
+            ),
+            (
+                "<presence><status>say \"hi\"</status></presence>",
+                "a@x.example/r",
+                false,
+            ),
+            (
+                "<presence><status>a\\b</status></presence>",
+                "a@x.example/r",
+                false,
+            ),
+            ("<presence/>", "a\\5c@x.example/r", false),
+        ];
+        for (payload, from, claimed) in cases {
+            let s = stanza(payload).readdressed(
+                Some(Jid::new(from).unwrap()),
+                Some(Jid::new("b@y.example").unwrap()),
+            );
+            let mut out = Vec::new();
+            assert_eq!(s.write_xml(&mut out), claimed, "{payload} {from}");
+            assert_eq!(plain(std::str::from_utf8(&out).unwrap()), claimed);
+        }
+    }
+
+    /// Each copy is the payload's one serialization with the copy's
+    /// addresses spliced in among the attributes, in name order: the same
+    /// text as `to_xml`, the first time and from the kept text after it.
+    #[test]
+    fn written_copies_splice_their_addresses_into_one_serialization() {
+        let payloads = [
+            "<presence/>",
+            "<presence type='unavailable'/>",
+            "<presence id='a1' type='subscribe' xml:lang='en'/>",
+            "<presence><show>away</show><status>On the &lt;balcony&gt; &amp; 'x'</status></presence>",
+            "<message id='m' type='chat'><body>hi</body></message>",
+            "<iq type='result' id='1'><query xmlns='jabber:iq:roster'/></iq>",
+            "<iq type='get' id='2'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
+            "<a fr='1' g='2' tz='3' u='4'/>",
+        ];
+        let addresses = [
+            (None, None),
+            (Some("a@x.example/r"), None),
+            (None, Some("b@y.example")),
+            (Some("a@x.example/r"), Some("b@y.example/phone")),
+            // Characters an attribute value escapes: the slow path.
+            (Some("x.example"), Some("a@x.example/it's <me> & \"you\"")),
+        ];
+        for p in payloads {
+            let original = stanza(p);
+            for (from, to) in addresses {
+                let copy = original.readdressed(
+                    from.map(|f| Jid::new(f).unwrap()),
+                    to.map(|t| Jid::new(t).unwrap()),
+                );
+                assert_eq!(written(&copy), copy.to_xml(), "{p} {from:?} {to:?}");
+                assert_eq!(written(&copy), copy.to_xml(), "{p} {from:?} {to:?}");
+            }
+            assert!(original.payload().xml.get().is_some());
+        }
+        let s = stanza("<presence id='p' type='probe'/>");
+        let copy = s.readdressed(
+            Some(Jid::new("a@x.example/r").unwrap()),
+            Some(Jid::new("b@y.example").unwrap()),
+        );
+        assert_eq!(
+            written(&copy),
+            "<presence from='a@x.example/r' id='p' to='b@y.example' type='probe'/>"
+        );
+        assert_eq!(s.payload().xml(), "<presence id='p' type='probe'/>");
+    }
+
+    /// Elements outside `jabber:client` (stream features, SASL) are
+    /// written whole, or through `to_xml` when they are addressed.
+    #[test]
+    fn other_namespaces_are_written_whole_or_through_to_xml() {
+        let mut el = Element::bare("features", crate::xml::NS_STREAMS);
+        el.append_child(Element::bare("bind", "urn:ietf:params:xml:ns:xmpp-bind"));
+        let from = Jid::new("x.example").unwrap();
+        for (from, to) in [(None, None), (Some(from.clone()), None), (None, Some(from))] {
+            let s = Stanza::new(from, to, el.clone());
+            assert_eq!(written(&s), s.to_xml());
+        }
     }
 }

@@ -60,7 +60,7 @@ fn apply(initial: SubState, inbound: bool, type_: &str) -> (Vec<String>, SubStat
     );
     if initial.pending_in {
         let request = parse_client_xml("<presence type='subscribe'/>").unwrap();
-        roster.pending_in.insert(juliet(), Arc::new(request));
+        roster.pending_in.insert(juliet(), Arc::new(request.into()));
     }
     h.now = Time::from_secs(2);
     let out = if inbound {

@@ -120,7 +120,7 @@ impl World {
         let from = self.servers[s].node;
         let route = self.domains.get(domain).and_then(|&p| self.peer_link(s, p));
         let Some((link, side)) = route else {
-            self.drop_written(from, "no-s2s-link", |c, out| c.write(&stanza, out));
+            self.drop_written(from, "no-s2s-link", |out| stanza.write_xml(out));
             return;
         };
         let epoch = self.net.link(link).epoch;

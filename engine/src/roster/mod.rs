@@ -16,7 +16,7 @@ use jid::BareJid;
 use minidom::Element;
 
 use crate::server::{ConnId, Event, Server};
-use crate::stanza::{ErrorType, Stanza, StanzaError};
+use crate::stanza::{ErrorType, Payload, Stanza, StanzaError};
 use crate::xml::{self, NS_ROSTER};
 
 /// The `subscription` attribute of a roster item (RFC 6121 §2.1.2.5).
@@ -117,7 +117,7 @@ impl std::fmt::Display for SubState {
 
 /// A pending inbound subscription request: the full stanza as received
 /// (Prosody #689), so its extension children can be replayed.
-pub type PendingRequest = Arc<Element>;
+pub type PendingRequest = Arc<Payload>;
 
 /// The roster of one account.
 #[derive(Debug, Clone, Default, PartialEq)]
