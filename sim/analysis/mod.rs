@@ -807,9 +807,9 @@ impl Analyzer {
         let entitled = self.entitled(o, e);
         let unavailable = View::default();
         let view = self.views.get(&(o, e)).unwrap_or(&unavailable);
-        let truth = self.truth.get(&e).cloned().unwrap_or_default();
+        let truth = self.truth.get(&e).unwrap_or(&unavailable.presence);
         let active = active && !self.observer_refuses(o, e);
-        let stale = active && entitled && view.presence != truth;
+        let stale = active && entitled && view.presence != *truth;
         let leaking = active && !entitled && view.presence.available;
         let annotated = view.annotation.is_some();
         let now = self.now;
