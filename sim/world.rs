@@ -859,7 +859,7 @@ impl World {
     }
 
     /// Records a drop whose XML `write` appends (what it says of JSON
-    /// escapes is not needed: the record is written through serde).
+    /// escapes is not needed: the `drop` record escapes the text as it must).
     fn drop_written(
         &mut self,
         node: NodeId,

@@ -42,12 +42,9 @@ pub struct Stanza {
 
 /// What every copy of a stanza shares: the element without `from` and
 /// `to`, and its serialized form, made when a copy is first written.
-/// The serialized form comes first, in the cache line of the `Arc`'s
-/// reference counts, which every copy made or dropped touches anyway.
-#[repr(C)]
 pub struct Payload {
-    xml: OnceLock<PayloadXml>,
     element: Element,
+    xml: OnceLock<PayloadXml>,
 }
 
 /// A payload serialized, and where `from` and `to` go among its start
@@ -349,7 +346,7 @@ impl Stanza {
         let payload = self.payload.serialized();
         let text = payload.text.as_bytes();
         let start = out.len();
-        let plain = match payload.splice {
+        let claimed = match payload.splice {
             _ if from.is_none() && to.is_none() => {
                 out.extend_from_slice(text);
                 payload.plain
@@ -370,8 +367,8 @@ impl Stanza {
             }
         };
         debug_assert_eq!(&out[start..], self.to_xml().as_bytes());
-        debug_assert!(!plain || std::str::from_utf8(&out[start..]).is_ok_and(self::plain));
-        plain
+        debug_assert!(!claimed || std::str::from_utf8(&out[start..]).is_ok_and(plain));
+        claimed
     }
 
     /// An RFC 6120 §8.3 error reply: same name and id, addresses swapped,
