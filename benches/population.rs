@@ -8,6 +8,11 @@
 //! setup and at the end of the run, over the user count), measured with a
 //! counting allocator over mimalloc, the allocator of the `presim` binary.
 //!
+//! `2x5000_login_minute` is the first simulated minute of the same run
+//! (setup included), in which every user logs in: stream negotiation,
+//! the roster, initial presence and its probes. The rest of the run,
+//! presence changes only, is the whole run less this part.
+//!
 //! `population_scaling` runs the same scenario with 2 × 100, 2 × 1,000 and
 //! 2 × 2,500 users (`cargo bench --bench population -- scaling`).
 
@@ -45,6 +50,10 @@ const SCENARIO: &str = r#"Scenario(
 
 const USERS: f64 = 10_000.0;
 
+/// The end of the logins (`login: Uniform(min: "0s", max: "60s")`), in
+/// microseconds of simulated time.
+const LOGIN_MINUTE: u64 = 60_000_000;
+
 fn model(users_per_server: u32) -> presim::model::Model {
     let text = SCENARIO.replace("USERS_PER_SERVER", &users_per_server.to_string());
     scenario::load("bench-population", &text).expect("valid scenario")
@@ -80,6 +89,15 @@ fn bench(c: &mut Criterion) {
     group.bench_function("2x5000_users_20_contacts", |b| {
         b.iter(|| run::run(&model, None).stats.delivered)
     });
+    let login_minute = || {
+        let mut world = World::new(&model, Trace::new(None));
+        world.run_until(LOGIN_MINUTE);
+        world.stats.delivered
+    };
+    let delivered = login_minute();
+    println!("login minute: {delivered} stanzas delivered");
+    group.throughput(Throughput::Elements(delivered));
+    group.bench_function("2x5000_login_minute", |b| b.iter(login_minute));
     group.finish();
 }
 
