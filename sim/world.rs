@@ -302,7 +302,7 @@ pub struct World {
     /// The connections of the client sends among `outputs`, in order.
     client_sends: Vec<ConnId>,
     acts: Vec<Act>,
-    /// Serialized payloads for the trace, and the buffer for drop records.
+    /// The buffer a drop record's XML is written into, kept between drops.
     xml_buf: Vec<u8>,
     /// The addressing of `send` records, by link and sending side.
     routes: Vec<[SendRoute; 2]>,
