@@ -1,0 +1,191 @@
+//! The examples in README.md and docs/ are what the program reads and
+//! prints: every RON example of docs/scenarios.md parses, the corpus
+//! example replays with the digest it shows, the scansion example passes,
+//! and the README's example commands print what the README shows.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use presim::{replay, scansion, scenario};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(relative: &str) -> String {
+    let path = root().join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("docs-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The fenced code blocks of a Markdown text whose fence names `lang`
+/// (`""` for a bare fence), each with the line its text starts on.
+fn fenced(markdown: &str, lang: &str) -> Vec<(usize, String)> {
+    let mut blocks = Vec::new();
+    let mut open: Option<(usize, String)> = None;
+    for (i, line) in markdown.lines().enumerate() {
+        match (&mut open, line.strip_prefix("```")) {
+            (None, Some(info)) => open = Some((i + 2, info.trim().to_string())),
+            (Some(_), Some(_)) => {
+                let (start, info) = open.take().expect("open block");
+                let text = markdown.lines().skip(start - 1).take(i + 1 - start);
+                if info == lang {
+                    blocks.push((start, text.collect::<Vec<_>>().join("\n")));
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(open.is_none(), "a fenced block is not closed");
+    blocks
+}
+
+/// The indented block that follows `command` (itself an indented line)
+/// after one blank line, without its indentation.
+fn output_after(markdown: &str, command: &str) -> Vec<String> {
+    let lines: Vec<&str> = markdown.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.trim_start() == command)
+        .unwrap_or_else(|| panic!("no line `{command}`"));
+    assert_eq!(lines[at + 1], "", "a blank line after `{command}`");
+    lines[at + 2..]
+        .iter()
+        .take_while(|l| l.starts_with("    "))
+        .map(|l| l[4..].to_string())
+        .collect()
+}
+
+fn presim(cwd: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("run presim");
+    (
+        out.status.code().expect("exit code"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Whether `actual` is `expected` line by line, a line `…` of `expected`
+/// standing for any number of lines.
+fn matches_elided(expected: &[String], actual: &[&str]) -> bool {
+    match expected.split_first() {
+        None => actual.is_empty(),
+        Some((first, rest)) if first == "…" => {
+            (0..=actual.len()).any(|skip| matches_elided(rest, &actual[skip..]))
+        }
+        Some((first, rest)) => {
+            actual.first() == Some(&first.as_str()) && matches_elided(rest, &actual[1..])
+        }
+    }
+}
+
+#[test]
+fn every_scenario_example_parses() {
+    let doc = read("docs/scenarios.md");
+    let blocks = fenced(&doc, "ron");
+    assert!(blocks.len() >= 10, "{} RON examples", blocks.len());
+    let mut scenarios = 0;
+    for (line, text) in &blocks {
+        let file = format!("docs/scenarios.md:{line}");
+        let text = text.trim();
+        let whole = if text.starts_with("Scenario(") {
+            // The outline elides each field's value.
+            text.replace("(...)", "()").replace("[...]", "[]")
+        } else if text.contains("digest:") {
+            continue; // a corpus, replayed below
+        } else if text.starts_with("servers:") {
+            format!("Scenario(name: \"doc\", duration: \"1m\", {text})")
+        } else {
+            // One field of a scenario, beside the fields it cannot lack.
+            format!("Scenario(name: \"doc\", duration: \"1m\", servers: [], {text})")
+        };
+        if let Err(e) = scenario::parse_ron::<scenario::file::Scenario>(&file, &whole, "") {
+            panic!("{file}: the example does not parse: {e}\n{text}");
+        }
+        scenarios += 1;
+    }
+    assert_eq!(scenarios, blocks.len() - 1, "one corpus example");
+}
+
+#[test]
+fn the_corpus_example_replays_with_the_digest_it_shows() {
+    let doc = read("docs/scenarios.md");
+    let (_, text) = fenced(&doc, "ron")
+        .into_iter()
+        .find(|(_, text)| text.contains("digest:"))
+        .expect("a corpus example");
+    let dir = tempdir("corpus");
+    std::fs::create_dir(dir.join("regression")).unwrap();
+    for name in ["quickstart.ron", "flapping.ron"] {
+        std::fs::copy(root().join("scenarios").join(name), dir.join(name)).unwrap();
+    }
+    let path = dir.join("regression/corpus.ron");
+    std::fs::write(&path, &text).unwrap();
+    let corpus = replay::load(&path).unwrap_or_else(|p| panic!("{}", p.join("\n")));
+    let verdicts = replay::replay(&corpus, 1, &|_, _| {});
+    assert_eq!(corpus.entries.len(), 2);
+    assert_eq!(verdicts[0], replay::Verdict::Same, "{}", text);
+    assert!(matches!(verdicts[1], replay::Verdict::New { .. }));
+}
+
+#[test]
+fn the_scansion_example_passes() {
+    let doc = read("docs/scansion.md");
+    let (line, text) = fenced(&doc, "")
+        .into_iter()
+        .find(|(_, text)| text.contains("[Client]"))
+        .expect("a script example");
+    let name = format!("docs/scansion.md:{line}");
+    let script = scansion::parse(&name, &(text + "\n")).unwrap_or_else(|e| panic!("{e}"));
+    match scansion::run(&script, scansion::Options::default()).expect("script runs") {
+        scansion::Outcome::Passed { .. } => {}
+        scansion::Outcome::Failed(f) => panic!("{name} failed:\n{f}"),
+    }
+}
+
+#[test]
+fn the_readme_run_example_prints_what_the_readme_shows() {
+    let readme = read("README.md");
+    let command = "cargo run --release -- run scenarios/crash_restart.ron --seed 11 --out out";
+    let expected = output_after(&readme, command);
+    let dir = tempdir("readme-run");
+    let scenario = root().join("scenarios/crash_restart.ron");
+    let (code, stdout) = presim(
+        &dir,
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--seed",
+            "11",
+            "--out",
+            "out",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}");
+    let actual: Vec<&str> = stdout.lines().collect();
+    assert_eq!(actual, expected);
+}
+
+#[test]
+fn the_readme_replay_example_prints_what_the_readme_shows() {
+    let readme = read("README.md");
+    let command = "cargo run --release -- replay scenarios/regression/corpus.ron";
+    let expected = output_after(&readme, command);
+    let (code, stdout) = presim(root(), &["replay", "scenarios/regression/corpus.ron"]);
+    assert_eq!(code, 0, "{stdout}");
+    let actual: Vec<&str> = stdout.lines().collect();
+    assert!(
+        matches_elided(&expected, &actual),
+        "README.md shows\n{}\npresim printed\n{stdout}",
+        expected.join("\n")
+    );
+}
