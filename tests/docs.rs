@@ -189,3 +189,86 @@ fn the_readme_replay_example_prints_what_the_readme_shows() {
         expected.join("\n")
     );
 }
+
+/// The fields and variants a user can write, read from the serde types of
+/// the scenario file format (sim/scenario/file.rs): each struct's fields,
+/// each enum's variants and the fields of its struct variants, with the
+/// type they belong to.
+fn scenario_words() -> Vec<(String, String)> {
+    let source = read("sim/scenario/file.rs");
+    let mut words = Vec::new();
+    let mut deserialized = false;
+    let mut current: Option<(String, bool)> = None; // (type, is enum)
+    for line in source.lines() {
+        if line.starts_with("#[derive(") {
+            deserialized = line.contains("Deserialize");
+            continue;
+        }
+        let declared = ["pub struct ", "pub enum "]
+            .iter()
+            .find_map(|kw| Some((line.strip_prefix(kw)?, kw.contains("enum"))));
+        if let Some((rest, is_enum)) = declared {
+            if deserialized && rest.ends_with('{') {
+                let name = rest.trim_end_matches('{').trim().to_string();
+                current = Some((name, is_enum));
+            }
+            deserialized = false;
+            continue;
+        }
+        if line == "}" {
+            current = None;
+            continue;
+        }
+        let Some((ty, is_enum)) = &current else {
+            continue;
+        };
+        let item = line.trim_start();
+        if item.starts_with("//") || item.starts_with("#[") || item.starts_with('}') {
+            continue;
+        }
+        let indent = line.len() - item.len();
+        let item = item.strip_prefix("pub ").unwrap_or(item);
+        let end = item
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(item.len());
+        let word = &item[..end];
+        let is_field = item[end..].starts_with(':');
+        let is_variant = *is_enum && indent == 4 && !is_field;
+        if !word.is_empty() && (is_field || is_variant) {
+            words.push((ty.clone(), word.to_string()));
+        }
+    }
+    words
+}
+
+#[test]
+fn every_scenario_field_and_variant_is_documented() {
+    let doc = read("docs/scenarios.md");
+    let words = scenario_words();
+    for expected in [
+        "duration",
+        "populations",
+        "remote_share",
+        "LinkDown",
+        "Receives",
+    ] {
+        assert!(
+            words.iter().any(|(_, w)| w == expected),
+            "the scan of file.rs finds `{expected}`"
+        );
+    }
+    let missing: Vec<String> = words
+        .iter()
+        .filter(|(_, word)| {
+            ![format!("`{word}`"), format!("{word}:"), format!("{word}(")]
+                .iter()
+                .any(|form| doc.contains(form.as_str()))
+        })
+        .map(|(ty, word)| format!("{ty}::{word}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in docs/scenarios.md: {}",
+        missing.join(", ")
+    );
+}
