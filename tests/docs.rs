@@ -190,18 +190,19 @@ fn the_readme_replay_example_prints_what_the_readme_shows() {
     );
 }
 
-/// The fields and variants a user can write, read from the serde types of
-/// the scenario file format (sim/scenario/file.rs): each struct's fields,
-/// each enum's variants and the fields of its struct variants, with the
-/// type they belong to.
-fn scenario_words() -> Vec<(String, String)> {
-    let source = read("sim/scenario/file.rs");
+/// The words of the serde types (those deriving `derive`) of a source file:
+/// each struct's fields, each enum's variants and the fields of its struct
+/// variants, with the type they belong to.
+fn serde_words(file: &str, derive: &str) -> Vec<(String, String)> {
+    let source = read(file);
     let mut words = Vec::new();
     let mut deserialized = false;
     let mut current: Option<(String, bool)> = None; // (type, is enum)
     for line in source.lines() {
         if line.starts_with("#[derive(") {
-            deserialized = line.contains("Deserialize");
+            deserialized = line
+                .split(|c: char| !c.is_alphanumeric())
+                .any(|w| w == derive);
             continue;
         }
         let declared = ["pub struct ", "pub enum "]
@@ -244,7 +245,8 @@ fn scenario_words() -> Vec<(String, String)> {
 #[test]
 fn every_scenario_field_and_variant_is_documented() {
     let doc = read("docs/scenarios.md");
-    let words = scenario_words();
+    // What a user can write.
+    let words = serde_words("sim/scenario/file.rs", "Deserialize");
     for expected in [
         "duration",
         "populations",
@@ -271,4 +273,36 @@ fn every_scenario_field_and_variant_is_documented() {
         "not in docs/scenarios.md: {}",
         missing.join(", ")
     );
+}
+
+#[test]
+fn every_trace_record_kind_is_documented() {
+    let doc = read("docs/trace.md");
+    let kinds: Vec<String> = serde_words("sim/trace.rs", "Serialize")
+        .into_iter()
+        .filter(|(ty, word)| ty.starts_with("Record") && word.starts_with(char::is_uppercase))
+        .map(|(_, variant)| kebab_case(&variant))
+        .collect();
+    assert!(kinds.len() >= 25, "{kinds:?}");
+    assert!(kinds.contains(&"link-state".to_string()), "{kinds:?}");
+    let missing: Vec<&String> = kinds
+        .iter()
+        .filter(|kind| !doc.contains(&format!("| `{kind}` |")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "not in docs/trace.md's table: {missing:?}"
+    );
+}
+
+/// `LinkState` → `link-state`, as serde's `rename_all = "kebab-case"`.
+fn kebab_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
