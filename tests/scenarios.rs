@@ -667,6 +667,31 @@ fn inconsistent_scenarios_list_every_problem() {
 }
 
 #[test]
+fn a_problem_of_a_default_model_is_reported_where_it_is_written_and_once() {
+    let text = r#"Scenario(name: "x", duration: "1m",
+        servers: [(domain: "a.example"), (domain: "b.example"), (domain: "c.example")],
+        clients: [(name: "c", jid: "c@a.example"),
+                  (name: "d", jid: "d@a.example", link: (latency: Constant("1ms"), bandwidth: 0))],
+        links: [(a: "a.example", b: "b.example", latency: Uniform(min: "5ms", max: "1ms")),
+                (a: "a.example", b: "c.example", detection: (write_timeout: "-1s"))],
+        defaults: (c2s: (latency: Constant("1ms"), bandwidth: 0),
+                   s2s: (latency: Constant("-1ms"), bandwidth: 0)),
+    )"#;
+    let problems = scenario::load("bad.ron", text).unwrap_err().problems;
+    assert_eq!(
+        problems,
+        [
+            "bad.ron: defaults.c2s.bandwidth: must be positive (bits per second) or None",
+            "bad.ron: defaults.s2s.bandwidth: must be positive (bits per second) or None",
+            "bad.ron: defaults.s2s.latency.Constant: negative duration '-1ms'",
+            "bad.ron: clients[1].link.bandwidth: must be positive (bits per second) or None",
+            "bad.ron: links[0].latency: min (5ms) is greater than max (1ms)",
+            "bad.ron: links[1].detection.write_timeout: negative duration '-1s'",
+        ]
+    );
+}
+
+#[test]
 fn populations_larger_than_a_run_can_hold_are_refused_before_generation() {
     let scenario = |a: &str, b: &str| {
         format!(

@@ -103,16 +103,54 @@ impl Ctx<'_> {
             Some(d) => self.detection(&format!("{path}.detection_b"), d),
             None => a,
         };
-        if m.bandwidth == Some(0) {
-            self.problem(
-                &format!("{path}.bandwidth"),
-                "must be positive (bits per second) or None",
-            );
+        if let Some(bandwidth) = m.bandwidth {
+            self.check_bandwidth(path, bandwidth);
         }
         LinkModel {
             latency: self.dist(&format!("{path}.latency"), &m.latency),
             bandwidth: m.bandwidth.filter(|b| *b > 0),
             detection: [a, b],
+        }
+    }
+
+    /// The model of link `l` (at `path`): the default s2s model (`file` as
+    /// written, `compiled` as checked at `defaults.s2s`) with the fields
+    /// the link sets in its place, each checked where it is written. As in
+    /// a model, end b's detection is end a's unless set (by the link, or
+    /// else by the default).
+    fn link_override(
+        &mut self,
+        path: &str,
+        l: &LinkFile,
+        file: &LinkModelFile,
+        compiled: &LinkModel,
+    ) -> LinkModel {
+        let mut m = compiled.clone();
+        if let Some(latency) = &l.latency {
+            m.latency = self.dist(&format!("{path}.latency"), latency);
+        }
+        if let Some(bandwidth) = l.bandwidth {
+            self.check_bandwidth(path, bandwidth);
+            m.bandwidth = Some(bandwidth).filter(|b| *b > 0);
+        }
+        let a = match &l.detection {
+            Some(d) => self.detection(&format!("{path}.detection"), d),
+            None => compiled.detection[0],
+        };
+        m.detection = match &l.detection_b {
+            Some(d) => [a, self.detection(&format!("{path}.detection_b"), d)],
+            None if file.detection_b.is_some() => [a, compiled.detection[1]],
+            None => [a, a],
+        };
+        m
+    }
+
+    fn check_bandwidth(&mut self, path: &str, bandwidth: u64) {
+        if bandwidth == 0 {
+            self.problem(
+                &format!("{path}.bandwidth"),
+                "must be positive (bits per second) or None",
+            );
         }
     }
 
@@ -372,10 +410,11 @@ fn clients(
             None if connected_by_script.contains(c.name.as_str()) => None,
             None => Some(0),
         };
-        let link = cx.link_model(
-            &format!("{path}.link"),
-            c.link.as_ref().unwrap_or(&s.defaults.c2s),
-        );
+        // The default model was checked once, at `defaults.c2s`.
+        let link = match &c.link {
+            Some(m) => cx.link_model(&format!("{path}.link"), m),
+            None => defaults.c2s.clone(),
+        };
         add_client(
             model,
             names,
@@ -449,20 +488,7 @@ fn links(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names, defaults:
             cx.problem(&path, format!("link '{name}' is defined twice"));
             continue;
         }
-        let mut m = s.defaults.s2s.clone();
-        if let Some(lat) = &l.latency {
-            m.latency = lat.clone();
-        }
-        if l.bandwidth.is_some() {
-            m.bandwidth = l.bandwidth;
-        }
-        if let Some(d) = &l.detection {
-            m.detection = d.clone();
-        }
-        if l.detection_b.is_some() {
-            m.detection_b = l.detection_b.clone();
-        }
-        let model_ = cx.link_model(&path, &m);
+        let model_ = cx.link_override(&path, l, &s.defaults.s2s, &defaults.s2s);
         model.links.push(LinkSpec {
             name,
             kind,
