@@ -4,9 +4,12 @@
 //! and the README's example commands print what the README shows.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use presim::{replay, scansion, scenario};
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::presim_in as presim;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -18,10 +21,7 @@ fn read(relative: &str) -> String {
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("docs-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    cli::tempdir("docs", name)
 }
 
 /// The fenced code blocks of a Markdown text whose fence names `lang`
@@ -46,6 +46,15 @@ fn fenced(markdown: &str, lang: &str) -> Vec<(usize, String)> {
     blocks
 }
 
+/// The first fenced block in `lang` of the document at `path` that
+/// contains `marker`, with the line its text starts on.
+fn example(path: &str, lang: &str, marker: &str) -> (usize, String) {
+    fenced(&read(path), lang)
+        .into_iter()
+        .find(|(_, text)| text.contains(marker))
+        .unwrap_or_else(|| panic!("{path}: no example with `{marker}`"))
+}
+
 /// The indented block that follows `command` (itself an indented line)
 /// after one blank line, without its indentation.
 fn output_after(markdown: &str, command: &str) -> Vec<String> {
@@ -60,18 +69,6 @@ fn output_after(markdown: &str, command: &str) -> Vec<String> {
         .take_while(|l| l.starts_with("    "))
         .map(|l| l[4..].to_string())
         .collect()
-}
-
-fn presim(cwd: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run presim");
-    (
-        out.status.code().expect("exit code"),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
 }
 
 /// Whether `actual` is `expected` line by line, a line `…` of `expected`
@@ -118,11 +115,7 @@ fn every_scenario_example_parses() {
 
 #[test]
 fn the_corpus_example_replays_with_the_digest_it_shows() {
-    let doc = read("docs/scenarios.md");
-    let (_, text) = fenced(&doc, "ron")
-        .into_iter()
-        .find(|(_, text)| text.contains("digest:"))
-        .expect("a corpus example");
+    let (_, text) = example("docs/scenarios.md", "ron", "digest:");
     let dir = tempdir("corpus");
     std::fs::create_dir(dir.join("regression")).unwrap();
     for name in ["quickstart.ron", "flapping.ron"] {
@@ -139,11 +132,7 @@ fn the_corpus_example_replays_with_the_digest_it_shows() {
 
 #[test]
 fn the_scansion_example_passes() {
-    let doc = read("docs/scansion.md");
-    let (line, text) = fenced(&doc, "")
-        .into_iter()
-        .find(|(_, text)| text.contains("[Client]"))
-        .expect("a script example");
+    let (line, text) = example("docs/scansion.md", "", "[Client]");
     let name = format!("docs/scansion.md:{line}");
     let script = scansion::parse(&name, &(text + "\n")).unwrap_or_else(|e| panic!("{e}"));
     match scansion::run(&script, scansion::Options::default()).expect("script runs") {
@@ -159,7 +148,7 @@ fn the_readme_run_example_prints_what_the_readme_shows() {
     let expected = output_after(&readme, command);
     let dir = tempdir("readme-run");
     let scenario = root().join("scenarios/crash_restart.ron");
-    let (code, stdout) = presim(
+    let (code, stdout, _) = presim(
         &dir,
         &[
             "run",
@@ -180,7 +169,7 @@ fn the_readme_replay_example_prints_what_the_readme_shows() {
     let readme = read("README.md");
     let command = "cargo run --release -- replay scenarios/regression/corpus.ron";
     let expected = output_after(&readme, command);
-    let (code, stdout) = presim(root(), &["replay", "scenarios/regression/corpus.ron"]);
+    let (code, stdout, _) = presim(root(), &["replay", "scenarios/regression/corpus.ron"]);
     assert_eq!(code, 0, "{stdout}");
     let actual: Vec<&str> = stdout.lines().collect();
     assert!(

@@ -2,9 +2,12 @@
 //! simulator, and the runner's handling of failures and bad input.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use presim::scansion::{self, Options, Outcome};
+
+#[path = "support/cli.rs"]
+mod cli;
+use cli::presim;
 
 fn shared_script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -239,18 +242,6 @@ fn full_jid_of_unconnected_client_is_a_script_error() {
     );
 }
 
-fn presim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
-        .args(args)
-        .output()
-        .expect("run presim");
-    (
-        out.status.code().expect("exit code"),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[test]
 fn cli_passes_and_summarises() {
     let a = shared_script("basic.scs");
@@ -336,7 +327,5 @@ fn cli_runs_the_quickstart_script() {
 }
 
 fn tempdir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("scansion-{name}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    cli::tempdir("scansion", name)
 }

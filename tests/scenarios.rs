@@ -6,6 +6,10 @@ use std::process::Command;
 
 use presim::{run, scenario};
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::presim_in as presim;
+
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -20,24 +24,8 @@ fn digest(name: &str, seed: Option<u64>) -> String {
     run::run(&load(name, seed), None).trace.digest
 }
 
-fn presim(cwd: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_presim"))
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("run presim");
-    (
-        out.status.code().expect("exit code"),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 fn tempdir(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("scenarios-{name}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    cli::tempdir("scenarios", name)
 }
 
 /// Replays every (scenario, seed) of the corpus and compares digests.
