@@ -10,6 +10,7 @@
 
 mod distribution;
 mod style;
+mod text;
 mod timeline;
 
 use std::path::{Path, PathBuf};
@@ -58,7 +59,8 @@ pub fn write<C: Chart>(chart: &C, stem: &Path) -> Result<Vec<PathBuf>, VizError>
         root.present().map_err(|e| fail(&svg)(e.to_string()))?;
     }
     {
-        let root = BitMapBackend::new(&png, chart.size()).into_drawing_area();
+        let bitmap = BitMapBackend::new(&png, chart.size());
+        let root = text::GlyphBackend(bitmap).into_drawing_area();
         chart.draw(&root).map_err(fail(&png))?;
         root.present().map_err(|e| fail(&png)(e.to_string()))?;
     }

@@ -10,7 +10,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 pub const FAMILY: &str = "sans-serif";
 
-static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
+pub(crate) static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
 
 /// Makes the embedded font the one plotters draws `sans-serif` text with.
 pub fn register_font() {
