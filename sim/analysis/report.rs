@@ -379,7 +379,7 @@ impl Report {
         if self.convergence.checked {
             let _ = writeln!(
                 out,
-                "convergence at {}: {} pair(s) not converged",
+                "convergence checked at the end of the trace (past {}: last fault healed + settle time): {} pair(s) not converged",
                 secs(self.convergence.settle_at),
                 self.convergence.not_converged.len()
             );
