@@ -11,6 +11,7 @@ pub mod agent;
 pub mod allocator;
 pub mod analysis;
 
+pub mod diff;
 pub mod dist;
 pub mod duration;
 pub mod model;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use presim::analysis::{self, Report};
 use presim::scansion::{self, Options, Outcome};
-use presim::{duration, replay, run, scenario, sweep};
+use presim::{diff, duration, replay, run, scenario, sweep};
 
 /// A run allocates and frees small strings and maps for every stanza;
 /// mimalloc does that about a fifth faster than the system allocator
@@ -137,6 +137,22 @@ enum Command {
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
     },
+    /// Compare two traces (e.g. a corpus entry's run before and after a
+    /// change): prints the first line at which they differ, with its
+    /// virtual time, the lines before it that both share and the lines
+    /// after it in each. Exit 0 when they are the same, 1 when they
+    /// differ, 2 for bad input.
+    Diff {
+        /// The first trace (trace.jsonl of a run).
+        #[arg(value_name = "A.jsonl")]
+        a: PathBuf,
+        /// The second trace.
+        #[arg(value_name = "B.jsonl")]
+        b: PathBuf,
+        /// Lines shown before the first difference and after it.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        context: usize,
+    },
 }
 
 /// The scenario `presim` runs when called without a command.
@@ -252,6 +268,7 @@ fn main() -> ExitCode {
             update,
             jobs,
         }) => replay_corpus(&corpus, update, jobs),
+        Some(Command::Diff { a, b, context }) => diff_traces(&a, &b, context),
         None => {
             say!(
                 "presim: no command given; running the built-in scenario {} (see `presim --help`)",
@@ -784,6 +801,60 @@ fn sweep_one(
     }
     say!("wrote {}", path.display());
     Ok(results)
+}
+
+/// `presim diff`: where two traces part, or that they are the same.
+fn diff_traces(a: &std::path::Path, b: &std::path::Path, context: usize) -> ExitCode {
+    let names = [a.display().to_string(), b.display().to_string()];
+    let open = |path: &std::path::Path, name: &str| {
+        std::fs::File::open(path)
+            .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
+            .map_err(|e| format!("{name}: cannot read: {e}"))
+    };
+    let compared = open(a, &names[0]).and_then(|mut ra| {
+        let mut rb = open(b, &names[1])?;
+        diff::compare(&mut ra, &mut rb, context, [&names[0], &names[1]])
+    });
+    let d = match compared {
+        Ok(diff::Comparison::Same { lines }) => {
+            say!("{} and {} are the same ({lines} lines)", names[0], names[1]);
+            return ExitCode::SUCCESS;
+        }
+        Ok(diff::Comparison::Differ(d)) => d,
+        Err(problem) => {
+            eprintln!("error: {problem}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    // The earlier of the two records is where the runs part.
+    let when =
+        d.a.first()
+            .into_iter()
+            .chain(d.b.first())
+            .filter_map(|l| diff::record_time(l))
+            .min()
+            .map(|t| format!(" (t = {}.{:06} s)", t / 1_000_000, t % 1_000_000))
+            .unwrap_or_default();
+    say!(
+        "{} and {} differ from line {} on{when}; the {} line(s) before it are the same",
+        names[0],
+        names[1],
+        d.line,
+        d.line - 1
+    );
+    let shared_from = d.line - d.before.len() as u64;
+    for (i, line) in d.before.iter().enumerate() {
+        say!("  {:>9}  {line}", shared_from + i as u64);
+    }
+    for (sign, name, lines) in [("-", &names[0], &d.a), ("+", &names[1], &d.b)] {
+        if lines.is_empty() {
+            say!("{sign} {:>9}  ({name} ends here)", d.line);
+        }
+        for (i, line) in lines.iter().enumerate() {
+            say!("{sign} {:>9}  {line}", d.line + i as u64);
+        }
+    }
+    ExitCode::from(EXIT_FAILED)
 }
 
 /// `presim replay`: one line per entry in corpus order, then the counts.

@@ -655,6 +655,72 @@ fn inconsistent_scenarios_list_every_problem() {
 }
 
 #[test]
+fn diff_says_where_two_traces_part() {
+    let dir = tempdir("diff");
+    let quickstart = root().join("scenarios/quickstart.ron");
+    let quickstart = quickstart.to_str().unwrap();
+    for (out, seed) in [("one", "1"), ("again", "1"), ("two", "2")] {
+        let args = [
+            "run",
+            quickstart,
+            "--seed",
+            seed,
+            "--out",
+            out,
+            "--no-chart",
+        ];
+        assert_eq!(presim(&dir, &args).0, 0);
+    }
+    let (code, stdout, _) = presim(&dir, &["diff", "one/trace.jsonl", "again/trace.jsonl"]);
+    let lines = std::fs::read_to_string(dir.join("one/trace.jsonl"))
+        .unwrap()
+        .lines()
+        .count();
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        stdout,
+        format!("one/trace.jsonl and again/trace.jsonl are the same ({lines} lines)\n")
+    );
+
+    // Seeds 1 and 2 share the header's first fields, then part at the seed.
+    let args = [
+        "diff",
+        "one/trace.jsonl",
+        "two/trace.jsonl",
+        "--context",
+        "1",
+    ];
+    let (code, stdout, _) = presim(&dir, &args);
+    assert_eq!(code, 1, "{stdout}");
+    let printed: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        printed[0],
+        "one/trace.jsonl and two/trace.jsonl differ from line 1 on (t = 0.000000 s); the 0 line(s) before it are the same"
+    );
+    assert!(
+        printed[1].starts_with("-         1  {\"t\":0,\"ev\":\"header\""),
+        "{stdout}"
+    );
+    assert!(printed[1].ends_with("\"seed\":1}"), "{stdout}");
+    assert!(
+        printed[3].starts_with("+         1  {\"t\":0,\"ev\":\"header\""),
+        "{stdout}"
+    );
+    assert!(printed[3].ends_with("\"seed\":2}"), "{stdout}");
+    assert_eq!(printed.len(), 5, "{stdout}");
+
+    let (code, _, stderr) = presim(&dir, &["diff", "one/trace.jsonl", "missing.jsonl"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("error: missing.jsonl: cannot read:"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = presim(&dir, &["diff", quickstart, "one/trace.jsonl"]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("line 1 is not a trace header"), "{stderr}");
+}
+
+#[test]
 fn a_problem_of_a_default_model_is_reported_where_it_is_written_and_once() {
     let text = r#"Scenario(name: "x", duration: "1m",
         servers: [(domain: "a.example"), (domain: "b.example"), (domain: "c.example")],
