@@ -143,10 +143,11 @@ enum Command {
     /// after it in each. Exit 0 when they are the same, 1 when they
     /// differ, 2 for bad input.
     Diff {
-        /// The first trace (trace.jsonl of a run).
+        /// The first trace (trace.jsonl of a run, or the run's output
+        /// directory that holds it).
         #[arg(value_name = "A.jsonl")]
         a: PathBuf,
-        /// The second trace.
+        /// The second trace (or directory).
         #[arg(value_name = "B.jsonl")]
         b: PathBuf,
         /// Lines shown before the first difference and after it.
@@ -805,6 +806,12 @@ fn sweep_one(
 
 /// `presim diff`: where two traces part, or that they are the same.
 fn diff_traces(a: &std::path::Path, b: &std::path::Path, context: usize) -> ExitCode {
+    // A run's output directory stands for the trace in it.
+    let trace_of = |p: &std::path::Path| match p.is_dir() {
+        true => p.join("trace.jsonl"),
+        false => p.to_path_buf(),
+    };
+    let (a, b) = (&trace_of(a), &trace_of(b));
     let names = [a.display().to_string(), b.display().to_string()];
     let open = |path: &std::path::Path, name: &str| {
         std::fs::File::open(path)

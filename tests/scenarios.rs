@@ -709,6 +709,10 @@ fn diff_says_where_two_traces_part() {
     assert!(printed[3].ends_with("\"seed\":2}"), "{stdout}");
     assert_eq!(printed.len(), 5, "{stdout}");
 
+    let (code, stdout, _) = presim(&dir, &["diff", "one", "again"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.starts_with("one/trace.jsonl and again/trace.jsonl are the same"));
+
     let (code, _, stderr) = presim(&dir, &["diff", "one/trace.jsonl", "missing.jsonl"]);
     assert_eq!(code, 2);
     assert!(
