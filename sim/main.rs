@@ -136,6 +136,10 @@ enum Command {
         /// Runs at a time (default: the number of processors).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
+        /// Write each entry's trace to DIR/<index>-<scenario>-seed-<seed>.jsonl
+        /// (to compare a changed run with `presim diff`).
+        #[arg(long, value_name = "DIR")]
+        traces: Option<PathBuf>,
     },
     /// Compare two traces (e.g. a corpus entry's run before and after a
     /// change): prints the first line at which they differ, with its
@@ -268,7 +272,8 @@ fn main() -> ExitCode {
             corpus,
             update,
             jobs,
-        }) => replay_corpus(&corpus, update, jobs),
+            traces,
+        }) => replay_corpus(&corpus, update, jobs, traces.as_deref()),
         Some(Command::Diff { a, b, context }) => diff_traces(&a, &b, context),
         None => {
             say!(
@@ -865,7 +870,12 @@ fn diff_traces(a: &std::path::Path, b: &std::path::Path, context: usize) -> Exit
 }
 
 /// `presim replay`: one line per entry in corpus order, then the counts.
-fn replay_corpus(path: &std::path::Path, update: bool, jobs: Option<usize>) -> ExitCode {
+fn replay_corpus(
+    path: &std::path::Path,
+    update: bool,
+    jobs: Option<usize>,
+    traces: Option<&std::path::Path>,
+) -> ExitCode {
     let corpus = match replay::load(path) {
         Ok(corpus) => corpus,
         Err(problems) => {
@@ -882,10 +892,32 @@ fn replay_corpus(path: &std::path::Path, update: bool, jobs: Option<usize>) -> E
         "{prefix} [{bar:25}] {pos}/{len} runs, {elapsed}",
         format!("replay {}", path.display()),
     );
-    let verdicts = replay::replay(&corpus, jobs, &|_, _| bar.inc(1));
+    let done = |_: usize, _: &replay::Verdict| bar.inc(1);
+    let verdicts = match traces {
+        None => replay::replay(&corpus, jobs, &done),
+        Some(dir) => {
+            let replayed = std::fs::create_dir_all(dir)
+                .map_err(|e| vec![format!("{}: cannot create: {e}", dir.display())])
+                .and_then(|()| replay::replay_keeping_traces(&corpus, jobs, dir, &done));
+            match replayed {
+                Ok(verdicts) => verdicts,
+                Err(problems) => {
+                    bar.finish_and_clear();
+                    for p in &problems {
+                        eprintln!("error: {p}");
+                    }
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
+            }
+        }
+    };
     bar.finish_and_clear();
     let (mut same, mut changed, mut new) = (0, 0, 0);
-    for (e, v) in corpus.entries.iter().zip(&verdicts) {
+    for (i, (e, v)) in corpus.entries.iter().zip(&verdicts).enumerate() {
+        let trace = traces
+            .filter(|_| !v.is_same())
+            .map(|dir| format!("; trace {}", replay::trace_path(dir, i, e).display()))
+            .unwrap_or_default();
         let what = format!("{} seed {}", e.scenario, e.seed);
         match v {
             replay::Verdict::Same => {
@@ -894,11 +926,14 @@ fn replay_corpus(path: &std::path::Path, update: bool, jobs: Option<usize>) -> E
             }
             replay::Verdict::Changed { actual } => {
                 changed += 1;
-                say!("CHANGED  {what}: recorded {}, now {actual}", e.digest);
+                say!(
+                    "CHANGED  {what}: recorded {}, now {actual}{trace}",
+                    e.digest
+                );
             }
             replay::Verdict::New { actual } => {
                 new += 1;
-                say!("NEW      {what}: {actual} (no digest recorded)");
+                say!("NEW      {what}: {actual} (no digest recorded){trace}");
             }
         }
     }

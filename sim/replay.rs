@@ -131,18 +131,61 @@ pub fn replay(
     done: &(dyn Fn(usize, &Verdict) + Sync),
 ) -> Vec<Verdict> {
     run::in_parallel(corpus.entries.len(), jobs, &|i| {
-        let recorded = &corpus.entries[i].digest;
         let actual = run::run(&corpus.models[i], None).trace.digest;
-        let verdict = if recorded.is_empty() {
-            Verdict::New { actual }
-        } else if actual.eq_ignore_ascii_case(recorded) {
-            Verdict::Same
-        } else {
-            Verdict::Changed { actual }
-        };
+        let verdict = verdict(&corpus.entries[i], actual);
         done(i, &verdict);
         verdict
     })
+}
+
+/// [`replay`], writing each entry's trace to [`trace_path`] in `dir` (an
+/// existing directory), so that a changed run can be compared with the
+/// trace from before the change (`presim diff`). Every file that cannot
+/// be written is a problem, all returned together.
+pub fn replay_keeping_traces(
+    corpus: &Corpus,
+    jobs: usize,
+    dir: &Path,
+    done: &(dyn Fn(usize, &Verdict) + Sync),
+) -> Result<Vec<Verdict>, Vec<String>> {
+    let results = run::in_parallel(corpus.entries.len(), jobs, &|i| {
+        let path = trace_path(dir, i, &corpus.entries[i]);
+        let file = std::fs::File::create(&path)
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
+        let sink = Box::new(std::io::BufWriter::with_capacity(1 << 20, file));
+        let summary = run::run(&corpus.models[i], Some(sink)).trace;
+        if let Some(e) = summary.error {
+            return Err(format!("{}: cannot write: {e}", path.display()));
+        }
+        let verdict = verdict(&corpus.entries[i], summary.digest);
+        done(i, &verdict);
+        Ok(verdict)
+    });
+    let problems: Vec<String> = results.iter().filter_map(|r| r.clone().err()).collect();
+    match problems.is_empty() {
+        true => Ok(results.into_iter().flatten().collect()),
+        false => Err(problems),
+    }
+}
+
+/// Where [`replay_keeping_traces`] writes entry `i`'s trace:
+/// `DIR/<i>-<scenario file stem>-seed-<seed>.jsonl` (the index keeps two
+/// entries of the same scenario and seed apart).
+pub fn trace_path(dir: &Path, i: usize, entry: &Entry) -> PathBuf {
+    let stem = Path::new(&entry.scenario)
+        .file_stem()
+        .map_or_else(|| "scenario".into(), |s| s.to_string_lossy());
+    dir.join(format!("{i}-{stem}-seed-{}.jsonl", entry.seed))
+}
+
+fn verdict(entry: &Entry, actual: String) -> Verdict {
+    if entry.digest.is_empty() {
+        Verdict::New { actual }
+    } else if actual.eq_ignore_ascii_case(&entry.digest) {
+        Verdict::Same
+    } else {
+        Verdict::Changed { actual }
+    }
 }
 
 /// The corpus text with each changed or new digest written in place of

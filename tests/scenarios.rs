@@ -91,6 +91,35 @@ fn replay_reports_changed_and_new_digests_and_update_records_them() {
         "{stdout}"
     );
 
+    // With --traces, every entry's trace is kept and the changed and new
+    // ones are named; each file's SHA-256 is the digest printed for it.
+    let (code, stdout, _) = presim(&dir, &["replay", &corpus, "--traces", "kept"]);
+    assert_eq!(code, 1, "{stdout}");
+    let kept = |i: usize, seed: u64| format!("kept/{i}-quickstart-seed-{seed}.jsonl");
+    assert!(
+        stdout.contains(&format!("now {}; trace {}\n", seed(2), kept(1, 2))),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("(no digest recorded); trace {}\n", kept(2, 3))),
+        "{stdout}"
+    );
+    for (i, n) in [(0, 1), (1, 2), (2, 3)] {
+        use sha2::Digest;
+        let bytes = std::fs::read(dir.join(kept(i, n))).unwrap();
+        let hex: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hex, seed(n));
+    }
+    let (code, _, stderr) = presim(&dir, &["replay", &corpus, "--traces", "/proc/nope"]);
+    assert_eq!(code, 2);
+    assert!(
+        stderr.starts_with("error: /proc/nope: cannot create:"),
+        "{stderr}"
+    );
+
     let (code, stdout, _) = presim(&dir, &["replay", &corpus, "--update", "--jobs", "1"]);
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("recorded 2 digest(s)"), "{stdout}");
