@@ -1568,9 +1568,9 @@ impl World {
             FaultAction::LinkOutage { link, duration } => {
                 let link = LinkId::new(*link);
                 let d = self.draw(i, duration);
-                self.fault_record("link-outage", &self.link_name(link), Some(d), None);
-                self.link_down(link);
-                self.queue.push(self.now + d, Ev::LinkUp(link));
+                let name = self.link_name(link);
+                let fault = Timed::new("link-outage", &name, Some(d));
+                self.timed_fault(fault, |w| w.link_down(link), Ev::LinkUp(link));
             }
             FaultAction::Partition { nodes, duration } => {
                 self.partition(i, nodes, duration.as_ref())
@@ -1592,12 +1592,9 @@ impl World {
             } => {
                 let d = restart_after.as_ref().map(|d| self.draw(i, d));
                 let name = self.servers[*server].config.domain.clone();
-                self.fault_record("server-crash", &name, d, None);
-                self.server_crash(*server);
-                if let Some(d) = d {
-                    self.queue
-                        .push(self.now + d, Ev::ServerRestart(*server as u32));
-                }
+                let fault = Timed::new("server-crash", &name, d);
+                let restart = Ev::ServerRestart(*server as u32);
+                self.timed_fault(fault, |w| w.server_crash(*server), restart);
             }
             FaultAction::ServerRestart(server) => self.server_restart(*server),
             FaultAction::ClientCrash {
@@ -1606,21 +1603,17 @@ impl World {
             } => {
                 let d = restart_after.as_ref().map(|d| self.draw(i, d));
                 let name = self.clients[*client].agent.name.clone();
-                self.fault_record("client-crash", &name, d, None);
-                self.client_crash(*client);
-                if let Some(d) = d {
-                    self.queue
-                        .push(self.now + d, Ev::ClientRestart(*client as u32));
-                }
+                let fault = Timed::new("client-crash", &name, d);
+                let restart = Ev::ClientRestart(*client as u32);
+                self.timed_fault(fault, |w| w.client_crash(*client), restart);
             }
             FaultAction::ClientRestart(client) => self.client_restart(*client),
             FaultAction::ClientNetworkLoss { client, duration } => {
                 let d = self.draw(i, duration);
                 let link = self.clients[*client].link;
                 let name = self.clients[*client].agent.name.clone();
-                self.fault_record("client-network-loss", &name, Some(d), None);
-                self.link_down(link);
-                self.queue.push(self.now + d, Ev::LinkUp(link));
+                let fault = Timed::new("client-network-loss", &name, Some(d));
+                self.timed_fault(fault, |w| w.link_down(link), Ev::LinkUp(link));
             }
             FaultAction::LatencySpike {
                 link,
@@ -1630,10 +1623,25 @@ impl World {
                 let link = LinkId::new(*link);
                 let extra = self.draw(i, extra);
                 let d = self.draw(i, duration);
-                self.fault_record("latency-spike", &self.link_name(link), Some(d), Some(extra));
-                self.net.link_mut(link).extra_latency += extra;
-                self.queue.push(self.now + d, Ev::SpikeEnd(link, extra));
+                let name = self.link_name(link);
+                let fault = Timed {
+                    extra: Some(extra),
+                    ..Timed::new("latency-spike", &name, Some(d))
+                };
+                let spike = |w: &mut Self| w.net.link_mut(link).extra_latency += extra;
+                self.timed_fault(fault, spike, Ev::SpikeEnd(link, extra));
             }
+        }
+    }
+
+    /// Records `fault` with the values drawn for it, applies it, and,
+    /// when it lasts a drawn time, schedules `end` after that time. (The
+    /// trace's order: the record, what applying it records, the end.)
+    fn timed_fault(&mut self, fault: Timed, apply: impl FnOnce(&mut Self), end: Ev) {
+        self.fault_record(fault.kind, fault.target, fault.duration, fault.extra);
+        apply(self);
+        if let Some(d) = fault.duration {
+            self.queue.push(self.now + d, end);
         }
     }
 
@@ -1837,6 +1845,28 @@ impl World {
         self.fault_record("client-restart", &name, None, None);
         self.clients[c].agent.crashed = false;
         self.connect(c);
+    }
+}
+
+/// A fault that lasts a drawn time (an outage, a crash with a restart, a
+/// latency spike), as its `fault` record gives it.
+struct Timed<'a> {
+    kind: &'static str,
+    target: &'a str,
+    /// How long it lasts; `None`: until something else ends it.
+    duration: Option<u64>,
+    /// The latency a spike adds.
+    extra: Option<u64>,
+}
+
+impl<'a> Timed<'a> {
+    fn new(kind: &'static str, target: &'a str, duration: Option<u64>) -> Timed<'a> {
+        Timed {
+            kind,
+            target,
+            duration,
+            extra: None,
+        }
     }
 }
 
