@@ -1,7 +1,8 @@
 //! The examples in README.md and docs/ are what the program reads and
 //! prints: every RON example of docs/scenarios.md parses, the corpus
 //! example replays with the digest it shows, the scansion example passes,
-//! and the README's example commands print what the README shows.
+//! the README's example commands print what the README shows, and every
+//! option the documents give a command exists.
 
 use std::path::{Path, PathBuf};
 
@@ -294,4 +295,69 @@ fn kebab_case(name: &str) -> String {
         out.push(c.to_ascii_lowercase());
     }
     out
+}
+
+/// Every `--flag` written after `presim SUBCOMMAND` (or `cargo run --release
+/// -- SUBCOMMAND`) on a line of README.md or docs/ is one that
+/// `presim SUBCOMMAND --help` lists.
+#[test]
+fn every_documented_option_exists() {
+    let mut documents = vec!["README.md".to_string()];
+    for entry in std::fs::read_dir(root().join("docs")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".md") {
+            documents.push(format!("docs/{name}"));
+        }
+    }
+    let mut helps = std::collections::BTreeMap::new();
+    let mut checked = 0;
+    for document in &documents {
+        for (n, line) in read(document).lines().enumerate() {
+            for (command, flags) in documented_options(line) {
+                let help = helps.entry(command.clone()).or_insert_with(|| {
+                    let (code, stdout, _) = presim(root(), &[&command, "--help"]);
+                    assert_eq!(code, 0, "{document}:{}: `presim {command}`", n + 1);
+                    stdout
+                });
+                for flag in flags {
+                    assert!(
+                        help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
+                        "{document}:{}: `presim {command}` has no option {flag}",
+                        n + 1
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 25, "{checked} options checked");
+}
+
+/// The subcommands a line runs and the options it gives each, from
+/// `presim SUB … --flag …` up to the end of the code span or comment.
+fn documented_options(line: &str) -> Vec<(String, Vec<String>)> {
+    const COMMANDS: [&str; 6] = ["run", "analyze", "scansion", "sweep", "replay", "diff"];
+    let mut found = Vec::new();
+    for start in ["presim ", "cargo run --release -- "] {
+        for (at, _) in line.match_indices(start) {
+            let rest = &line[at + start.len()..];
+            let rest = rest.split(['`', '#']).next().unwrap_or("");
+            let mut words = rest.split_whitespace();
+            let Some(command) = words.next().filter(|w| COMMANDS.contains(w)) else {
+                continue;
+            };
+            let flags = words
+                .filter_map(|w| w.trim_start_matches('[').strip_prefix("--"))
+                .map(|w| {
+                    let name: String = w
+                        .chars()
+                        .take_while(|c| c.is_ascii_lowercase() || *c == '-')
+                        .collect();
+                    format!("--{name}")
+                })
+                .collect();
+            found.push((command.to_string(), flags));
+        }
+    }
+    found
 }
