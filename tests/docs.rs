@@ -3,7 +3,8 @@
 //! docs/scenarios.md parses, the corpus example replays with the digest it
 //! shows, the scansion example passes, the README's example commands print
 //! what the README shows, every option the documents give a command
-//! exists, every field and variant of the scenario format is in
+//! exists and every option is explained somewhere, every field and
+//! variant of the scenario format is in
 //! docs/scenarios.md, and every kind of trace record in docs/trace.md.
 
 use std::path::{Path, PathBuf};
@@ -299,22 +300,28 @@ fn kebab_case(name: &str) -> String {
     out
 }
 
+/// README.md and the documents in docs/, each with its path.
+fn documents() -> Vec<(String, String)> {
+    let mut names = vec!["README.md".to_string()];
+    for entry in std::fs::read_dir(root().join("docs")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".md") {
+            names.push(format!("docs/{name}"));
+        }
+    }
+    names.sort();
+    names.into_iter().map(|n| (n.clone(), read(&n))).collect()
+}
+
 /// Every `--flag` written after `presim SUBCOMMAND` (or `cargo run --release
 /// -- SUBCOMMAND`) on a line of README.md or docs/ is one that
 /// `presim SUBCOMMAND --help` lists.
 #[test]
 fn every_documented_option_exists() {
-    let mut documents = vec!["README.md".to_string()];
-    for entry in std::fs::read_dir(root().join("docs")).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        if name.ends_with(".md") {
-            documents.push(format!("docs/{name}"));
-        }
-    }
     let mut helps = std::collections::BTreeMap::new();
     let mut checked = 0;
-    for document in &documents {
-        for (n, line) in read(document).lines().enumerate() {
+    for (document, text) in documents() {
+        for (n, line) in text.lines().enumerate() {
             for (command, flags) in documented_options(line) {
                 let help = helps.entry(command.clone()).or_insert_with(|| {
                     let (code, stdout, _) = presim(root(), &[&command, "--help"]);
@@ -362,4 +369,27 @@ fn documented_options(line: &str) -> Vec<(String, Vec<String>)> {
         }
     }
     found
+}
+
+/// Every option of every command is written somewhere in README.md or
+/// docs/, where its meaning is explained.
+#[test]
+fn every_option_is_documented() {
+    let documents: String = documents().into_iter().map(|(_, text)| text).collect();
+    let mut options = 0;
+    for command in ["run", "analyze", "scansion", "sweep", "replay", "diff"] {
+        let (_, help, _) = presim(root(), &[command, "--help"]);
+        let flags: std::collections::BTreeSet<&str> = help
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|w| w.starts_with("--") && *w != "--help")
+            .collect();
+        for flag in flags {
+            assert!(
+                documents.contains(flag),
+                "`presim {command} {flag}` is not in README.md or docs/"
+            );
+            options += 1;
+        }
+    }
+    assert!(options >= 20, "{options} options");
 }
