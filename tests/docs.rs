@@ -2,10 +2,10 @@
 //! prints, and the documents name all there is: every RON example of
 //! docs/scenarios.md parses, the corpus example replays with the digest it
 //! shows, the scansion example passes, the README's example commands print
-//! what the README shows, every option the documents give a command
-//! exists and every option is explained somewhere, every field and
-//! variant of the scenario format is in
-//! docs/scenarios.md, and every kind of trace record in docs/trace.md.
+//! what the README shows, every option the documents give a command exists
+//! and every option is explained somewhere, every field and variant of the
+//! scenario format is in docs/scenarios.md, and every kind of trace record
+//! in docs/trace.md.
 
 use std::path::{Path, PathBuf};
 
