@@ -820,7 +820,7 @@ fn diff_traces(a: &std::path::Path, b: &std::path::Path, context: usize) -> Exit
     let names = [a.display().to_string(), b.display().to_string()];
     let open = |path: &std::path::Path, name: &str| {
         std::fs::File::open(path)
-            .map(|f| std::io::BufReader::with_capacity(1 << 20, f))
+            .map(|f| std::io::BufReader::with_capacity(analysis::READ_BUFFER, f))
             .map_err(|e| format!("{name}: cannot read: {e}"))
     };
     let compared = open(a, &names[0]).and_then(|mut ra| {

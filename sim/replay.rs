@@ -131,10 +131,7 @@ pub fn replay(
     done: &(dyn Fn(usize, &Verdict) + Sync),
 ) -> Vec<Verdict> {
     run::in_parallel(corpus.entries.len(), jobs, &|i| {
-        let actual = run::run(&corpus.models[i], None).trace.digest;
-        let verdict = verdict(&corpus.entries[i], actual);
-        done(i, &verdict);
-        verdict
+        replay_entry(corpus, i, None, done).expect("nothing is written without a directory")
     })
 }
 
@@ -149,23 +146,43 @@ pub fn replay_keeping_traces(
     done: &(dyn Fn(usize, &Verdict) + Sync),
 ) -> Result<Vec<Verdict>, Vec<String>> {
     let results = run::in_parallel(corpus.entries.len(), jobs, &|i| {
-        let path = trace_path(dir, i, &corpus.entries[i]);
-        let file = std::fs::File::create(&path)
-            .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
-        let sink = Box::new(std::io::BufWriter::with_capacity(1 << 20, file));
-        let summary = run::run(&corpus.models[i], Some(sink)).trace;
-        if let Some(e) = summary.error {
-            return Err(format!("{}: cannot write: {e}", path.display()));
-        }
-        let verdict = verdict(&corpus.entries[i], summary.digest);
-        done(i, &verdict);
-        Ok(verdict)
+        replay_entry(corpus, i, Some(dir), done)
     });
     let problems: Vec<String> = results.iter().filter_map(|r| r.clone().err()).collect();
     match problems.is_empty() {
         true => Ok(results.into_iter().flatten().collect()),
         false => Err(problems),
     }
+}
+
+/// Runs entry `i`, its trace written into `dir` if one is given, and tells
+/// `done` its verdict; an error is a trace file that could not be written.
+fn replay_entry(
+    corpus: &Corpus,
+    i: usize,
+    dir: Option<&Path>,
+    done: &(dyn Fn(usize, &Verdict) + Sync),
+) -> Result<Verdict, String> {
+    let entry = &corpus.entries[i];
+    let path = dir.map(|dir| trace_path(dir, i, entry));
+    let cannot_write = |e: std::io::Error| {
+        let path = path.as_deref().unwrap_or(Path::new("trace"));
+        format!("{}: cannot write: {e}", path.display())
+    };
+    let sink: Option<Box<dyn std::io::Write>> = match &path {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(cannot_write)?;
+            Some(Box::new(std::io::BufWriter::new(file)))
+        }
+        None => None,
+    };
+    let summary = run::run(&corpus.models[i], sink).trace;
+    if let Some(e) = summary.error {
+        return Err(cannot_write(e));
+    }
+    let verdict = verdict(entry, summary.digest);
+    done(i, &verdict);
+    Ok(verdict)
 }
 
 /// Where [`replay_keeping_traces`] writes entry `i`'s trace:

@@ -32,18 +32,22 @@ fn tempdir(name: &str) -> PathBuf {
 /// (`""` for a bare fence), each with the line its text starts on.
 fn fenced(markdown: &str, lang: &str) -> Vec<(usize, String)> {
     let mut blocks = Vec::new();
-    let mut open: Option<(usize, String)> = None;
+    // Inside a block: the line its text starts on, its language and its
+    // lines so far.
+    let mut open: Option<(usize, &str, Vec<&str>)> = None;
     for (i, line) in markdown.lines().enumerate() {
-        match (&mut open, line.strip_prefix("```")) {
-            (None, Some(info)) => open = Some((i + 2, info.trim().to_string())),
-            (Some(_), Some(_)) => {
-                let (start, info) = open.take().expect("open block");
-                let text = markdown.lines().skip(start - 1).take(i + 1 - start);
+        match (line.strip_prefix("```"), open.take()) {
+            (Some(info), None) => open = Some((i + 2, info.trim(), Vec::new())),
+            (Some(_), Some((start, info, lines))) => {
                 if info == lang {
-                    blocks.push((start, text.collect::<Vec<_>>().join("\n")));
+                    blocks.push((start, lines.join("\n")));
                 }
             }
-            _ => {}
+            (None, Some((start, info, mut lines))) => {
+                lines.push(line);
+                open = Some((start, info, lines));
+            }
+            (None, None) => {}
         }
     }
     assert!(open.is_none(), "a fenced block is not closed");

@@ -29,11 +29,12 @@ fn font() -> &'static FontRef<'static> {
     })
 }
 
-/// The box of `text` at `size` pixels, as plotters lays it out: the
-/// advances and kerning of its glyphs wide, `size / 1.24` high.
-fn text_box(text: &str, size: f32) -> (i32, i32) {
+/// The box of a text laid out at `positions` ([`pen_positions`]) at
+/// `size` pixels, as plotters lays it out: the advances and kerning of its
+/// glyphs wide, `size / 1.24` high.
+fn text_box(positions: &[(char, f32)], size: f32) -> (i32, i32) {
     let scaled = font().as_scaled(size);
-    let width = pen_positions(text, size)
+    let width = positions
         .last()
         .map_or(0.0, |&(c, x)| x + scaled.h_advance(scaled.glyph_id(c)));
     (width as i32, (size / 1.24) as i32)
@@ -58,15 +59,15 @@ fn pen_positions(text: &str, size: f32) -> Vec<(char, f32)> {
         .collect()
 }
 
-/// Calls `plot(x, y, coverage)` for every pixel the glyphs of `text`
-/// cover, relative to the top left of its box.
+/// Calls `plot(x, y, coverage)` for every pixel the glyphs at
+/// `positions` cover, relative to the top left of the text's box.
 fn rasterize<E>(
-    text: &str,
+    positions: &[(char, f32)],
     size: f32,
     mut plot: impl FnMut(i32, i32, f32) -> Result<(), E>,
 ) -> Result<(), E> {
     let scaled = font().as_scaled(size);
-    for (c, pen) in pen_positions(text, size) {
+    for &(c, pen) in positions {
         let glyph = scaled
             .glyph_id(c)
             .with_scale_and_position(size, ab_glyph::point(pen, size / 2.0));
@@ -141,7 +142,8 @@ impl<'a> DrawingBackend for GlyphBackend<'a> {
         text: &str,
         style: &S,
     ) -> Result<(u32, u32), Error<'a>> {
-        let (width, height) = text_box(text, style.size() as f32);
+        let size = style.size() as f32;
+        let (width, height) = text_box(&pen_positions(text, size), size);
         Ok((width.max(0) as u32, height.max(0) as u32))
     }
 
@@ -156,7 +158,8 @@ impl<'a> DrawingBackend for GlyphBackend<'a> {
             return Ok(());
         }
         let size = style.size() as f32;
-        let (width, height) = text_box(text, size);
+        let positions = pen_positions(text, size);
+        let (width, height) = text_box(&positions, size);
         let dx = match style.anchor().h_pos {
             HPos::Left => 0,
             HPos::Right => -width,
@@ -169,7 +172,7 @@ impl<'a> DrawingBackend for GlyphBackend<'a> {
         };
         let transform = style.transform();
         let (w, h) = self.get_size();
-        rasterize(text, size, |x, y, coverage| {
+        rasterize(&positions, size, |x, y, coverage| {
             let (x, y) = transform.transform(x + dx, y + dy);
             let (x, y) = (pos.0 + x, pos.1 + y);
             if x >= 0 && x < w as i32 && y >= 0 && y < h as i32 {
@@ -188,7 +191,7 @@ mod tests {
     /// The columns a text's pixels cover, left to right, as runs.
     fn inked_columns(text: &str, size: f32) -> Vec<(i32, i32)> {
         let mut columns = std::collections::BTreeSet::new();
-        rasterize::<()>(text, size, |x, _, coverage| {
+        rasterize::<()>(&pen_positions(text, size), size, |x, _, coverage| {
             if coverage > 0.25 {
                 columns.insert(x);
             }
@@ -224,7 +227,7 @@ mod tests {
     #[test]
     fn the_box_is_plotters_layout() {
         // Widths are the sum of advances and kerning; height size / 1.24.
-        let (w, h) = text_box("stale time", 15.0);
+        let (w, h) = text_box(&pen_positions("stale time", 15.0), 15.0);
         assert_eq!(h, 12);
         let scaled = font().as_scaled(15.0);
         let advances: f32 = "stale time"
@@ -232,6 +235,6 @@ mod tests {
             .map(|c| scaled.h_advance(scaled.glyph_id(c)))
             .sum();
         assert!((w as f32 - advances).abs() <= 1.0, "{w} {advances}");
-        assert_eq!(text_box("", 15.0), (0, 12));
+        assert_eq!(text_box(&[], 15.0), (0, 12));
     }
 }
