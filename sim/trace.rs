@@ -476,18 +476,8 @@ fn str_field(buf: &mut Vec<u8>, key: &[u8], value: &str) {
 }
 
 /// Whether JSON escapes any of these bytes (`"`, `\\`, control characters).
-/// Looks at 32 bytes at a time without stopping early inside a block, which
-/// the compiler turns into vector instructions: most strings are XML.
 pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
-    let escaped = |b: u8| b < b' ' || b == b'"' || b == b'\\';
-    let blocks = bytes.chunks_exact(32);
-    let tail = blocks.remainder();
-    for block in blocks {
-        if block.iter().fold(false, |any, &b| any | escaped(b)) {
-            return true;
-        }
-    }
-    tail.iter().any(|&b| escaped(b))
+    presim_engine::scan::json_escapes(bytes)
 }
 
 /// What a finished trace amounts to.

@@ -45,6 +45,7 @@ pub mod privacy;
 pub mod psa;
 pub mod roster;
 pub mod s2s;
+pub mod scan;
 pub mod server;
 pub mod session;
 pub mod stanza;

@@ -15,6 +15,7 @@ use std::sync::{Arc, OnceLock};
 use jid::Jid;
 use minidom::Element;
 
+use crate::scan;
 use crate::xml::{self, NS_CLIENT, NS_STANZAS, NS_STREAM_ERRORS};
 
 /// The three stanza kinds of RFC 6120 §8, or a stream-level element.
@@ -145,19 +146,10 @@ fn splice_points(text: &str) -> Option<(usize, usize)> {
     Some((from_at.unwrap_or(at), to_at.unwrap_or(at)))
 }
 
-/// True for an address that can be written into an attribute value as it
-/// is (nothing XML escapes); others, rare (a resource may hold any
-/// character), take the slow path.
-fn attribute_safe(address: &str) -> bool {
-    !address
-        .bytes()
-        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'\'' | b'"') || b < b' ')
-}
-
 /// True for text that holds no `"`, `\\` or control character: a JSON
 /// string (or a C-like string literal) can hold it as it is.
 fn plain(text: &str) -> bool {
-    !text.bytes().any(|b| b == b'"' || b == b'\\' || b < b' ')
+    !scan::json_escapes(text.as_bytes())
 }
 
 fn push_address(out: &mut Vec<u8>, name: &[u8], address: Option<&str>) {
@@ -343,6 +335,10 @@ impl Stanza {
     pub fn write_xml(&self, out: &mut Vec<u8>) -> bool {
         let from = self.from.as_ref().map(|j| j.as_str());
         let to = self.to.as_ref().map(|j| j.as_str());
+        // A resource may hold any character; the rare address that XML
+        // escapes takes the slow path below.
+        let escapes = |address: Option<&str>| address.map_or(scan::Escapes::NONE, scan::escapes);
+        let (from_escapes, to_escapes) = (escapes(from), escapes(to));
         let payload = self.payload.serialized();
         let text = payload.text.as_bytes();
         let start = out.len();
@@ -351,15 +347,13 @@ impl Stanza {
                 out.extend_from_slice(text);
                 payload.plain
             }
-            Some((from_at, to_at))
-                if from.is_none_or(attribute_safe) && to.is_none_or(attribute_safe) =>
-            {
+            Some((from_at, to_at)) if !from_escapes.attribute && !to_escapes.attribute => {
                 out.extend_from_slice(&text[..from_at]);
                 push_address(out, b"from", from);
                 out.extend_from_slice(&text[from_at..to_at]);
                 push_address(out, b"to", to);
                 out.extend_from_slice(&text[to_at..]);
-                payload.plain && from.is_none_or(plain) && to.is_none_or(plain)
+                payload.plain && !from_escapes.json && !to_escapes.json
             }
             _ => {
                 out.extend_from_slice(self.to_xml().as_bytes());

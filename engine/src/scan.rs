@@ -1,0 +1,199 @@
+//! Byte scans for the characters that XML attribute values and JSON
+//! strings escape.
+//!
+//! Every copy of a stanza written out has its `from` and `to` addresses
+//! checked (can they go into an attribute as they are? into a JSON string
+//! as they are?), and every name in a trace record is checked for JSON.
+//! Addresses are short, so a loop over their bytes cost more than the
+//! copying around it. These scans look at eight bytes at a time, as one
+//! 64-bit word, with the usual bit tricks; a word that holds none of the
+//! characters (nearly all of them) costs a dozen or two instructions.
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// Bytes a padded short word is filled with: a letter, in no set below.
+const FILLER: u8 = b'a';
+
+/// The high bit of each byte of `word` that is zero, and perhaps of some
+/// bytes above such a byte: nonzero exactly when a byte is zero.
+#[inline(always)]
+fn zero_bytes(word: u64) -> u64 {
+    word.wrapping_sub(ONES) & !word & HIGHS
+}
+
+/// Nonzero exactly when a byte of `word` equals `byte`.
+#[inline(always)]
+fn has_byte(word: u64, byte: u8) -> bool {
+    zero_bytes(word ^ (ONES * u64::from(byte))) != 0
+}
+
+/// Nonzero exactly when a byte of `word` is a control character (below
+/// U+0020). Bytes of 0x80 and above are never below: `!word` clears them.
+#[inline(always)]
+fn has_control(word: u64) -> bool {
+    word.wrapping_sub(ONES * 0x20) & !word & HIGHS != 0
+}
+
+/// A byte JSON escapes: `"`, `\\` or a control character.
+#[inline(always)]
+fn has_json_special(word: u64) -> bool {
+    has_control(word) | has_byte(word, b'"') | has_byte(word, b'\\')
+}
+
+/// A byte XML escapes in an attribute value written between single
+/// quotes (`&`, `<`, `>`, `'`, `"`), a control character, or `\\`.
+/// `&` (0x26) and `'` (0x27) differ only in the lowest bit, and `<`
+/// (0x3C) and `>` (0x3E) in the second, so each pair is one comparison.
+#[inline(always)]
+fn has_special(word: u64) -> bool {
+    has_json_special(word) | has_byte(word | ONES, b'\'') | has_byte(word | (ONES * 2), b'>')
+}
+
+/// Calls `test` on the bytes as 64-bit words, the last one overlapping the
+/// one before it (or padded with [`FILLER`] when there are fewer than
+/// eight bytes), and says whether it held for any.
+#[inline(always)]
+fn any_word(bytes: &[u8], test: impl Fn(u64) -> bool) -> bool {
+    let word = |at: usize| {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(eight)
+    };
+    if bytes.len() < 8 {
+        let mut eight = [FILLER; 8];
+        eight[..bytes.len()].copy_from_slice(bytes);
+        return test(u64::from_le_bytes(eight));
+    }
+    let mut any = false;
+    let mut at = 0;
+    while at + 8 < bytes.len() {
+        any |= test(word(at));
+        at += 8;
+    }
+    any | test(word(bytes.len() - 8))
+}
+
+/// Whether a JSON string escapes any of these bytes (`"`, `\\`, control
+/// characters). Long texts (the XML of a stanza) are read 32 bytes at a
+/// time by a loop the compiler turns into vector instructions; the rest,
+/// and short texts, a word at a time.
+pub fn json_escapes(bytes: &[u8]) -> bool {
+    let escaped = |b: u8| b < b' ' || b == b'"' || b == b'\\';
+    let blocks = bytes.chunks_exact(32);
+    let tail = blocks.remainder();
+    for block in blocks {
+        if block.iter().fold(false, |any, &b| any | escaped(b)) {
+            return true;
+        }
+    }
+    !tail.is_empty() && any_word(tail, has_json_special)
+}
+
+/// What writing a text into an attribute value and into a JSON string
+/// escapes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Escapes {
+    /// Something XML escapes in an attribute value between single quotes:
+    /// `&`, `<`, `>`, `'`, `"` or a control character.
+    pub attribute: bool,
+    /// Something JSON escapes: `"`, `\\` or a control character.
+    pub json: bool,
+}
+
+impl Escapes {
+    pub const NONE: Escapes = Escapes {
+        attribute: false,
+        json: false,
+    };
+}
+
+/// What a short text (an address) has that an attribute value or a JSON
+/// string escapes: one pass of words for the usual text with none, a
+/// byte-by-byte look at a text with some.
+pub fn escapes(text: &str) -> Escapes {
+    let bytes = text.as_bytes();
+    if !any_word(bytes, has_special) {
+        return Escapes::NONE;
+    }
+    let control = |b: u8| b < b' ';
+    Escapes {
+        attribute: bytes
+            .iter()
+            .any(|&b| matches!(b, b'&' | b'<' | b'>' | b'\'' | b'"') || control(b)),
+        json: bytes.iter().any(|&b| b == b'"' || b == b'\\' || control(b)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attribute_escapes(bytes: &[u8]) -> bool {
+        bytes
+            .iter()
+            .any(|&b| matches!(b, b'&' | b'<' | b'>' | b'\'' | b'"') || b < b' ')
+    }
+
+    fn json_escapes_bytewise(bytes: &[u8]) -> bool {
+        bytes.iter().any(|&b| b == b'"' || b == b'\\' || b < b' ')
+    }
+
+    /// Every byte value, alone and at every position of texts of every
+    /// length up to 40 (so each word and the overlapping last one, and the
+    /// 32-byte blocks), amid plain letters and amid bytes of 0x80 and
+    /// above: the scans answer as a byte-by-byte look does.
+    #[test]
+    fn every_byte_at_every_position_agrees_with_a_bytewise_look() {
+        for background in [b'x', 0xC3] {
+            for len in 0..=40 {
+                for at in 0..len.max(1) {
+                    for byte in 0..=255u8 {
+                        let mut text = vec![background; len];
+                        if len > 0 {
+                            text[at] = byte;
+                        }
+                        assert_eq!(
+                            json_escapes(&text),
+                            json_escapes_bytewise(&text),
+                            "json, byte {byte:#x} at {at} of {len}"
+                        );
+                        assert_eq!(
+                            any_word(&text, has_special),
+                            attribute_escapes(&text) || json_escapes_bytewise(&text),
+                            "special, byte {byte:#x} at {at} of {len}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn escapes_tells_attribute_from_json() {
+        assert_eq!(escapes("juliet@example.com/balcony"), Escapes::NONE);
+        assert_eq!(escapes(""), Escapes::NONE);
+        let only_attribute = Escapes {
+            attribute: true,
+            json: false,
+        };
+        assert_eq!(escapes("juliet@example.com/it's"), only_attribute);
+        assert_eq!(escapes("a@b/<"), only_attribute);
+        assert_eq!(escapes("a@b/&amp"), only_attribute);
+        assert_eq!(escapes("a@b/>"), only_attribute);
+        assert_eq!(
+            escapes("a@b/back\\slash"),
+            Escapes {
+                attribute: false,
+                json: true
+            }
+        );
+        let both = Escapes {
+            attribute: true,
+            json: true,
+        };
+        assert_eq!(escapes("a@b/\"quoted\""), both);
+        assert_eq!(escapes("a@b/tab\there"), both);
+        assert_eq!(escapes("a@b/caf\u{e9}"), Escapes::NONE);
+    }
+}
