@@ -352,9 +352,10 @@ fn write_serde(buf: &mut Vec<u8>, record: &Record) {
 }
 
 /// Writes the records that make up nearly all of a trace (sends,
-/// deliveries, views, and the drops of a login's presence for contacts
-/// not online yet) directly, byte for byte as serde writes them; false for
-/// the other kinds.
+/// deliveries, views, the drops of a login's presence for contacts not
+/// online yet, the rosters a population starts with, truth changes,
+/// sessions and connections) directly, byte for byte as serde writes
+/// them; false for the other kinds.
 fn write_common(buf: &mut Vec<u8>, record: &Record) -> bool {
     match record {
         Record::Deliver { msg } => {
@@ -396,6 +397,46 @@ fn write_common(buf: &mut Vec<u8>, record: &Record) -> bool {
             if let Some(xml) = xml {
                 str_field(buf, XML_FIELD, xml);
             }
+        }
+        Record::Roster {
+            node,
+            user,
+            contact,
+            subscription,
+        } => {
+            buf.extend_from_slice(b"\"ev\":\"roster\"");
+            str_field(buf, b",\"node\":", node);
+            str_field(buf, b",\"user\":", user);
+            str_field(buf, b",\"contact\":", contact);
+            str_field(buf, b",\"subscription\":", subscription);
+        }
+        Record::Truth { jid, presence } => {
+            buf.extend_from_slice(b"\"ev\":\"truth\"");
+            str_field(buf, b",\"jid\":", jid);
+            shown_fields(buf, presence);
+        }
+        Record::Session {
+            node,
+            jid,
+            state,
+            reason,
+            client,
+        } => {
+            buf.extend_from_slice(b"\"ev\":\"session\"");
+            str_field(buf, b",\"node\":", node);
+            str_field(buf, b",\"jid\":", jid);
+            str_field(buf, b",\"state\":", state);
+            if let Some(reason) = reason {
+                str_field(buf, b",\"reason\":", reason);
+            }
+            if let Some(client) = client {
+                str_field(buf, b",\"client\":", client);
+            }
+        }
+        Record::Connect { link, node } => {
+            buf.extend_from_slice(b"\"ev\":\"connect\"");
+            str_field(buf, b",\"link\":", link);
+            str_field(buf, b",\"node\":", node);
         }
         _ => return false,
     }
@@ -617,6 +658,23 @@ mod tests {
                 contact: o,
                 presence,
             });
+            records.push(Record::Truth { jid: o, presence });
+        }
+        for (i, o) in odd.iter().enumerate() {
+            records.push(Record::Roster {
+                node: o,
+                user: o,
+                contact: o,
+                subscription: o,
+            });
+            records.push(Record::Session {
+                node: o,
+                jid: o,
+                state: o,
+                reason: (i % 2 == 0).then_some(o.as_str()),
+                client: (i % 3 != 0).then_some(o.as_str()),
+            });
+            records.push(Record::Connect { link: o, node: o });
         }
         for record in &records {
             let mut fast = Vec::new();

@@ -50,6 +50,15 @@ fn has_special(word: u64) -> bool {
     has_json_special(word) | has_byte(word | ONES, b'\'') | has_byte(word | (ONES * 2), b'>')
 }
 
+/// Whether text may need more than copying into XML: it holds a byte
+/// that XML escapes or cannot hold (a control character, `&`, `<`, `>`,
+/// `'`, `"`), or a `\\` or a 0xEF (the first byte of U+FFFE and U+FFFF,
+/// which XML cannot hold, and of other characters from U+F000 up). False
+/// means the text goes into an element or attribute as it is.
+pub fn maybe_markup(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && any_word(bytes, |word| has_special(word) | has_byte(word, 0xEF))
+}
+
 /// Calls `test` on the bytes as 64-bit words, the last one overlapping the
 /// one before it (or padded with [`FILLER`] when there are fewer than
 /// eight bytes), and says whether it held for any.
@@ -167,6 +176,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Text that is not [`maybe_markup`] has no byte XML escapes or
+    /// cannot hold.
+    #[test]
+    fn maybe_markup_flags_every_byte_xml_treats_specially() {
+        for len in 0..=20 {
+            for at in 0..len {
+                for byte in 0..=255u8 {
+                    let mut text = vec![b'x'; len];
+                    text[at] = byte;
+                    let special = byte < b' '
+                        || matches!(byte, b'&' | b'<' | b'>' | b'\'' | b'"' | b'\\' | 0xEF);
+                    assert_eq!(
+                        maybe_markup(&text),
+                        special,
+                        "byte {byte:#x} at {at} of {len}"
+                    );
+                }
+            }
+        }
+        assert!(!maybe_markup(b""));
+        assert!(!maybe_markup("caf\u{e9} \u{4e2d}\u{6587}".as_bytes()));
+        assert!(maybe_markup("\u{fffe}".as_bytes()));
     }
 
     #[test]

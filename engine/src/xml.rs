@@ -180,6 +180,10 @@ fn attribute(out: &mut String, name: &str, value: &str) -> bool {
 /// for characters XML cannot hold (control characters, U+FFFE, U+FFFF).
 fn escape(text: &str, attribute: bool, out: &mut String) -> bool {
     let bytes = text.as_bytes();
+    if !crate::scan::maybe_markup(bytes) {
+        out.push_str(text);
+        return true;
+    }
     let mut done = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let escaped = match b {
