@@ -224,10 +224,39 @@ pub enum Record<'a> {
 /// processor's first-level cache when the hash reads them.
 const BUFFER_BYTES: usize = 16 << 10;
 
+/// The start of every record at one time, `{"t":N,`, kept for the next
+/// record: the records of one instant (a send and what it causes) share
+/// it, so most records copy it instead of writing the number again.
+struct TimePrefix {
+    t: u64,
+    /// The text, then padding: copied whole (a copy of known length needs
+    /// no call) and cut to `len`.
+    text: [u8; TimePrefix::CAPACITY],
+    len: usize,
+}
+
+impl TimePrefix {
+    /// `{"t":`, the 20 digits of the largest time, and the comma.
+    const CAPACITY: usize = 32;
+
+    fn new(t: u64) -> TimePrefix {
+        let mut text = [0; Self::CAPACITY];
+        let mut digits = itoa::Buffer::new();
+        let parts: [&[u8]; 3] = [b"{\"t\":", digits.format(t).as_bytes(), b","];
+        let mut len = 0;
+        for part in parts {
+            text[len..len + part.len()].copy_from_slice(part);
+            len += part.len();
+        }
+        TimePrefix { t, text, len }
+    }
+}
+
 /// Writes records as JSON Lines and hashes them.
 pub struct Trace {
     sink: Option<Box<dyn Write>>,
     buf: Vec<u8>,
+    prefix: TimePrefix,
     hasher: Sha256,
     records: u64,
     bytes: u64,
@@ -243,6 +272,7 @@ impl Trace {
             // growing, unless that record is unusually large.
             buf: Vec::with_capacity(4 * BUFFER_BYTES),
             hasher: Sha256::new(),
+            prefix: TimePrefix::new(0),
             records: 0,
             bytes: 0,
             error: None,
@@ -292,11 +322,12 @@ impl Trace {
 
     /// Starts a record at `t`; returns where it starts in the buffer.
     fn begin(&mut self, t: u64) -> usize {
+        if t != self.prefix.t {
+            self.prefix = TimePrefix::new(t);
+        }
         let start = self.buf.len();
-        self.buf.extend_from_slice(b"{\"t\":");
-        self.buf
-            .extend_from_slice(itoa::Buffer::new().format(t).as_bytes());
-        self.buf.push(b',');
+        self.buf.extend_from_slice(&self.prefix.text);
+        self.buf.truncate(start + self.prefix.len);
         start
     }
 
@@ -534,9 +565,8 @@ pub struct TraceSummary {
 mod tests {
     use super::*;
 
-    #[test]
-    fn lines_start_with_time_and_kind() {
-        let out = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    /// A sink whose bytes the test reads back.
+    fn shared_sink() -> (std::rc::Rc<std::cell::RefCell<Vec<u8>>>, Box<dyn Write>) {
         struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
         impl Write for Shared {
             fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
@@ -547,7 +577,14 @@ mod tests {
                 Ok(())
             }
         }
-        let mut trace = Trace::new(Some(Box::new(Shared(out.clone()))));
+        let out = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+        (out.clone(), Box::new(Shared(out)))
+    }
+
+    #[test]
+    fn lines_start_with_time_and_kind() {
+        let (out, sink) = shared_sink();
+        let mut trace = Trace::new(Some(sink));
         trace.record(
             0,
             &Record::Header {
@@ -582,6 +619,25 @@ mod tests {
         assert_eq!(summary.bytes, text.len() as u64);
         let expected = hex::encode(Sha256::digest(text.as_bytes()));
         assert_eq!(summary.digest, expected);
+    }
+
+    /// Records at the same time share the written prefix; each starts with
+    /// its own time whatever the time before it was.
+    #[test]
+    fn each_record_starts_with_its_time() {
+        let (out, sink) = shared_sink();
+        let mut trace = Trace::new(Some(sink));
+        let times = [0, 0, 7, 7, 7, 1_000_000_000_000, 10, u64::MAX, u64::MAX, 0];
+        for (msg, t) in times.iter().enumerate() {
+            trace.record(*t, &Record::Deliver { msg: msg as u64 });
+        }
+        trace.finish();
+        let expected: String = times
+            .iter()
+            .enumerate()
+            .map(|(msg, t)| format!("{{\"t\":{t},\"ev\":\"deliver\",\"msg\":{msg}}}\n"))
+            .collect();
+        assert_eq!(String::from_utf8(out.borrow().clone()).unwrap(), expected);
     }
 
     /// The records written by hand are byte for byte what serde writes,
