@@ -429,7 +429,7 @@ impl Server {
         let remote = stanza.from.as_ref().is_some_and(|f| !self.is_local(f));
         // Each session must be looked at: to keep what it holds of a remote
         // sender, or to check that it asked for annotations.
-        let per_session = remote || crate::psa::has_annotation(stanza.payload());
+        let per_session = remote || stanza.payload().annotated();
         if to.is_full() {
             return match self.conn_for_full(to) {
                 Some(conn) if per_session => self.presence_to_session(conn, stanza, remote),

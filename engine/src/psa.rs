@@ -123,7 +123,7 @@ pub fn annotation_of(payload: &Element) -> Option<Option<Annotation>> {
 impl Server {
     /// A presence from a local session, without annotations of its own.
     pub(crate) fn strip_client_annotation(stanza: Stanza) -> Stanza {
-        if !has_annotation(stanza.payload()) {
+        if !stanza.payload().annotated() {
             return stanza;
         }
         let payload = without_annotation(stanza.payload());
@@ -135,7 +135,11 @@ impl Server {
     /// not ask for them, records those delivered, and keeps a remote
     /// sender's presence as the session's view of it.
     pub(crate) fn presence_to_session(&mut self, conn: ConnId, stanza: Stanza, remote: bool) {
-        let annotation = annotation_of(stanza.payload());
+        let annotation = if stanza.payload().annotated() {
+            annotation_of(stanza.payload())
+        } else {
+            None
+        };
         let Some(session) = self.session_mut(conn) else {
             return self.dropped(stanza, DropReason::SessionNotFound);
         };

@@ -45,6 +45,10 @@ pub struct Stanza {
 /// `to`, and its serialized form, made when a copy is first written.
 pub struct Payload {
     element: Element,
+    /// Read once here rather than for each stanza made of the payload.
+    class: Class,
+    /// The element carries a XEP-0310 annotation, which each delivery asks.
+    annotated: bool,
     xml: OnceLock<PayloadXml>,
 }
 
@@ -63,6 +67,8 @@ struct PayloadXml {
 impl Payload {
     pub fn new(element: Element) -> Payload {
         Payload {
+            class: Class::of(&element),
+            annotated: crate::psa::has_annotation(&element),
             element,
             xml: OnceLock::new(),
         }
@@ -70,6 +76,12 @@ impl Payload {
 
     pub fn element(&self) -> &Element {
         &self.element
+    }
+
+    /// Whether the element carries a XEP-0310 state annotation
+    /// ([`crate::psa::has_annotation`]).
+    pub fn annotated(&self) -> bool {
+        self.annotated
     }
 
     /// The element serialized (as [`xml::to_string`] writes it), made on
@@ -252,7 +264,7 @@ impl Stanza {
 
     /// A stanza with the given addressing and a payload shared with others.
     pub fn shared(from: Option<Jid>, to: Option<Jid>, payload: Arc<Payload>) -> Stanza {
-        let class = Class::of(&payload);
+        let class = payload.class;
         Stanza {
             from,
             to,

@@ -243,7 +243,9 @@ impl Server {
     /// go, if the lists deny it. Subscription stanzas were judged when the
     /// client sent them.
     pub(crate) fn presence_refused_on_route(&self, stanza: &Stanza) -> Option<DropReason> {
-        if stanza.kind() != Kind::Presence || is_subscription(stanza) {
+        // On every routed presence: while no account has lists, no list
+        // can refuse it, whatever its addresses.
+        if !self.store.lists_seen() || stanza.kind() != Kind::Presence || is_subscription(stanza) {
             return None;
         }
         let (Some(from), Some(to)) = (stanza.from.as_ref(), stanza.to.as_ref()) else {
@@ -309,6 +311,9 @@ impl Server {
     /// active lists. With none left, the stanza is refused (by the verdict
     /// of the first session).
     pub(crate) fn privacy_fan_out(&mut self, stanza: &Stanza, targets: &mut Vec<ConnId>) {
+        if !self.store.lists_seen() {
+            return;
+        }
         let (Some(from), Some(to)) = (stanza.from.as_ref(), stanza.to.as_ref()) else {
             return;
         };
