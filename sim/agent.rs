@@ -570,11 +570,16 @@ impl Agent {
     }
 
     fn presence(&mut self, now: u64, stanza: &Stanza, out: &mut Vec<Act>) {
-        let Some(from) = stanza.from.as_ref().map(|j| j.as_str()) else {
+        let Some(sender) = stanza.from.as_ref() else {
             return;
         };
+        let from = sender.as_str();
         let element = stanza.element();
-        let annotation = psa::annotation_of(element);
+        let annotation = if stanza.payload().annotated() {
+            psa::annotation_of(element)
+        } else {
+            None
+        };
         if annotation.is_some() && !self.wants_annotations() {
             let xml = stanza.to_xml();
             out.push(Act::Violation("unrequested-annotation", xml));
@@ -601,7 +606,7 @@ impl Agent {
         if Some(from) == self.full_jid.as_deref() {
             return;
         }
-        if !from.contains('/') {
+        if !sender.is_full() {
             if !shown.available {
                 self.all_resources_unavailable(now, from, out);
             }

@@ -559,7 +559,8 @@ impl Server {
     }
 
     pub(crate) fn is_local(&self, jid: &Jid) -> bool {
-        jid.domain() == self.domain.domain()
+        // `domain` is the server's domain alone, so its text is the domain.
+        jid.domain().as_str() == self.domain.as_str()
     }
 
     /// Whether the account exists or would be created on demand.
