@@ -302,6 +302,35 @@ impl Trace {
     ) -> usize {
         let start = self.begin(t);
         write_send_head(&mut self.buf, msg, &route.0);
+        let len = self.xml_field_written(write);
+        self.buf.push(b'}');
+        self.end(start);
+        len
+    }
+
+    /// Appends a `drop` record of XML that `write` appends, with neither
+    /// message number nor anything else: the same bytes as [`Record::Drop`]
+    /// with that XML, written as [`Trace::send_written`] writes it.
+    pub fn drop_written(
+        &mut self,
+        t: u64,
+        node: &str,
+        reason: &str,
+        write: impl FnOnce(&mut Vec<u8>) -> bool,
+    ) {
+        let start = self.begin(t);
+        self.buf.extend_from_slice(b"\"ev\":\"drop\"");
+        str_field(&mut self.buf, b",\"node\":", node);
+        str_field(&mut self.buf, b",\"reason\":", reason);
+        self.xml_field_written(write);
+        self.buf.push(b'}');
+        self.end(start);
+    }
+
+    /// Appends the `xml` field, the XML that `write` appends straight into
+    /// the record, escaped unless `write` says that it needs no escapes.
+    /// Returns the length of the XML.
+    fn xml_field_written(&mut self, write: impl FnOnce(&mut Vec<u8>) -> bool) -> usize {
         let field_at = self.buf.len();
         self.buf.extend_from_slice(XML_FIELD);
         self.buf.push(b'"');
@@ -315,8 +344,6 @@ impl Trace {
         } else {
             self.buf.push(b'"');
         }
-        self.buf.push(b'}');
-        self.end(start);
         len
     }
 
@@ -567,18 +594,12 @@ mod tests {
 
     /// A sink whose bytes the test reads back.
     fn shared_sink() -> (std::rc::Rc<std::cell::RefCell<Vec<u8>>>, Box<dyn Write>) {
-        struct Shared(std::rc::Rc<std::cell::RefCell<Vec<u8>>>);
-        impl Write for Shared {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.borrow_mut().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let out = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
-        (out.clone(), Box::new(Shared(out)))
+        let bytes = std::rc::Rc::default();
+        let capture = Capture {
+            bytes: std::rc::Rc::clone(&bytes),
+            fail_after: usize::MAX,
+        };
+        (bytes, Box::new(capture))
     }
 
     #[test]
@@ -771,6 +792,31 @@ mod tests {
                     plain
                 });
                 assert_eq!(len, xml.len());
+                assert_eq!(
+                    String::from_utf8(in_place.buf).unwrap(),
+                    String::from_utf8(by_serde.clone()).unwrap()
+                );
+            }
+        }
+        for record in &records {
+            let Record::Drop {
+                node,
+                reason,
+                msg: None,
+                xml: Some(xml),
+            } = record
+            else {
+                continue;
+            };
+            let mut by_serde = b"{\"t\":7,".to_vec();
+            write_serde(&mut by_serde, record);
+            by_serde.push(b'\n');
+            for plain in [false, !needs_escape(xml.as_bytes())] {
+                let mut in_place = Trace::new(None);
+                in_place.drop_written(7, node, reason, |buf| {
+                    buf.extend_from_slice(xml.as_bytes());
+                    plain
+                });
                 assert_eq!(
                     String::from_utf8(in_place.buf).unwrap(),
                     String::from_utf8(by_serde.clone()).unwrap()

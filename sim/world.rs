@@ -302,8 +302,6 @@ pub struct World {
     /// The connections of the client sends among `outputs`, in order.
     client_sends: Vec<ConnId>,
     acts: Vec<Act>,
-    /// The buffer a drop record's XML is written into, kept between drops.
-    xml_buf: Vec<u8>,
     /// The addressing of `send` records, by link and sending side.
     routes: Vec<[SendRoute; 2]>,
 }
@@ -449,7 +447,6 @@ impl World {
             touched_ahead: 0,
             client_sends: Vec::new(),
             acts: Vec::new(),
-            xml_buf: Vec::new(),
         };
         world.start(model);
         world
@@ -845,32 +842,16 @@ impl World {
         );
     }
 
-    fn drop_xml(&mut self, node: NodeId, reason: &str, xml: &str) {
-        self.count_drop(reason);
-        self.trace.record(
-            self.now,
-            &Record::Drop {
-                node: &self.net.node(node).name,
-                reason,
-                msg: None,
-                xml: Some(xml),
-            },
-        );
-    }
-
-    /// Records a drop whose XML `write` appends (what it says of JSON
-    /// escapes is not needed: the `drop` record escapes the text as it must).
+    /// Records a drop whose XML `write` appends straight into the record.
     fn drop_written(
         &mut self,
         node: NodeId,
         reason: &str,
         write: impl FnOnce(&mut Vec<u8>) -> bool,
     ) {
-        let mut xml = std::mem::take(&mut self.xml_buf);
-        xml.clear();
-        write(&mut xml);
-        self.drop_xml(node, reason, &String::from_utf8_lossy(&xml));
-        self.xml_buf = xml;
+        self.count_drop(reason);
+        let node = &self.net.node(node).name;
+        self.trace.drop_written(self.now, node, reason, write);
     }
 
     /// A write on a broken connection: the writer notices after its write

@@ -393,13 +393,20 @@ fn hold(session: &mut Session, from: &Jid, stanza: &Stanza) {
 /// The bare JID part of a JID's text: everything before the first `/`
 /// (neither localpart nor domainpart may contain one, RFC 7622 §3).
 pub(crate) fn bare_of(jid: &str) -> &str {
-    jid.split_once('/').map_or(jid, |(bare, _)| bare)
+    // A plain loop: addresses are short, and a probe asks this of each.
+    match jid.bytes().position(|b| b == b'/') {
+        Some(slash) => &jid[..slash],
+        None => jid,
+    }
 }
 
 /// The domainpart of a JID's text.
 pub(crate) fn domain_of(jid: &str) -> &str {
     let bare = bare_of(jid);
-    bare.split_once('@').map_or(bare, |(_, domain)| domain)
+    match bare.bytes().position(|b| b == b'@') {
+        Some(at) => &bare[at + 1..],
+        None => bare,
+    }
 }
 
 #[cfg(test)]

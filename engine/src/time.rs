@@ -46,10 +46,43 @@ pub fn xep0082_datetime(epoch_unix_secs: i64, t: Time) -> String {
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    if micros == 0 {
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
-    } else {
-        format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{micros:06}Z")
+    let Ok(year @ 0..=9999) = u64::try_from(y) else {
+        // Outside four digits: as `format!` pads and signs it.
+        return if micros == 0 {
+            format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+        } else {
+            format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{micros:06}Z")
+        };
+    };
+    // Every delayed presence carries a stamp: digits written directly
+    // rather than through the formatting machinery.
+    let mut out = String::with_capacity(27);
+    let fields = [
+        (year, 4, '-'),
+        (u64::from(m), 2, '-'),
+        (u64::from(d), 2, 'T'),
+        (hh as u64, 2, ':'),
+        (mm as u64, 2, ':'),
+        (ss as u64, 2, '.'),
+    ];
+    for (value, width, after) in fields {
+        push_digits(&mut out, value, width);
+        if after != '.' || micros != 0 {
+            out.push(after);
+        }
+    }
+    if micros != 0 {
+        push_digits(&mut out, micros, 6);
+    }
+    out.push('Z');
+    out
+}
+
+/// Appends the last `width` decimal digits of `value`, zero-padded.
+fn push_digits(out: &mut String, value: u64, width: u32) {
+    for place in (0..width).rev() {
+        let digit = (value / 10u64.pow(place)) % 10;
+        out.push(char::from(b'0' + digit as u8));
     }
 }
 
@@ -89,5 +122,42 @@ mod tests {
             xep0082_datetime(951_782_400, Time::ZERO),
             "2000-02-29T00:00:00Z"
         );
+    }
+
+    /// The digits written directly are what the formatting machinery
+    /// writes, over years, days, seconds and microseconds.
+    #[test]
+    fn matches_format_everywhere() {
+        let reference = |epoch: i64, t: Time| {
+            let micros = t.0 % 1_000_000;
+            let secs = epoch + (t.0 / 1_000_000) as i64;
+            let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+            let (y, m, d) = civil_from_days(days);
+            let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+            if micros == 0 {
+                format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z")
+            } else {
+                format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{micros:06}Z")
+            }
+        };
+        let mut t = 0u64;
+        for epoch in [
+            0,
+            951_782_400,
+            1_767_225_600,
+            253_402_300_799,
+            -62_198_755_200,
+        ] {
+            for _ in 0..2_000 {
+                assert_eq!(xep0082_datetime(epoch, Time(t)), reference(epoch, Time(t)));
+                t = t
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407)
+                    % 400_000_000_000_000;
+                if t % 3 == 0 {
+                    t -= t % 1_000_000;
+                }
+            }
+        }
     }
 }
