@@ -430,10 +430,14 @@ impl Agent {
 
     /// A stanza or stream-level element arrived from the server.
     pub fn receive(&mut self, now: u64, stanza: &Stanza, out: &mut Vec<Act>) {
+        if self.state == State::Online && stanza.kind() != Kind::Other {
+            // Stanzas (message, presence, iq) are never stream management
+            // elements, and what an agent reads of them it reads itself.
+            self.sm_count_inbound();
+            return self.stanza(now, stanza, out);
+        }
         let element = stanza.element();
-        // Stanzas (message, presence, iq) are never stream management
-        // elements; their kind is known without reading the namespace.
-        let sm = stanza.kind() == Kind::Other && element.has_ns(stream_management::NS_SM);
+        let sm = element.has_ns(stream_management::NS_SM);
         if sm && self.state != State::Offline {
             // Kept like stanzas, so expectations can check them.
             if let Some(log) = &mut self.log {
@@ -559,9 +563,9 @@ impl Agent {
     }
 
     fn stanza(&mut self, now: u64, stanza: &Stanza, out: &mut Vec<Act>) {
-        match stanza.name() {
-            "presence" => self.presence(now, stanza, out),
-            "iq" if self.behaviour.answer_iq => self.answer_iq(stanza, out),
+        match stanza.kind() {
+            Kind::Presence => self.presence(now, stanza, out),
+            Kind::Iq if self.behaviour.answer_iq => self.answer_iq(stanza, out),
             _ => {}
         }
         if let Some(log) = &mut self.log {
@@ -669,11 +673,11 @@ impl Agent {
     }
 
     fn answer_iq(&mut self, stanza: &Stanza, out: &mut Vec<Act>) {
-        let iq = stanza.element();
         let type_ = stanza.type_().unwrap_or("");
         if type_ != "get" && type_ != "set" {
             return;
         }
+        let iq = stanza.element();
         let mut reply = xml::element("iq", NS_CLIENT, &[("type", "result")]);
         if let Some(id) = iq.attr("id") {
             xml::set_attr(&mut reply, "id", id);

@@ -43,8 +43,12 @@ pub struct Stanza {
 
 /// What every copy of a stanza shares: the element without `from` and
 /// `to`, and its serialized form, made when a copy is first written.
+///
+/// A payload the engine writes as text (a roster result, which the client
+/// receiving it seldom reads) has its element parsed from that text only
+/// if someone asks for it.
 pub struct Payload {
-    element: Element,
+    element: OnceLock<Element>,
     /// Read once here rather than for each stanza made of the payload.
     class: Class,
     /// The element carries a XEP-0310 annotation, which each delivery asks.
@@ -69,13 +73,33 @@ impl Payload {
         Payload {
             class: Class::of(&element),
             annotated: crate::psa::has_annotation(&element),
-            element,
+            element: OnceLock::from(element),
             xml: OnceLock::new(),
         }
     }
 
+    /// A payload given as its text, byte for byte as [`xml::to_string`]
+    /// writes a `jabber:client` stanza of this kind and type without
+    /// XEP-0310 annotations. Debug builds parse it and check all of that.
+    pub(crate) fn from_text(text: String, kind: Kind, type_: Option<&str>) -> Payload {
+        let payload = Payload {
+            class: Class::new(kind, type_),
+            annotated: false,
+            element: OnceLock::new(),
+            xml: OnceLock::from(PayloadXml::new(text, true)),
+        };
+        debug_assert!({
+            let element = payload.element();
+            xml::to_string(element) == payload.xml()
+                && Class::of(element) == payload.class
+                && !crate::psa::has_annotation(element)
+        });
+        payload
+    }
+
     pub fn element(&self) -> &Element {
-        &self.element
+        self.element
+            .get_or_init(|| xml::parse_client_xml(self.xml()).expect("a payload's own text parses"))
     }
 
     /// Whether the element carries a XEP-0310 state annotation
@@ -92,18 +116,20 @@ impl Payload {
 
     fn serialized(&self) -> &PayloadXml {
         self.xml.get_or_init(|| {
-            let text = xml::to_string(&self.element);
-            let splice = if self.element.has_ns(NS_CLIENT) {
-                splice_points(&text)
-            } else {
-                None
-            };
-            PayloadXml {
-                plain: plain(&text),
-                text: text.into_boxed_str(),
-                splice,
-            }
+            let element = self.element();
+            PayloadXml::new(xml::to_string(element), element.has_ns(NS_CLIENT))
         })
+    }
+}
+
+impl PayloadXml {
+    /// The text of an element, in `jabber:client` or not.
+    fn new(text: String, client: bool) -> PayloadXml {
+        PayloadXml {
+            plain: plain(&text),
+            splice: if client { splice_points(&text) } else { None },
+            text: text.into_boxed_str(),
+        }
     }
 }
 
@@ -111,19 +137,19 @@ impl std::ops::Deref for Payload {
     type Target = Element;
 
     fn deref(&self) -> &Element {
-        &self.element
+        self.element()
     }
 }
 
 impl PartialEq for Payload {
     fn eq(&self, other: &Payload) -> bool {
-        self.element == other.element
+        self.element() == other.element()
     }
 }
 
 impl std::fmt::Debug for Payload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.element.fmt(f)
+        self.element().fmt(f)
     }
 }
 
@@ -221,7 +247,11 @@ impl Class {
                 _ => Kind::Other,
             }
         };
-        let type_ = match payload.attr("type") {
+        Class::new(kind, payload.attr("type"))
+    }
+
+    fn new(kind: Kind, type_: Option<&str>) -> Class {
+        let type_ = match type_ {
             None => Type::Absent,
             Some(t) => TYPES
                 .iter()
@@ -290,7 +320,7 @@ impl Stanza {
 
     /// The payload's element.
     pub fn element(&self) -> &Element {
-        &self.payload.element
+        self.payload.element()
     }
 
     pub fn kind(&self) -> Kind {
@@ -324,7 +354,7 @@ impl Stanza {
 
     /// The full element with `from` and `to` written in.
     pub fn to_element(&self) -> Element {
-        let mut el = self.payload.element.clone();
+        let mut el = self.payload.element().clone();
         if let Some(from) = &self.from {
             xml::set_attr(&mut el, "from", from.as_str());
         }

@@ -167,7 +167,7 @@ fn write_plain(el: &Element, ns: &str, declare: bool, out: &mut String) -> bool 
 }
 
 /// Appends ` name='value'`, escaped; false if the value cannot be written.
-fn attribute(out: &mut String, name: &str, value: &str) -> bool {
+pub(crate) fn attribute(out: &mut String, name: &str, value: &str) -> bool {
     out.push(' ');
     out.push_str(name);
     out.push_str("='");
@@ -178,7 +178,7 @@ fn attribute(out: &mut String, name: &str, value: &str) -> bool {
 
 /// Appends `text` escaped as rxml escapes text or attribute values. False
 /// for characters XML cannot hold (control characters, U+FFFE, U+FFFF).
-fn escape(text: &str, attribute: bool, out: &mut String) -> bool {
+pub(crate) fn escape(text: &str, attribute: bool, out: &mut String) -> bool {
     let bytes = text.as_bytes();
     if !crate::scan::maybe_markup(bytes) {
         out.push_str(text);

@@ -16,7 +16,7 @@ use jid::BareJid;
 use minidom::Element;
 
 use crate::server::{ConnId, Event, Server};
-use crate::stanza::{ErrorType, Payload, Stanza, StanzaError};
+use crate::stanza::{ErrorType, Kind, Payload, Stanza, StanzaError};
 use crate::xml::{self, NS_ROSTER};
 
 /// The `subscription` attribute of a roster item (RFC 6121 §2.1.2.5).
@@ -206,6 +206,52 @@ pub fn item_element(jid: &BareJid, item: Option<&RosterItem>) -> Element {
     el
 }
 
+/// The result of a roster get that holds every item, as text: byte for
+/// byte what `iq::result` with the [`query_element`] of each
+/// [`item_element`] serializes to, without building those elements (a
+/// login's roster is its largest stanza, and its client reads no more of
+/// it than its id). `None` if a value holds a character XML cannot hold,
+/// which the elements' own serialization deals with.
+fn roster_result_text(id: Option<&str>, version: u64, items: &RosterItems) -> Option<String> {
+    let mut out = String::with_capacity(80 + 64 * items.len());
+    out.push_str("<iq");
+    let mut ok = id.is_none_or(|id| xml::attribute(&mut out, "id", id));
+    ok &= xml::attribute(&mut out, "type", "result");
+    out.push_str("><query xmlns='");
+    out.push_str(NS_ROSTER);
+    out.push('\'');
+    ok &= xml::attribute(&mut out, "ver", &version.to_string());
+    if items.is_empty() {
+        out.push_str("/></iq>");
+        return ok.then_some(out);
+    }
+    out.push('>');
+    for (jid, item) in items.iter() {
+        out.push_str("<item");
+        if item.ask {
+            ok &= xml::attribute(&mut out, "ask", "subscribe");
+        }
+        ok &= xml::attribute(&mut out, "jid", jid.as_str());
+        if let Some(name) = &item.name {
+            ok &= xml::attribute(&mut out, "name", name);
+        }
+        ok &= xml::attribute(&mut out, "subscription", item.subscription.as_str());
+        if item.groups.is_empty() {
+            out.push_str("/>");
+            continue;
+        }
+        out.push('>');
+        for group in &item.groups {
+            out.push_str("<group>");
+            ok &= xml::escape(group, false, &mut out);
+            out.push_str("</group>");
+        }
+        out.push_str("</item>");
+    }
+    out.push_str("</query></iq>");
+    ok.then_some(out)
+}
+
 /// `<query xmlns='jabber:iq:roster' ver='N'/>` holding the given items.
 pub fn query_element(version: u64, items: impl IntoIterator<Item = Element>) -> Element {
     let mut q = xml::element("query", NS_ROSTER, &[("ver", &version.to_string())]);
@@ -314,16 +360,20 @@ impl Server {
             .children()
             .next()
             .and_then(|q| q.attr("ver"));
-        let query = if client_ver == Some(version.to_string().as_str()) {
-            None
+        let reply = if client_ver == Some(version.to_string().as_str()) {
+            crate::iq::result(stanza, None, None)
+        } else if let Some(text) = roster_result_text(stanza.id(), version, &roster.items) {
+            let payload = Payload::from_text(text, Kind::Iq, Some("result"));
+            Stanza::shared(None, stanza.from.clone(), Arc::new(payload))
         } else {
             let items = roster
                 .items
                 .iter()
                 .map(|(jid, item)| item_element(jid, Some(item)));
-            Some(query_element(version, items))
+            let query = query_element(version, items);
+            crate::iq::result(stanza, None, Some(query))
         };
-        self.send_to_client(conn, crate::iq::result(stanza, None, query));
+        self.send_to_client(conn, reply);
     }
 
     /// Roster remove (RFC 6121 §2.5): cancels subscriptions, deletes the
@@ -398,6 +448,67 @@ mod tests {
         assert_eq!(r.version(), 1);
         r.save();
         assert_eq!(r.version(), 2);
+    }
+
+    /// The roster result written as text is what the elements serialize
+    /// to, for items with and without names, groups and pending requests,
+    /// values XML escapes, an empty roster and a request without an id;
+    /// a value XML cannot hold leaves the result to the elements.
+    #[test]
+    fn roster_result_text_is_the_elements_serialized() {
+        let mut items = RosterItems::default();
+        let odd = [
+            "J & R",
+            "it's <b>",
+            "\"quoted\"",
+            "tab\there",
+            "caf\u{e9} \u{2603}",
+        ];
+        for (i, name) in odd.iter().enumerate() {
+            let jid = BareJid::new(&format!("contact{i}@example.com")).unwrap();
+            let item = RosterItem {
+                subscription: [
+                    Subscription::None,
+                    Subscription::To,
+                    Subscription::From,
+                    Subscription::Both,
+                ][i % 4],
+                ask: i % 2 == 0,
+                approved: i % 3 == 0,
+                name: (i % 4 != 3).then(|| name.to_string()),
+                groups: odd[..i].iter().map(|g| g.to_string()).collect(),
+            };
+            items.insert(jid, item);
+        }
+        let by_elements = |id: Option<&str>, items: &RosterItems| {
+            let mut iq = xml::element("iq", crate::xml::NS_CLIENT, &[("type", "result")]);
+            if let Some(id) = id {
+                xml::set_attr(&mut iq, "id", id);
+            }
+            iq.append_child(query_element(
+                7,
+                items
+                    .iter()
+                    .map(|(jid, item)| item_element(jid, Some(item))),
+            ));
+            xml::to_string(&iq)
+        };
+        for id in [Some("roster1"), Some("a'b&c"), None] {
+            for roster in [&items, &RosterItems::default()] {
+                assert_eq!(
+                    roster_result_text(id, 7, roster).as_deref(),
+                    Some(by_elements(id, roster).as_str())
+                );
+            }
+        }
+        let jid = BareJid::new("x@example.com").unwrap();
+        let mut unwritable = RosterItems::default();
+        let item = RosterItem {
+            name: Some("bell\u{7}".into()),
+            ..Default::default()
+        };
+        unwritable.insert(jid, item);
+        assert_eq!(roster_result_text(Some("r"), 1, &unwritable), None);
     }
 
     #[test]
