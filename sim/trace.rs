@@ -319,9 +319,8 @@ impl Trace {
         write: impl FnOnce(&mut Vec<u8>) -> bool,
     ) {
         let start = self.begin(t);
-        self.buf.extend_from_slice(b"\"ev\":\"drop\"");
-        str_field(&mut self.buf, b",\"node\":", node);
-        str_field(&mut self.buf, b",\"reason\":", reason);
+        let fields = [(&b",\"node\":"[..], node), (b",\"reason\":", reason)];
+        kind_and_fields(&mut self.buf, b"\"ev\":\"drop\"", &fields);
         self.xml_field_written(write);
         self.buf.push(b'}');
         self.end(start);
@@ -417,7 +416,7 @@ fn write_serde(buf: &mut Vec<u8>, record: &Record) {
 fn write_common(buf: &mut Vec<u8>, record: &Record) -> bool {
     match record {
         Record::Deliver { msg } => {
-            buf.extend_from_slice(b"\"ev\":\"deliver\"");
+            kind_and_fields(buf, b"\"ev\":\"deliver\"", &[]);
             u64_field(buf, b",\"msg\":", *msg);
         }
         Record::Send {
@@ -435,9 +434,11 @@ fn write_common(buf: &mut Vec<u8>, record: &Record) -> bool {
             contact,
             presence,
         } => {
-            buf.extend_from_slice(b"\"ev\":\"view\"");
-            str_field(buf, b",\"observer\":", observer);
-            str_field(buf, b",\"contact\":", contact);
+            let fields = [
+                (&b",\"observer\":"[..], *observer),
+                (b",\"contact\":", *contact),
+            ];
+            kind_and_fields(buf, b"\"ev\":\"view\"", &fields);
             shown_fields(buf, presence);
         }
         Record::Drop {
@@ -446,15 +447,15 @@ fn write_common(buf: &mut Vec<u8>, record: &Record) -> bool {
             msg,
             xml,
         } => {
-            buf.extend_from_slice(b"\"ev\":\"drop\"");
-            str_field(buf, b",\"node\":", node);
-            str_field(buf, b",\"reason\":", reason);
+            kind_and_fields(
+                buf,
+                b"\"ev\":\"drop\"",
+                &[(b",\"node\":", node), (b",\"reason\":", reason)],
+            );
             if let Some(msg) = msg {
                 u64_field(buf, b",\"msg\":", *msg);
             }
-            if let Some(xml) = xml {
-                str_field(buf, XML_FIELD, xml);
-            }
+            optional_str_field(buf, XML_FIELD, *xml);
         }
         Record::Roster {
             node,
@@ -462,15 +463,16 @@ fn write_common(buf: &mut Vec<u8>, record: &Record) -> bool {
             contact,
             subscription,
         } => {
-            buf.extend_from_slice(b"\"ev\":\"roster\"");
-            str_field(buf, b",\"node\":", node);
-            str_field(buf, b",\"user\":", user);
-            str_field(buf, b",\"contact\":", contact);
-            str_field(buf, b",\"subscription\":", subscription);
+            let fields = [
+                (&b",\"node\":"[..], *node),
+                (b",\"user\":", *user),
+                (b",\"contact\":", *contact),
+                (b",\"subscription\":", *subscription),
+            ];
+            kind_and_fields(buf, b"\"ev\":\"roster\"", &fields);
         }
         Record::Truth { jid, presence } => {
-            buf.extend_from_slice(b"\"ev\":\"truth\"");
-            str_field(buf, b",\"jid\":", jid);
+            kind_and_fields(buf, b"\"ev\":\"truth\"", &[(b",\"jid\":", jid)]);
             shown_fields(buf, presence);
         }
         Record::Session {
@@ -480,26 +482,45 @@ fn write_common(buf: &mut Vec<u8>, record: &Record) -> bool {
             reason,
             client,
         } => {
-            buf.extend_from_slice(b"\"ev\":\"session\"");
-            str_field(buf, b",\"node\":", node);
-            str_field(buf, b",\"jid\":", jid);
-            str_field(buf, b",\"state\":", state);
-            if let Some(reason) = reason {
-                str_field(buf, b",\"reason\":", reason);
-            }
-            if let Some(client) = client {
-                str_field(buf, b",\"client\":", client);
-            }
+            let fields = [
+                (&b",\"node\":"[..], *node),
+                (b",\"jid\":", *jid),
+                (b",\"state\":", *state),
+            ];
+            kind_and_fields(buf, b"\"ev\":\"session\"", &fields);
+            optional_str_field(buf, b",\"reason\":", *reason);
+            optional_str_field(buf, b",\"client\":", *client);
         }
         Record::Connect { link, node } => {
-            buf.extend_from_slice(b"\"ev\":\"connect\"");
-            str_field(buf, b",\"link\":", link);
-            str_field(buf, b",\"node\":", node);
+            kind_and_fields(
+                buf,
+                b"\"ev\":\"connect\"",
+                &[(b",\"link\":", link), (b",\"node\":", node)],
+            );
         }
         _ => return false,
     }
     buf.push(b'}');
     true
+}
+
+/// The kind field `ev` (`"ev":"kind"`), then each of `fields` (key with
+/// its comma, quotes and colon; value) as a JSON string. Inlined, so that
+/// the constant kind and keys are copied without a call.
+#[inline(always)]
+fn kind_and_fields(buf: &mut Vec<u8>, ev: &[u8], fields: &[(&[u8], &str)]) {
+    buf.extend_from_slice(ev);
+    for (key, value) in fields {
+        str_field(buf, key, value);
+    }
+}
+
+/// [`str_field`] if there is a value; nothing otherwise, as serde skips it.
+#[inline(always)]
+fn optional_str_field(buf: &mut Vec<u8>, key: &[u8], value: Option<&str>) {
+    if let Some(value) = value {
+        str_field(buf, key, value);
+    }
 }
 
 /// A `send` record's fields after `t`, with the route already rendered.
@@ -514,7 +535,7 @@ const XML_FIELD: &[u8] = b",\"xml\":";
 
 /// A `send` record's fields after `t` up to its XML.
 fn write_send_head(buf: &mut Vec<u8>, msg: u64, route: &[u8]) {
-    buf.extend_from_slice(b"\"ev\":\"send\"");
+    kind_and_fields(buf, b"\"ev\":\"send\"", &[]);
     u64_field(buf, b",\"msg\":", msg);
     buf.extend_from_slice(route);
 }
@@ -545,15 +566,9 @@ fn shown_fields(buf: &mut Vec<u8>, shown: &Shown) {
     } else {
         b",\"available\":false"
     });
-    if let Some(show) = &shown.show {
-        str_field(buf, b",\"show\":", show);
-    }
-    if let Some(status) = &shown.status {
-        str_field(buf, b",\"status\":", status);
-    }
-    if let Some(annotation) = shown.annotation {
-        str_field(buf, b",\"annotation\":", annotation);
-    }
+    optional_str_field(buf, b",\"show\":", shown.show.as_deref());
+    optional_str_field(buf, b",\"status\":", shown.status.as_deref());
+    optional_str_field(buf, b",\"annotation\":", shown.annotation);
 }
 
 /// `key` (with its comma, quotes and colon) and `value` as a JSON number.
