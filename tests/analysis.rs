@@ -339,6 +339,19 @@ fn traces_whose_messages_do_not_balance_say_where() {
              in flight at the end (1 such message(s))"
         )
     );
+    // With several left, the earliest is named.
+    let later = line_of(&good, "deliver", 90);
+    let mut both = lines.clone();
+    both.remove(later.max(deliver) - 1);
+    both.remove(later.min(deliver) - 1);
+    let e = err(&both.join("\n"));
+    assert_eq!(
+        e.message,
+        format!(
+            "message 40 (sent at line {send}) was neither delivered nor dropped, and is not \
+             in flight at the end (2 such message(s))"
+        )
+    );
     let e = err(&without(send));
     assert_eq!(e.line, deliver - 1);
     assert_eq!(

@@ -23,6 +23,7 @@
 
 pub mod chart;
 pub mod read;
+mod record;
 pub mod report;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -11,8 +11,9 @@
 //! the line where they fail, so nothing a run sent can disappear unnoticed.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::io::BufRead;
+
+use rustc_hash::FxHashMap;
 
 use serde::Deserialize;
 
@@ -20,7 +21,7 @@ use crate::trace::SCHEMA_VERSION;
 
 /// The fields the analysis reads; every record kind uses some of them.
 /// Text fields borrow from the line unless JSON escapes had to be undone.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 pub struct Line<'a> {
     pub t: u64,
     #[serde(borrow)]
@@ -143,8 +144,12 @@ pub fn read_trace(
         if text.trim().is_empty() {
             continue;
         }
-        let line: Line =
-            serde_json::from_str(text).map_err(|e| err(not_a_record(&e, info.is_none())))?;
+        let line = match super::record::parse(text) {
+            Some(line) => line,
+            None => {
+                serde_json::from_str(text).map_err(|e| err(not_a_record(&e, info.is_none())))?
+            }
+        };
         if line.t < last_t {
             return Err(err(format!(
                 "time goes backwards ({} after {last_t})",
@@ -211,9 +216,11 @@ pub struct TraceInfo {
 
 /// The messages sent and still awaiting their outcome, each with the line
 /// of its `send`; as many as are on the wire at once, not the whole trace.
+/// A hash map: every message is inserted and removed once, and only the
+/// end of the trace looks for the earliest one left.
 #[derive(Default)]
 struct Messages {
-    awaiting: BTreeMap<u64, usize>,
+    awaiting: FxHashMap<u64, usize>,
 }
 
 impl Messages {
@@ -262,7 +269,7 @@ impl Messages {
                         ));
                     }
                 }
-                if let Some((msg, sent)) = self.awaiting.first_key_value() {
+                if let Some((msg, sent)) = self.awaiting.iter().min() {
                     return Err(format!(
                         "message {msg} (sent at line {sent}) was neither delivered nor \
                          dropped, and is not in flight at the end ({} such message(s))",

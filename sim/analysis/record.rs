@@ -1,0 +1,493 @@
+//! Reading one trace record without serde, when it is written the way
+//! presim writes records.
+//!
+//! A trace has millions of records and serde spends most of an analysis
+//! on them: a visitor for each key, each field of [`Line`] moved several
+//! times. Nearly every record presim writes has one shape: an object on
+//! one line, no whitespace, keys and strings without escapes, values that
+//! are strings, unsigned integers, booleans or arrays of unsigned
+//! integers. [`parse`] reads exactly that shape and nothing else; for
+//! anything else (escapes, whitespace, `null`, other numbers, nested
+//! objects, a field twice, a missing `t` or `ev`, broken JSON) it returns
+//! `None` and the caller parses the line with serde, which gives the
+//! record or the error it always gave. So whenever `parse` returns a
+//! record it is the one serde would return, and every error still comes
+//! from serde.
+
+use std::borrow::Cow;
+
+use super::read::Line;
+
+/// `text` as a record, if it has the shape described above.
+pub fn parse(text: &str) -> Option<Line<'_>> {
+    let mut p = Parser {
+        text,
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    p.eat(b'{')?;
+    let mut line = Line::default();
+    let mut seen = 0u64;
+    loop {
+        let key = p.string()?;
+        p.eat(b':')?;
+        let bit = field(&mut line, &mut p, key)?;
+        if seen & bit != 0 {
+            // serde rejects a field given twice.
+            return None;
+        }
+        seen |= bit;
+        match p.next()? {
+            b',' => continue,
+            b'}' => break,
+            _ => return None,
+        }
+    }
+    // `t` and `ev`, the first two fields, have no default.
+    let required = 0b11;
+    (p.at == p.bytes.len() && seen & required == required).then_some(line)
+}
+
+/// The keys of [`Line`], in its order; a key's bit is `1 << ` its place.
+#[cfg(test)]
+const FIELDS: [&str; 33] = [
+    "t",
+    "ev",
+    "schema",
+    "scenario",
+    "seed",
+    "name",
+    "kind",
+    "a",
+    "b",
+    "link",
+    "state",
+    "node",
+    "jid",
+    "client",
+    "user",
+    "contact",
+    "subscription",
+    "after",
+    "observer",
+    "available",
+    "show",
+    "status",
+    "annotation",
+    "fault",
+    "target",
+    "duration",
+    "peer",
+    "from",
+    "to",
+    "flow",
+    "denied",
+    "msg",
+    "in_flight",
+];
+
+/// Reads the value of `key` into its field of `line`; returns the
+/// field's bit (its place in [`FIELDS`]), 0 for a key [`Line`] does not
+/// have, or `None` if the value is not of the shape read here.
+fn field<'a>(line: &mut Line<'a>, p: &mut Parser<'a>, key: &str) -> Option<u64> {
+    let index = match key {
+        "t" => {
+            line.t = p.number()?;
+            0
+        }
+        "ev" => {
+            line.ev = Cow::Borrowed(p.string()?);
+            1
+        }
+        "schema" => {
+            line.schema = Some(u32::try_from(p.number()?).ok()?);
+            2
+        }
+        "scenario" => {
+            line.scenario = Some(Cow::Borrowed(p.string()?));
+            3
+        }
+        "seed" => {
+            line.seed = Some(p.number()?);
+            4
+        }
+        "name" => {
+            line.name = Some(Cow::Borrowed(p.string()?));
+            5
+        }
+        "kind" => {
+            line.kind = Some(Cow::Borrowed(p.string()?));
+            6
+        }
+        "a" => {
+            line.a = Some(Cow::Borrowed(p.string()?));
+            7
+        }
+        "b" => {
+            line.b = Some(Cow::Borrowed(p.string()?));
+            8
+        }
+        "link" => {
+            line.link = Some(Cow::Borrowed(p.string()?));
+            9
+        }
+        "state" => {
+            line.state = Some(Cow::Borrowed(p.string()?));
+            10
+        }
+        "node" => {
+            line.node = Some(Cow::Borrowed(p.string()?));
+            11
+        }
+        "jid" => {
+            line.jid = Some(Cow::Borrowed(p.string()?));
+            12
+        }
+        "client" => {
+            line.client = Some(Cow::Borrowed(p.string()?));
+            13
+        }
+        "user" => {
+            line.user = Some(Cow::Borrowed(p.string()?));
+            14
+        }
+        "contact" => {
+            line.contact = Some(Cow::Borrowed(p.string()?));
+            15
+        }
+        "subscription" => {
+            line.subscription = Some(Cow::Borrowed(p.string()?));
+            16
+        }
+        "after" => {
+            line.after = Some(Cow::Borrowed(p.string()?));
+            17
+        }
+        "observer" => {
+            line.observer = Some(Cow::Borrowed(p.string()?));
+            18
+        }
+        "available" => {
+            line.available = Some(p.boolean()?);
+            19
+        }
+        "show" => {
+            line.show = Some(Cow::Borrowed(p.string()?));
+            20
+        }
+        "status" => {
+            line.status = Some(Cow::Borrowed(p.string()?));
+            21
+        }
+        "annotation" => {
+            line.annotation = Some(Cow::Borrowed(p.string()?));
+            22
+        }
+        "fault" => {
+            line.fault = Some(Cow::Borrowed(p.string()?));
+            23
+        }
+        "target" => {
+            line.target = Some(Cow::Borrowed(p.string()?));
+            24
+        }
+        "duration" => {
+            line.duration = Some(p.number()?);
+            25
+        }
+        "peer" => {
+            line.peer = Some(Cow::Borrowed(p.string()?));
+            26
+        }
+        "from" => {
+            line.from = Some(Cow::Borrowed(p.string()?));
+            27
+        }
+        "to" => {
+            line.to = Some(Cow::Borrowed(p.string()?));
+            28
+        }
+        "flow" => {
+            line.flow = Some(Cow::Borrowed(p.string()?));
+            29
+        }
+        "denied" => {
+            line.denied = Some(p.boolean()?);
+            30
+        }
+        "msg" => {
+            line.msg = Some(p.number()?);
+            31
+        }
+        "in_flight" => {
+            line.in_flight = Some(p.numbers()?);
+            32
+        }
+        _ => {
+            p.skip_value()?;
+            return Some(0);
+        }
+    };
+    Some(1 << index)
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Parser<'a> {
+    fn next(&mut self) -> Option<u8> {
+        let byte = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.next()? == byte).then_some(())
+    }
+
+    /// A string with nothing JSON escapes in it, without its quotes.
+    fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let end = start + presim_engine::scan::json_stop(&self.bytes[start..])?;
+        if self.bytes[end] != b'"' {
+            // A backslash or a control character: serde's to read.
+            return None;
+        }
+        self.at = end + 1;
+        // Both ends are at ASCII quotes, so on character boundaries.
+        self.text.get(start..end)
+    }
+
+    /// An unsigned integer as JSON writes it: `0`, or digits not starting
+    /// with `0`, that fits in 64 bits and is not followed by a fraction or
+    /// an exponent.
+    fn number(&mut self) -> Option<u64> {
+        let start = self.at;
+        let mut value: u64 = 0;
+        while let Some(digit) = self.bytes.get(self.at).filter(|b| b.is_ascii_digit()) {
+            value = value
+                .checked_mul(10)?
+                .checked_add(u64::from(digit - b'0'))?;
+            self.at += 1;
+        }
+        let digits = self.at - start;
+        let leading_zero = digits > 1 && self.bytes[start] == b'0';
+        let ends_well = matches!(self.bytes.get(self.at), Some(b',' | b'}' | b']'));
+        (digits > 0 && !leading_zero && ends_well).then_some(value)
+    }
+
+    fn boolean(&mut self) -> Option<bool> {
+        let rest = &self.bytes[self.at..];
+        let (value, len) = if rest.starts_with(b"true") {
+            (true, 4)
+        } else if rest.starts_with(b"false") {
+            (false, 5)
+        } else {
+            return None;
+        };
+        self.at += len;
+        Some(value)
+    }
+
+    /// An array of unsigned integers.
+    fn numbers(&mut self) -> Option<Vec<u64>> {
+        self.eat(b'[')?;
+        let mut values = Vec::new();
+        if self.bytes.get(self.at) == Some(&b']') {
+            self.at += 1;
+            return Some(values);
+        }
+        loop {
+            values.push(self.number()?);
+            match self.next()? {
+                b',' => continue,
+                b']' => return Some(values),
+                _ => return None,
+            }
+        }
+    }
+
+    /// A value of a key [`Line`] does not have, if of a shape read here.
+    fn skip_value(&mut self) -> Option<()> {
+        match self.bytes.get(self.at)? {
+            b'"' => self.string().map(drop),
+            b't' | b'f' => self.boolean().map(drop),
+            b'[' => self.numbers().map(drop),
+            _ => self.number().map(drop),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serde(text: &str) -> Option<Line<'_>> {
+        serde_json::from_str(text).ok()
+    }
+
+    /// The keys listed are the fields of [`Line`]: a key missing here
+    /// would be skipped as unknown, and this test fails for it.
+    #[test]
+    fn every_field_is_read() {
+        let mut object = String::from("{");
+        for (i, key) in FIELDS.iter().enumerate() {
+            let value = match *key {
+                "t" | "schema" | "seed" | "duration" | "msg" => i.to_string(),
+                "available" | "denied" => "true".to_string(),
+                "in_flight" => "[1,22,333]".to_string(),
+                _ => format!("\"{key}-value\""),
+            };
+            object.push_str(&format!("\"{key}\":{value},"));
+        }
+        object.pop();
+        object.push('}');
+        let line = parse(&object).expect("the usual shape");
+        for (i, key) in FIELDS.iter().enumerate() {
+            let mut p = Parser {
+                text: &object,
+                bytes: object.as_bytes(),
+                at: object.find(&format!("\"{key}\":")).unwrap() + key.len() + 3,
+            };
+            assert_eq!(
+                field(&mut Line::default(), &mut p, key),
+                Some(1 << i),
+                "{key}"
+            );
+        }
+        assert_eq!(Some(&line), serde(&object).as_ref());
+        assert_eq!(line.flow.as_deref(), Some("flow-value"));
+        assert_eq!(line.in_flight, Some(vec![1, 22, 333]));
+        let json: serde_json::Value = serde_json::from_str(&object).unwrap();
+        assert_eq!(json.as_object().unwrap().len(), FIELDS.len());
+    }
+
+    /// Records as presim writes them are read here, as serde reads them.
+    #[test]
+    fn reads_records_as_written() {
+        let records = [
+            r#"{"t":0,"ev":"header","schema":3,"scenario":"quick start","seed":7}"#,
+            r#"{"t":117694,"ev":"send","msg":0,"link":"c2s:a@a.example","from":"a@a.example","to":"a.example","xml":"<presence from='a@a.example/sim' to='b@b.example'/>"}"#,
+            r#"{"t":139124,"ev":"deliver","msg":0}"#,
+            r#"{"t":5,"ev":"view","observer":"a@x/r","contact":"b@x/r","available":true,"show":"away","status":"über","annotation":"server-unavailable"}"#,
+            r#"{"t":9,"ev":"end","events":12,"in_flight":[]}"#,
+            r#"{"t":9,"ev":"end","events":12,"in_flight":[3,18446744073709551615]}"#,
+            r#"{"t":9,"ev":"link","link":"s2s","state":"down","denied":false,"extra":["x"]}"#,
+        ];
+        for text in records {
+            let fast = parse(text);
+            if text.contains("\"extra\":[\"x\"]") {
+                // An array of strings is not a shape read here.
+                assert!(fast.is_none(), "{text}");
+                continue;
+            }
+            assert!(fast.is_some(), "{text}");
+            assert_eq!(fast, serde(text), "{text}");
+        }
+    }
+
+    /// Whatever is not the usual shape is left to serde: escapes,
+    /// whitespace, nulls, signs, fractions, exponents, leading zeros,
+    /// overflow, nested objects, repeated or missing fields, trailing
+    /// bytes, cut lines.
+    #[test]
+    fn leaves_everything_else_to_serde() {
+        let others = [
+            r#"{"t":1,"ev":"view","status":"say \"hi\""}"#,
+            r#"{"t":1,"ev":"vi\u0065w"}"#,
+            r#"{"\u0074":1,"ev":"view"}"#,
+            r#"{"t":1, "ev":"view"}"#,
+            r#" {"t":1,"ev":"view"}"#,
+            r#"{"t":1,"ev":"view","show":null}"#,
+            r#"{"t":-1,"ev":"view"}"#,
+            r#"{"t":1.5,"ev":"view"}"#,
+            r#"{"t":1e3,"ev":"view"}"#,
+            r#"{"t":01,"ev":"view"}"#,
+            r#"{"t":18446744073709551616,"ev":"view"}"#,
+            r#"{"t":1,"ev":"view","schema":4294967296}"#,
+            r#"{"t":1,"ev":"view","x":{"y":1}}"#,
+            r#"{"t":1,"ev":"view","t":2}"#,
+            r#"{"t":1}"#,
+            r#"{"ev":"view"}"#,
+            r#"{}"#,
+            r#"{"t":1,"ev":"view"} "#,
+            r#"{"t":1,"ev":"view"}x"#,
+            r#"{"t":1,"ev":"view""#,
+            r#"{"t":1,"ev":"view","available":tru}"#,
+            r#"{"t":1,"ev":"view","in_flight":[1,]}"#,
+            r#"{"t":1,"ev":"view","node":"tab	here"}"#,
+            r#"{"t":"1","ev":"view"}"#,
+            r#"{"t":1,"ev":5}"#,
+        ];
+        for text in others {
+            assert!(parse(text).is_none(), "{text}");
+        }
+    }
+
+    /// A field repeated is an error for serde; an unknown key repeated
+    /// is not, and is read here too.
+    #[test]
+    fn unknown_keys_may_repeat() {
+        let text = r#"{"t":1,"ev":"send","xml":"<a/>","xml":"<b/>","msg":4}"#;
+        assert!(serde(text).is_some());
+        assert_eq!(parse(text), serde(text));
+    }
+
+    /// Every record of the runs of four scenarios (faults, annotations,
+    /// crashes, subscriptions) is of the usual shape and read as serde
+    /// reads it; and lines mutated at random, byte by byte, are either
+    /// left to serde or read as serde reads them.
+    #[test]
+    fn agrees_with_serde_on_real_and_mutated_records() {
+        use rand::{Rng, SeedableRng};
+        let mut lines = Vec::new();
+        for file in ["federation", "flapping", "psa_outage", "crash_restart"] {
+            let path = format!("{}/scenarios/{file}.ron", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(&path).expect("scenario file");
+            let model = crate::scenario::load(&path, &text).expect("valid scenario");
+            let (_, trace) = crate::run::run_captured(&model);
+            let trace = String::from_utf8(trace).expect("UTF-8");
+            lines.extend(trace.lines().map(str::to_string));
+        }
+        for line in &lines {
+            let fast = parse(line);
+            assert!(fast.is_some(), "{line}");
+            assert_eq!(fast, serde(line), "{line}");
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let bytes = b"\"\\,:{}[]0159-.e tnfu\tx";
+        let (mut read, mut left) = (0, 0);
+        for _ in 0..50_000 {
+            let line = lines[rng.random_range(0..lines.len())].as_bytes();
+            let mut mutated = line.to_vec();
+            let at = rng.random_range(0..mutated.len());
+            match rng.random_range(0..3) {
+                0 => mutated[at] = bytes[rng.random_range(0..bytes.len())],
+                1 => {
+                    mutated.remove(at);
+                }
+                _ => mutated.insert(at, bytes[rng.random_range(0..bytes.len())]),
+            }
+            let Ok(mutated) = std::str::from_utf8(&mutated) else {
+                continue;
+            };
+            match parse(mutated) {
+                Some(fast) => {
+                    read += 1;
+                    assert_eq!(Some(fast), serde(mutated), "{mutated}");
+                }
+                None => left += 1,
+            }
+        }
+        // Both ways are exercised: many mutations keep the shape (a digit
+        // for a digit, a letter in a name), many break it.
+        assert!(
+            read > 10_000 && left > 10_000,
+            "{read} read, {left} left to serde"
+        );
+    }
+}
