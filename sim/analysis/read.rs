@@ -121,28 +121,26 @@ impl<'a> Line<'a> {
 /// the header. Returns the header's scenario and seed, and the time of the
 /// last record.
 pub fn read_trace(
-    mut input: impl BufRead,
+    input: impl BufRead,
     mut each: impl FnMut(&Line) -> Result<(), String>,
 ) -> Result<TraceInfo, TraceError> {
     let mut info: Option<TraceInfo> = None;
     let mut books = Messages::default();
     let mut last_t = 0;
-    // One buffer for every line; a record borrows its text from it.
-    let mut buffer = String::new();
-    for line_no in 1.. {
+    for_each_line(input, |line_no, bytes| {
         let err = |message: String| TraceError {
             line: line_no,
             message,
         };
-        buffer.clear();
-        match input.read_line(&mut buffer) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => return Err(err(format!("cannot read: {e}"))),
-        }
-        let text = without_line_ending(&buffer);
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            err(format!(
+                "not UTF-8 text (column {} is not a character)",
+                e.valid_up_to() + 1
+            ))
+        })?;
+        let text = text.strip_suffix('\r').unwrap_or(text);
         if text.trim().is_empty() {
-            continue;
+            return Ok(());
         }
         let line = match super::record::parse(text) {
             Some(line) => line,
@@ -169,19 +167,50 @@ pub fn read_trace(
                 each(&line).map_err(err)?;
             }
         }
-    }
+        Ok(())
+    })?;
     info.ok_or(TraceError {
         line: 0,
         message: "the trace is empty".to_string(),
     })
 }
 
-/// A line read with its `\n` or `\r\n`, without it (as `BufRead::lines`
-/// gives it).
-fn without_line_ending(line: &str) -> &str {
-    match line.strip_suffix('\n') {
-        Some(line) => line.strip_suffix('\r').unwrap_or(line),
-        None => line,
+/// Calls `each` with the number (from 1) and the bytes of every line of
+/// `input`, without its `\n`. A line that lies whole in the reader's
+/// buffer is read there; only one that straddles two fills is copied.
+fn for_each_line(
+    mut input: impl BufRead,
+    mut each: impl FnMut(usize, &[u8]) -> Result<(), TraceError>,
+) -> Result<(), TraceError> {
+    let mut line_no = 0;
+    // The start of a line whose end is in the next fill.
+    let mut carried = Vec::new();
+    loop {
+        let buf = input.fill_buf().map_err(|e| TraceError {
+            line: line_no + 1,
+            message: format!("cannot read: {e}"),
+        })?;
+        if buf.is_empty() {
+            if !carried.is_empty() {
+                each(line_no + 1, &carried)?;
+            }
+            return Ok(());
+        }
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', buf) {
+            line_no += 1;
+            if carried.is_empty() {
+                each(line_no, &buf[start..end])?;
+            } else {
+                carried.extend_from_slice(&buf[..end]);
+                each(line_no, &carried)?;
+                carried.clear();
+            }
+            start = end + 1;
+        }
+        carried.extend_from_slice(&buf[start..]);
+        let len = buf.len();
+        input.consume(len);
     }
 }
 
@@ -303,4 +332,52 @@ fn header(line: &Line) -> Result<TraceInfo, String> {
         schema,
         ..TraceInfo::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines are given whole, numbered from 1, without their `\n`, when
+    /// they straddle fills of any size too: empty ones, a `\r` kept for
+    /// the caller, a last line with no `\n`, an empty input.
+    #[test]
+    fn lines_are_given_whole_across_fills() {
+        let texts = [
+            "",
+            "a",
+            "a\n",
+            "\n\n",
+            "ab\r\ncd\n\nlast",
+            "one\ntwo\nthree\n",
+        ];
+        for text in texts {
+            let expected: Vec<(usize, Vec<u8>)> = text
+                .split_inclusive('\n')
+                .map(|l| l.strip_suffix('\n').unwrap_or(l).as_bytes().to_vec())
+                .enumerate()
+                .map(|(i, l)| (i + 1, l))
+                .collect();
+            for capacity in 1..=text.len().max(1) + 1 {
+                let input = std::io::BufReader::with_capacity(capacity, text.as_bytes());
+                let mut seen = Vec::new();
+                for_each_line(input, |n, bytes| {
+                    seen.push((n, bytes.to_vec()));
+                    Ok(())
+                })
+                .unwrap();
+                assert_eq!(seen, expected, "{text:?} in fills of {capacity}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_line_that_is_not_utf8_is_named() {
+        let mut trace = b"{\"t\":0,\"ev\":\"header\",\"schema\":".to_vec();
+        trace.extend_from_slice(format!("{SCHEMA_VERSION}}}\n").as_bytes());
+        trace.extend_from_slice(b"{\"t\":1,\"ev\":\"\xff\"}\n");
+        let e = read_trace(&trace[..], |_| Ok(())).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert_eq!(e.message, "not UTF-8 text (column 14 is not a character)");
+    }
 }
