@@ -163,8 +163,12 @@ struct Analyzer {
     /// Directed presence: (sender, target as addressed).
     directed: FxHashSet<Pair>,
     directed_to: FxHashMap<Id, BTreeSet<Id>>,
-    open: BTreeMap<Pair, Open>,
-    open_leaks: BTreeMap<Pair, u64>,
+    /// Stale intervals and leaks still open, by (observer, contact); hash
+    /// maps, iterated into an output only sorted.
+    open: FxHashMap<Pair, Open>,
+    open_leaks: FxHashMap<Pair, u64>,
+    /// The contacts of each observer with a stale interval open.
+    open_of: FxHashMap<Id, Vec<Id>>,
     // Conditions that make presence go stale.
     servers_down: FxHashSet<Id>,
     clients_crashed: FxHashSet<Id>,
@@ -224,8 +228,9 @@ impl Analyzer {
             privacy: FxHashMap::default(),
             directed: FxHashSet::default(),
             directed_to: FxHashMap::default(),
-            open: BTreeMap::new(),
-            open_leaks: BTreeMap::new(),
+            open: FxHashMap::default(),
+            open_leaks: FxHashMap::default(),
+            open_of: FxHashMap::default(),
             servers_down: FxHashSet::default(),
             clients_crashed: FxHashSet::default(),
             paused: FxHashSet::default(),
@@ -436,7 +441,7 @@ impl Analyzer {
         for c in subscribed.into_iter().chain([user]) {
             contacts.extend(self.sessions_of(c));
         }
-        contacts.extend(self.open.range((o, 0)..=(o, Id::MAX)).map(|(p, _)| p.1));
+        contacts.extend(self.open_of.get(&o).into_iter().flatten().copied());
         for e in contacts {
             if e != o {
                 self.evaluate(o, e);
@@ -732,6 +737,7 @@ impl Analyzer {
     /// A fault condition changed: open intervals of unknown cause may now
     /// have one, and the observer's server may now know.
     fn conditions_changed(&mut self) {
+        // Each interval is updated on its own: the order does not matter.
         let pairs: Vec<Pair> = self.open.keys().copied().collect();
         for (o, e) in pairs {
             let condition = self.condition(o, e);
@@ -824,6 +830,7 @@ impl Analyzer {
                     knowable: self.knowable(o, e),
                 };
                 self.open.insert((o, e), open);
+                self.open_of.entry(o).or_default().push(e);
             }
             (Some(open), true) => match (open.annotated_since, annotated) {
                 (None, true) => open.annotated_since = Some(now),
@@ -849,6 +856,11 @@ impl Analyzer {
         let Some(mut open) = self.open.remove(&(o, e)) else {
             return;
         };
+        if let Some(contacts) = self.open_of.get_mut(&o) {
+            if let Some(at) = contacts.iter().position(|c| *c == e) {
+                contacts.swap_remove(at);
+            }
+        }
         let now = self.now;
         if let Some(since) = open.annotated_since {
             open.annotated_spans.push([since, now]);
@@ -898,11 +910,13 @@ impl Analyzer {
     fn finish(mut self, info: TraceInfo) -> Report {
         self.now = info.end;
         let not_converged = self.convergence(&info);
-        let pairs: Vec<Pair> = self.open.keys().copied().collect();
+        let mut pairs: Vec<Pair> = self.open.keys().copied().collect();
+        pairs.sort_unstable();
         for (o, e) in pairs {
             self.close(o, e);
         }
-        let leaks: Vec<Pair> = self.open_leaks.keys().copied().collect();
+        let mut leaks: Vec<Pair> = self.open_leaks.keys().copied().collect();
+        leaks.sort_unstable();
         for (o, e) in leaks {
             self.close_leak(o, e);
         }
