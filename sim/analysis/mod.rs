@@ -201,6 +201,14 @@ struct Analyzer {
     outages: Vec<Outage>,
 }
 
+/// `ids` in ascending order, each once: the order in which pairs are
+/// evaluated (and so their intervals found).
+fn in_order(mut ids: Vec<Id>) -> Vec<Id> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
 fn ordered(a: Id, b: Id) -> Pair {
     (a.min(b), a.max(b))
 }
@@ -432,17 +440,13 @@ impl Analyzer {
         let Some(user) = self.sessions.get(&o).map(|s| s.user) else {
             return;
         };
-        let mut contacts: BTreeSet<Id> = self.viewed.get(&o).cloned().unwrap_or_default();
-        let subscribed: Vec<Id> = self
-            .following
-            .get(&user)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
-        for c in subscribed.into_iter().chain([user]) {
-            contacts.extend(self.sessions_of(c));
+        let mut contacts: Vec<Id> = self.viewed.get(&o).into_iter().flatten().copied().collect();
+        let subscribed = self.following.get(&user).into_iter().flatten();
+        for &c in subscribed.chain([&user]) {
+            contacts.extend(self.user_sessions.get(&c).into_iter().flatten());
         }
-        contacts.extend(self.open_of.get(&o).into_iter().flatten().copied());
-        for e in contacts {
+        contacts.extend(self.open_of.get(&o).into_iter().flatten());
+        for e in in_order(contacts) {
             if e != o {
                 self.evaluate(o, e);
             }
@@ -454,23 +458,25 @@ impl Analyzer {
         let Some(user) = self.sessions.get(&e).map(|s| s.user) else {
             return;
         };
-        let mut observers: BTreeSet<Id> = self.viewers.get(&e).cloned().unwrap_or_default();
-        let subscribers: Vec<Id> = self
-            .subscribers
-            .get(&user)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default();
-        for u in subscribers.into_iter().chain([user]) {
-            observers.extend(self.sessions_of(u));
+        let mut observers: Vec<Id> = self
+            .viewers
+            .get(&e)
+            .into_iter()
+            .flatten()
+            .copied()
+            .collect();
+        let subscribers = self.subscribers.get(&user).into_iter().flatten();
+        for &u in subscribers.chain([&user]) {
+            observers.extend(self.user_sessions.get(&u).into_iter().flatten());
         }
         // Directed presence went to a full JID (a session) or a bare one.
-        for target in self.directed_to.get(&e).cloned().unwrap_or_default() {
+        for &target in self.directed_to.get(&e).into_iter().flatten() {
             if self.sessions.contains_key(&target) {
-                observers.insert(target);
+                observers.push(target);
             }
-            observers.extend(self.sessions_of(target));
+            observers.extend(self.user_sessions.get(&target).into_iter().flatten());
         }
-        for o in observers {
+        for o in in_order(observers) {
             if o != e {
                 self.evaluate(o, e);
             }
@@ -523,9 +529,15 @@ impl Analyzer {
             presence: Presence::of(line),
             annotation: line.annotation.as_deref().map(String::from),
         };
-        let before = self.views.get(&(o, e)).and_then(|v| v.annotation.clone());
-        self.viewers.entry(e).or_default().insert(o);
-        self.viewed.entry(o).or_default().insert(e);
+        let held = self.views.get(&(o, e));
+        let before = held.and_then(|v| v.annotation.clone());
+        if held.is_none() {
+            // A pair seen for the first time. Who views whom changes only
+            // with `views`: here, and all of an observer's in
+            // `forget_views`.
+            self.viewers.entry(e).or_default().insert(o);
+            self.viewed.entry(o).or_default().insert(e);
+        }
         let annotated = view.annotation.is_some();
         let mark = match (&before, &view.annotation) {
             (None, Some(a)) => Some(MarkKind::Annotated(a.clone())),
