@@ -142,12 +142,10 @@ pub fn read_trace(
         if text.trim().is_empty() {
             return Ok(());
         }
-        let line = match super::record::parse(text) {
-            Some(line) => line,
-            None => {
-                serde_json::from_str(text).map_err(|e| err(not_a_record(&e, info.is_none())))?
-            }
-        };
+        let mut line = Line::default();
+        if !super::record::parse_into(text, &mut line) {
+            line = serde_json::from_str(text).map_err(|e| err(not_a_record(&e, info.is_none())))?;
+        }
         if line.t < last_t {
             return Err(err(format!(
                 "time goes backwards ({} after {last_t})",

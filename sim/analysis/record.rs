@@ -6,32 +6,46 @@
 //! times. Nearly every record presim writes has one shape: an object on
 //! one line, no whitespace, keys and strings without escapes, values that
 //! are strings, unsigned integers, booleans or arrays of unsigned
-//! integers. [`parse`] reads exactly that shape and nothing else; for
-//! anything else (escapes, whitespace, `null`, other numbers, nested
-//! objects, a field twice, a missing `t` or `ev`, broken JSON) it returns
-//! `None` and the caller parses the line with serde, which gives the
-//! record or the error it always gave. So whenever `parse` returns a
-//! record it is the one serde would return, and every error still comes
-//! from serde.
+//! integers. [`parse_into`] reads exactly that shape and nothing else;
+//! for anything else (escapes, whitespace, `null`, other numbers, nested
+//! objects, a field twice, a missing `t` or `ev`, broken JSON) it says
+//! so and the caller parses the line with serde, which gives the record
+//! or the error it always gave. So whenever `parse_into` reads a record
+//! it is the one serde would return, and every error still comes from
+//! serde.
 
 use std::borrow::Cow;
 
 use super::read::Line;
 
 /// `text` as a record, if it has the shape described above.
-pub fn parse(text: &str) -> Option<Line<'_>> {
+#[cfg(test)]
+fn parse(text: &str) -> Option<Line<'_>> {
+    let mut line = Line::default();
+    parse_into(text, &mut line).then_some(line)
+}
+
+/// Reads `text` into `line` (a default one) and says whether it has the
+/// shape described above; if not, `line` holds whatever was read before
+/// that showed, and the caller parses `text` with serde. The reader of a
+/// trace reads each record into its place this way, a record being a
+/// few hundred bytes to move.
+pub fn parse_into<'a>(text: &'a str, line: &mut Line<'a>) -> bool {
+    read_object(text, line).is_some()
+}
+
+fn read_object<'a>(text: &'a str, line: &mut Line<'a>) -> Option<()> {
     let mut p = Parser {
         text,
         bytes: text.as_bytes(),
         at: 0,
     };
     p.eat(b'{')?;
-    let mut line = Line::default();
     let mut seen = 0u64;
     loop {
         let key = p.string()?;
         p.eat(b':')?;
-        let bit = field(&mut line, &mut p, key)?;
+        let bit = field(line, &mut p, key)?;
         if seen & bit != 0 {
             // serde rejects a field given twice.
             return None;
@@ -45,7 +59,7 @@ pub fn parse(text: &str) -> Option<Line<'_>> {
     }
     // `t` and `ev`, the first two fields, have no default.
     let required = 0b11;
-    (p.at == p.bytes.len() && seen & required == required).then_some(line)
+    (p.at == p.bytes.len() && seen & required == required).then_some(())
 }
 
 /// The keys of [`Line`], in its order; a key's bit is `1 << ` its place.
