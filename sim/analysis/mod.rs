@@ -336,8 +336,8 @@ impl Analyzer {
         };
         if changed {
             let (u, c) = (o, e);
-            let observers = self.sessions_of(u);
-            let contacts = self.sessions_of(c);
+            let observers: Vec<Id> = self.sessions_of(u).collect();
+            let contacts: Vec<Id> = self.sessions_of(c).collect();
             for &o in &observers {
                 let mut es: BTreeSet<Id> = contacts.iter().copied().collect();
                 es.extend(self.viewed_of_user(o, c));
@@ -348,11 +348,9 @@ impl Analyzer {
         }
     }
 
-    fn sessions_of(&self, user: Id) -> Vec<Id> {
-        self.user_sessions
-            .get(&user)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default()
+    /// The bound sessions of `user`, in order.
+    fn sessions_of(&self, user: Id) -> impl Iterator<Item = Id> + '_ {
+        self.user_sessions.get(&user).into_iter().flatten().copied()
     }
 
     /// Contacts of `user` that observer `o` holds a view of.
@@ -443,7 +441,7 @@ impl Analyzer {
         let mut contacts: Vec<Id> = self.viewed.get(&o).into_iter().flatten().copied().collect();
         let subscribed = self.following.get(&user).into_iter().flatten();
         for &c in subscribed.chain([&user]) {
-            contacts.extend(self.user_sessions.get(&c).into_iter().flatten());
+            contacts.extend(self.sessions_of(c));
         }
         contacts.extend(self.open_of.get(&o).into_iter().flatten());
         for e in in_order(contacts) {
@@ -467,14 +465,14 @@ impl Analyzer {
             .collect();
         let subscribers = self.subscribers.get(&user).into_iter().flatten();
         for &u in subscribers.chain([&user]) {
-            observers.extend(self.user_sessions.get(&u).into_iter().flatten());
+            observers.extend(self.sessions_of(u));
         }
         // Directed presence went to a full JID (a session) or a bare one.
         for &target in self.directed_to.get(&e).into_iter().flatten() {
             if self.sessions.contains_key(&target) {
                 observers.push(target);
             }
-            observers.extend(self.user_sessions.get(&target).into_iter().flatten());
+            observers.extend(self.sessions_of(target));
         }
         for o in in_order(observers) {
             if o != e {

@@ -184,10 +184,16 @@ fn for_each_line(
     // The start of a line whose end is in the next fill.
     let mut carried = Vec::new();
     loop {
-        let buf = input.fill_buf().map_err(|e| TraceError {
-            line: line_no + 1,
-            message: format!("cannot read: {e}"),
-        })?;
+        let buf = match input.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(TraceError {
+                    line: line_no + 1,
+                    message: format!("cannot read: {e}"),
+                })
+            }
+        };
         if buf.is_empty() {
             if !carried.is_empty() {
                 each(line_no + 1, &carried)?;
