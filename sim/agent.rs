@@ -248,11 +248,7 @@ impl Agent {
         self.sm = None;
         let old = std::mem::take(&mut self.view);
         if let Some(log) = &mut self.view_log {
-            let mut cleared: Vec<String> = old
-                .into_entries()
-                .filter(|(_, shown)| shown.available)
-                .map(|(contact, _)| contact.into_string())
-                .collect();
+            let mut cleared: Vec<String> = old.available().map(String::from).collect();
             cleared.sort_unstable();
             log.extend(cleared.into_iter().map(|c| (now, c, Shown::UNAVAILABLE)));
         }
@@ -650,9 +646,9 @@ impl Agent {
     fn show_offline(&mut self, now: u64, out: &mut Vec<Act>, which: impl Fn(&str) -> bool) {
         let mut gone: Vec<String> = self
             .view
-            .iter()
-            .filter(|(jid, shown)| shown.available && which(jid))
-            .map(|(jid, _)| jid.to_string())
+            .available()
+            .filter(|jid| which(jid))
+            .map(String::from)
             .collect();
         gone.sort_unstable();
         for jid in gone {
@@ -661,10 +657,8 @@ impl Agent {
     }
 
     fn set_view(&mut self, now: u64, from: &str, shown: Shown, out: &mut Vec<Act>) {
-        match self.view.get_mut(from) {
-            Some(held) if *held == shown => return,
-            Some(held) => *held = shown.clone(),
-            None => self.view.insert(from, shown.clone()),
+        if !self.view.set(from, &shown) {
+            return;
         }
         if let Some(log) = &mut self.view_log {
             log.push((now, from.to_string(), shown.clone()));

@@ -317,9 +317,7 @@ impl World {
             let mut engine = Server::new(spec.config.clone());
             for account in &spec.accounts {
                 let a = engine.store_mut().create(&account.user, &account.password);
-                for (jid, item) in &account.roster {
-                    a.roster.items.insert(jid.clone(), item.clone());
-                }
+                a.roster.items = account.roster.iter().cloned().collect();
             }
             domains.insert(spec.config.domain.clone(), i);
             servers.push(ServerNode {

@@ -9,15 +9,132 @@
 //! (a contact that goes away is shown unavailable), only the whole view is
 //! dropped with its session. Iteration order is the table's; whoever
 //! iterates into an output sorts first.
+//!
+//! A slot holds what it shows packed ([`Seen`]): show and status in one
+//! inline text, the rest in flags. A slot is 56 bytes instead of the 96 of
+//! a key beside a [`Shown`]; a large run holds one view per client, and
+//! every presence a client receives reads one slot of it.
 
 use std::hash::Hasher;
 
 use compact_str::CompactString;
+use presim_engine::psa::Annotation;
 
 use crate::trace::Shown;
 
 /// A contact resource and what it shows, or `None` for a free slot.
-type Slot = Option<(CompactString, Shown)>;
+type Slot = Option<(CompactString, Seen)>;
+
+/// A [`Shown`], packed. Every `Shown` has exactly one `Seen`, so two are
+/// equal exactly when the presences they pack are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Seen {
+    /// The show's text followed by the status's, the show's length, and
+    /// [`AVAILABLE`], [`SHOW`], [`STATUS`] and the annotation's code
+    /// (shifted by [`ANNOTATION_SHIFT`]).
+    Packed {
+        text: CompactString,
+        show_len: u32,
+        flags: u8,
+    },
+    /// One that does not pack: an annotation other than XEP-0310's two,
+    /// or a show longer than a `u32` counts.
+    Unpacked(Box<Shown>),
+}
+
+const AVAILABLE: u8 = 1;
+const SHOW: u8 = 2;
+const STATUS: u8 = 4;
+const ANNOTATION_SHIFT: u32 = 3;
+/// The annotations a packed presence can carry, by code less one.
+const ANNOTATIONS: [Annotation; 2] = [Annotation::ServerUnavailable, Annotation::ConnectionPaused];
+
+impl Seen {
+    fn pack(shown: &Shown) -> Seen {
+        let code = match shown.annotation {
+            None => Some(0),
+            Some(name) => (1..)
+                .zip(ANNOTATIONS)
+                .find(|(_, a)| a.as_str() == name)
+                .map(|(code, _)| code),
+        };
+        let show = shown.show.as_deref().unwrap_or("");
+        match (code, u32::try_from(show.len())) {
+            (Some(code), Ok(show_len)) => {
+                let text = match (&shown.show, &shown.status) {
+                    (Some(show), Some(status)) => {
+                        let mut text = show.clone();
+                        text.push_str(status);
+                        text
+                    }
+                    (Some(one), None) | (None, Some(one)) => one.clone(),
+                    (None, None) => CompactString::const_new(""),
+                };
+                let flag = |on: bool, bit: u8| if on { bit } else { 0 };
+                Seen::Packed {
+                    text,
+                    show_len,
+                    flags: flag(shown.available, AVAILABLE)
+                        | flag(shown.show.is_some(), SHOW)
+                        | flag(shown.status.is_some(), STATUS)
+                        | code << ANNOTATION_SHIFT,
+                }
+            }
+            _ => Seen::Unpacked(Box::new(shown.clone())),
+        }
+    }
+
+    fn unpack(&self) -> Shown {
+        match self {
+            Seen::Packed {
+                text,
+                show_len,
+                flags,
+            } => {
+                let (show, status) = text.split_at(*show_len as usize);
+                let part =
+                    |bit: u8, part: &str| (flags & bit != 0).then(|| CompactString::from(part));
+                let code = usize::from(flags >> ANNOTATION_SHIFT);
+                Shown {
+                    available: flags & AVAILABLE != 0,
+                    show: part(SHOW, show),
+                    status: part(STATUS, status),
+                    annotation: code.checked_sub(1).map(|i| ANNOTATIONS[i].as_str()),
+                }
+            }
+            Seen::Unpacked(shown) => (**shown).clone(),
+        }
+    }
+
+    /// Whether this packs `shown`, read in place.
+    fn holds(&self, shown: &Shown) -> bool {
+        match self {
+            Seen::Packed {
+                text,
+                show_len,
+                flags,
+            } => {
+                let (show, status) = text.split_at(*show_len as usize);
+                fn part(flags: u8, bit: u8, part: &str) -> Option<&str> {
+                    (flags & bit != 0).then_some(part)
+                }
+                let code = usize::from(flags >> ANNOTATION_SHIFT);
+                (flags & AVAILABLE != 0) == shown.available
+                    && part(*flags, SHOW, show) == shown.show.as_deref()
+                    && part(*flags, STATUS, status) == shown.status.as_deref()
+                    && code.checked_sub(1).map(|i| ANNOTATIONS[i].as_str()) == shown.annotation
+            }
+            Seen::Unpacked(held) => **held == *shown,
+        }
+    }
+
+    fn available(&self) -> bool {
+        match self {
+            Seen::Packed { flags, .. } => flags & AVAILABLE != 0,
+            Seen::Unpacked(shown) => shown.available,
+        }
+    }
+}
 
 /// The view of one session: full JID of a contact resource to what the
 /// session was last shown of it.
@@ -51,40 +168,50 @@ impl View {
         Some(&self.slots[hash(key) & mask])
     }
 
-    pub fn get(&self, key: &str) -> Option<&Shown> {
+    /// What `key` shows, if the view has it.
+    pub fn get(&self, key: &str) -> Option<Shown> {
         let i = self.find(key).ok()?;
-        self.slots[i].as_ref().map(|(_, shown)| shown)
+        self.slots[i].as_ref().map(|(_, seen)| seen.unpack())
     }
 
-    pub fn get_mut(&mut self, key: &str) -> Option<&mut Shown> {
-        let i = self.find(key).ok()?;
-        self.slots[i].as_mut().map(|(_, shown)| shown)
-    }
-
-    /// Sets what `key` shows, adding it if it is new.
-    pub fn insert(&mut self, key: &str, shown: Shown) {
+    /// Sets what `key` shows, adding it if it is new. False if it showed
+    /// just that already.
+    pub fn set(&mut self, key: &str, shown: &Shown) -> bool {
         match self.find(key) {
-            Ok(i) => self.slots[i].as_mut().expect("found").1 = shown,
+            Ok(i) => {
+                let held = &mut self.slots[i].as_mut().expect("found").1;
+                if held.holds(shown) {
+                    return false;
+                }
+                *held = Seen::pack(shown);
+            }
             Err(_) if (self.len + 1) * 4 > self.slots.len() * 3 => {
                 self.grow();
-                self.insert(key, shown)
+                return self.set(key, shown);
             }
             Err(i) => {
-                self.slots[i] = Some((CompactString::from(key), shown));
+                self.slots[i] = Some((CompactString::from(key), Seen::pack(shown)));
                 self.len += 1;
             }
         }
+        true
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Shown)> {
+    /// The contact resources shown available.
+    pub fn available(&self) -> impl Iterator<Item = &str> {
         self.slots
             .iter()
             .flatten()
-            .map(|(key, shown)| (key.as_str(), shown))
+            .filter(|(_, seen)| seen.available())
+            .map(|(key, _)| key.as_str())
     }
 
-    pub fn into_entries(self) -> impl Iterator<Item = (CompactString, Shown)> {
-        self.slots.into_iter().flatten()
+    /// Every contact resource and what it shows.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Shown)> {
+        self.slots
+            .iter()
+            .flatten()
+            .map(|(key, seen)| (key.as_str(), seen.unpack()))
     }
 
     /// The slot holding `key`, or the free slot where it would go.
@@ -107,9 +234,9 @@ impl View {
         let capacity = (self.slots.len() * 2).max(8);
         let old = std::mem::take(&mut self.slots);
         self.slots.resize_with(capacity, || None);
-        for (key, shown) in old.into_iter().flatten() {
+        for (key, seen) in old.into_iter().flatten() {
             let i = self.find(&key).expect_err("keys are distinct");
-            self.slots[i] = Some((key, shown));
+            self.slots[i] = Some((key, seen));
         }
     }
 }
@@ -144,32 +271,105 @@ mod tests {
             for n in 0..300 {
                 let key = format!("user{n}@example/res{}", n % 3);
                 let value = shown(n % 2 == round % 2, &format!("{round}"));
-                view.insert(&key, value.clone());
+                view.set(&key, &value);
                 reference.insert(key, value);
             }
         }
         assert_eq!(view.len(), reference.len());
         assert!(view.slots.len() * 3 >= 4 * view.len());
         for (key, value) in &reference {
-            assert_eq!(view.get(key), Some(value), "{key}");
+            assert_eq!(view.get(key).as_ref(), Some(value), "{key}");
         }
         assert_eq!(view.get("nobody@example/x"), None);
-        let mut entries: Vec<_> = view
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
+        let mut entries: Vec<_> = view.iter().map(|(k, v)| (k.to_string(), v)).collect();
         entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut available: Vec<_> = view.available().collect();
+        available.sort_unstable();
+        let expected: Vec<_> = reference
+            .iter()
+            .filter(|(_, v)| v.available)
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(available, expected);
         assert_eq!(entries, reference.into_iter().collect::<Vec<_>>());
     }
 
+    /// `set` says whether the view changed: a new key or a different
+    /// presence, not the same one again.
     #[test]
-    fn get_mut_changes_in_place() {
+    fn set_tells_a_change() {
         let mut view = View::default();
-        view.insert("a@x/r", shown(true, "here"));
-        *view.get_mut("a@x/r").unwrap() = Shown::UNAVAILABLE;
-        assert_eq!(view.get("a@x/r"), Some(&Shown::UNAVAILABLE));
-        assert_eq!(view.get_mut("b@x/r"), None);
+        assert!(view.set("a@x/r", &shown(true, "here")));
+        assert!(!view.set("a@x/r", &shown(true, "here")));
+        assert!(view.set("a@x/r", &Shown::UNAVAILABLE));
+        assert!(!view.set("a@x/r", &Shown::UNAVAILABLE));
+        assert_eq!(view.get("a@x/r"), Some(Shown::UNAVAILABLE));
         assert_eq!(view.len(), 1);
+    }
+
+    /// Every presence comes back from its packed form as it was, and two
+    /// packed forms are equal exactly when their presences are: absent
+    /// and empty show and status told apart, texts inline and longer, each
+    /// annotation, and one no packed form carries.
+    #[test]
+    fn packing_keeps_every_presence_and_its_equality() {
+        let texts = [
+            None,
+            Some(""),
+            Some("away"),
+            Some("a status long enough to leave the inline 24 bytes é"),
+        ];
+        let annotations = [
+            None,
+            Some("server-unavailable"),
+            Some("connection-paused"),
+            Some("other"),
+        ];
+        let mut all = Vec::new();
+        for available in [false, true] {
+            for show in texts {
+                for status in texts {
+                    for annotation in annotations {
+                        all.push(Shown {
+                            available,
+                            show: show.map(CompactString::from),
+                            status: status.map(CompactString::from),
+                            annotation,
+                        });
+                    }
+                }
+            }
+        }
+        // Show and status that concatenate to the same text.
+        for (show, status) in [("ab", "c"), ("a", "bc")] {
+            all.push(Shown {
+                available: true,
+                show: Some(show.into()),
+                status: Some(status.into()),
+                annotation: None,
+            });
+        }
+        for a in &all {
+            let packed = Seen::pack(a);
+            assert_eq!(&packed.unpack(), a);
+            assert_eq!(packed.available(), a.available);
+            for b in &all {
+                assert_eq!(packed.holds(b), a == b, "{a:?} holds {b:?}");
+            }
+            assert_eq!(
+                matches!(packed, Seen::Unpacked(_)),
+                a.annotation == Some("other")
+            );
+            for b in &all {
+                assert_eq!(packed == Seen::pack(b), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
+
+    /// A slot is the key and 32 bytes of packed presence.
+    #[test]
+    fn a_slot_is_56_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 56);
     }
 
     /// The home slot is where the lookup starts: the slot of a key that
@@ -177,7 +377,7 @@ mod tests {
     #[test]
     fn home_names_the_slot_a_lone_key_sits_in() {
         let mut view = View::default();
-        view.insert("a@x/r", shown(true, "here"));
+        view.set("a@x/r", &shown(true, "here"));
         let i = view.find("a@x/r").unwrap();
         let slot: *const Slot = &view.slots[i];
         assert_eq!(view.home("a@x/r"), Some(slot));

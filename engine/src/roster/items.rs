@@ -130,12 +130,22 @@ impl std::fmt::Debug for RosterItems {
 }
 
 impl FromIterator<(BareJid, RosterItem)> for RosterItems {
+    /// The items sorted once, in vectors of the length they need (a
+    /// server's rosters are built this way at start-up). Of two items of
+    /// one JID the later wins, as with [`RosterItems::insert`].
     fn from_iter<I: IntoIterator<Item = (BareJid, RosterItem)>>(iter: I) -> Self {
-        let mut items = RosterItems::default();
-        for (jid, item) in iter {
-            items.insert(jid, item);
-        }
-        items
+        let mut entries: Vec<(BareJid, RosterItem)> = iter.into_iter().collect();
+        // Reversed, the stable sort puts the latest item of a JID first
+        // among its equals, and `dedup_by` keeps the first.
+        entries.reverse();
+        entries.sort_by(|(a, _), (b, _)| a.as_str().cmp(b.as_str()));
+        entries.dedup_by(|(later, _), (kept, _)| later == kept);
+        entries.shrink_to_fit();
+        let keys = entries
+            .iter()
+            .map(|(jid, _)| CompactString::from(jid.as_str()))
+            .collect();
+        RosterItems { keys, entries }
     }
 }
 
@@ -200,6 +210,35 @@ mod tests {
         assert_eq!(ours.len(), reference.len());
         assert!(ours.iter().eq(reference.iter()));
         assert!(ours.iter().rev().eq(reference.iter().rev()));
+    }
+
+    /// Collected items are the ones inserts would leave, the later of two
+    /// items of one JID winning, in vectors of just their length.
+    #[test]
+    fn collected_items_are_the_inserted_ones() {
+        let subs = [
+            Subscription::None,
+            Subscription::To,
+            Subscription::From,
+            Subscription::Both,
+        ];
+        let pairs: Vec<(BareJid, RosterItem)> = (0..50)
+            .map(|i| {
+                (
+                    jid(&format!("u{}@example.org", (i * 7) % 23)),
+                    item(subs[i % 4]),
+                )
+            })
+            .collect();
+        let mut inserted = RosterItems::default();
+        for (j, it) in pairs.clone() {
+            inserted.insert(j, it);
+        }
+        let collected: RosterItems = pairs.into_iter().collect();
+        assert!(collected == inserted);
+        assert_eq!(collected.len(), 23);
+        assert_eq!(collected.entries.capacity(), 23);
+        assert_eq!(collected.keys.capacity(), 23);
     }
 
     #[test]
