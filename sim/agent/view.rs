@@ -84,7 +84,9 @@ impl Seen {
         }
     }
 
-    fn unpack(&self) -> Shown {
+    /// What it holds, read in place: availability, show, status and
+    /// annotation.
+    fn parts(&self) -> Parts<'_> {
         match self {
             Seen::Packed {
                 text,
@@ -92,48 +94,49 @@ impl Seen {
                 flags,
             } => {
                 let (show, status) = text.split_at(*show_len as usize);
-                let part =
-                    |bit: u8, part: &str| (flags & bit != 0).then(|| CompactString::from(part));
+                let part = |bit: u8, part| (flags & bit != 0).then_some(part);
                 let code = usize::from(flags >> ANNOTATION_SHIFT);
-                Shown {
-                    available: flags & AVAILABLE != 0,
-                    show: part(SHOW, show),
-                    status: part(STATUS, status),
-                    annotation: code.checked_sub(1).map(|i| ANNOTATIONS[i].as_str()),
-                }
+                (
+                    flags & AVAILABLE != 0,
+                    part(SHOW, show),
+                    part(STATUS, status),
+                    code.checked_sub(1).map(|i| ANNOTATIONS[i].as_str()),
+                )
             }
-            Seen::Unpacked(shown) => (**shown).clone(),
+            Seen::Unpacked(shown) => parts_of(shown),
         }
     }
 
-    /// Whether this packs `shown`, read in place.
-    fn holds(&self, shown: &Shown) -> bool {
-        match self {
-            Seen::Packed {
-                text,
-                show_len,
-                flags,
-            } => {
-                let (show, status) = text.split_at(*show_len as usize);
-                fn part(flags: u8, bit: u8, part: &str) -> Option<&str> {
-                    (flags & bit != 0).then_some(part)
-                }
-                let code = usize::from(flags >> ANNOTATION_SHIFT);
-                (flags & AVAILABLE != 0) == shown.available
-                    && part(*flags, SHOW, show) == shown.show.as_deref()
-                    && part(*flags, STATUS, status) == shown.status.as_deref()
-                    && code.checked_sub(1).map(|i| ANNOTATIONS[i].as_str()) == shown.annotation
-            }
-            Seen::Unpacked(held) => **held == *shown,
+    fn unpack(&self) -> Shown {
+        let (available, show, status, annotation) = self.parts();
+        Shown {
+            available,
+            show: show.map(CompactString::from),
+            status: status.map(CompactString::from),
+            annotation,
         }
+    }
+
+    /// Whether this packs `shown`.
+    fn holds(&self, shown: &Shown) -> bool {
+        self.parts() == parts_of(shown)
     }
 
     fn available(&self) -> bool {
-        match self {
-            Seen::Packed { flags, .. } => flags & AVAILABLE != 0,
-            Seen::Unpacked(shown) => shown.available,
-        }
+        self.parts().0
     }
+}
+
+/// A presence's availability, show, status and annotation, borrowed.
+type Parts<'a> = (bool, Option<&'a str>, Option<&'a str>, Option<&'static str>);
+
+fn parts_of(shown: &Shown) -> Parts<'_> {
+    (
+        shown.available,
+        shown.show.as_deref(),
+        shown.status.as_deref(),
+        shown.annotation,
+    )
 }
 
 /// The view of one session: full JID of a contact resource to what the
