@@ -173,7 +173,7 @@ fn any_word(bytes: &[u8], test: impl Fn(u64) -> bool) -> bool {
 /// Whether a JSON string escapes any of these bytes (`"`, `\\`, control
 /// characters). Long texts (the XML of a stanza) are read 32 bytes at a
 /// time by a loop the compiler turns into vector instructions; the rest,
-/// and short texts, as [`any_in`] reads them.
+/// and short texts, as `any_in` reads them.
 pub fn json_escapes(bytes: &[u8]) -> bool {
     let escaped = |b: u8| b < b' ' || b == b'"' || b == b'\\';
     let blocks = bytes.chunks_exact(32);
