@@ -107,6 +107,9 @@ impl Seen {
         }
     }
 
+    /// The presence back (the agent itself never needs it: it compares in
+    /// place with [`Seen::holds`] and reports the presence it was given).
+    #[cfg(test)]
     fn unpack(&self) -> Shown {
         let (available, show, status, annotation) = self.parts();
         Shown {
@@ -172,6 +175,7 @@ impl View {
     }
 
     /// What `key` shows, if the view has it.
+    #[cfg(test)]
     pub fn get(&self, key: &str) -> Option<Shown> {
         let i = self.find(key).ok()?;
         self.slots[i].as_ref().map(|(_, seen)| seen.unpack())
@@ -210,6 +214,7 @@ impl View {
     }
 
     /// Every contact resource and what it shows.
+    #[cfg(test)]
     pub fn iter(&self) -> impl Iterator<Item = (&str, Shown)> {
         self.slots
             .iter()
