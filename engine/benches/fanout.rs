@@ -75,10 +75,7 @@ fn login(server: &mut Server, conn: ConnId, node: &str) {
 /// The user (connection 0) and its contacts (connections 1..=N), all online.
 fn setup() -> Server {
     let mut server = Server::new(ServerConfig::new("bench.example"));
-    let both = RosterItem {
-        subscription: Subscription::Both,
-        ..Default::default()
-    };
+    let both = RosterItem::new(Subscription::Both);
     let user = BareJid::new("user@bench.example").unwrap();
     for i in 0..CONTACTS {
         let node = format!("contact{i:04}");

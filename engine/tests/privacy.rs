@@ -34,11 +34,8 @@ fn romeo_with(mut config: ServerConfig) -> Harness {
         ("benvolio@example.org", Subscription::To, None),
         ("mercutio@example.org", Subscription::From, None),
     ] {
-        let item = RosterItem {
-            subscription,
-            groups: group.map(|g| vec![g.to_string()]).unwrap_or_default(),
-            ..Default::default()
-        };
+        let item = RosterItem::new(subscription)
+            .with_labels(None, group.map(|g| vec![g.to_string()]).unwrap_or_default());
         account
             .roster
             .items

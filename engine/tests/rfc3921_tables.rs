@@ -52,11 +52,7 @@ fn apply(initial: SubState, inbound: bool, type_: &str) -> (Vec<String>, SubStat
     let roster = &mut h.server.store_mut().account_mut("romeo").unwrap().roster;
     roster.items.insert(
         juliet(),
-        RosterItem {
-            subscription: initial.subscription,
-            ask: initial.pending_out,
-            ..Default::default()
-        },
+        RosterItem::new(initial.subscription).with_ask(initial.pending_out),
     );
     if initial.pending_in {
         let request = parse_client_xml("<presence type='subscribe'/>").unwrap();

@@ -17,10 +17,7 @@ const C3: ConnId = ConnId(3);
 fn befriend(h: &mut Harness) {
     for (node, contact) in [("romeo", "juliet@localhost"), ("juliet", "romeo@localhost")] {
         let account = h.server.store_mut().create(node, "pw");
-        let item = RosterItem {
-            subscription: Subscription::Both,
-            ..Default::default()
-        };
+        let item = RosterItem::new(Subscription::Both);
         account
             .roster
             .items

@@ -11,10 +11,8 @@ use presim_engine::{ConnId, Domain, Event, Input, Output, Server, ServerConfig, 
 pub fn befriend(h: &mut Harness, a: &str, b: &str) {
     for (node, contact) in [(a, b), (b, a)] {
         let account = h.server.store_mut().create(node, "pw");
-        let item = presim_engine::roster::RosterItem {
-            subscription: presim_engine::roster::Subscription::Both,
-            ..Default::default()
-        };
+        let item =
+            presim_engine::roster::RosterItem::new(presim_engine::roster::Subscription::Both);
         let contact = presim_engine::jid::BareJid::new(&format!("{contact}@localhost")).unwrap();
         account.roster.items.insert(contact, item);
     }

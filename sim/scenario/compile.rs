@@ -343,13 +343,9 @@ fn users(cx: &mut Ctx, s: &Scenario, model: &mut Model) {
             };
             roster.push((
                 contact,
-                RosterItem {
-                    subscription,
-                    ask: item.ask,
-                    approved: false,
-                    name: item.name.clone(),
-                    groups: item.groups.clone(),
-                },
+                RosterItem::new(subscription)
+                    .with_ask(item.ask)
+                    .with_labels(item.name.clone(), item.groups.clone()),
             ));
         }
         model.servers[server].accounts.push(AccountSpec {

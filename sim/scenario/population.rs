@@ -125,13 +125,7 @@ pub(super) fn generate(
                     other.user, model.servers[other.server].config.domain
                 ))
                 .expect("valid user names");
-                (
-                    jid,
-                    RosterItem {
-                        subscription: Subscription::Both,
-                        ..Default::default()
-                    },
-                )
+                (jid, RosterItem::new(Subscription::Both))
             })
             .collect();
         model.servers[m.server].accounts.push(AccountSpec {

@@ -110,7 +110,7 @@ impl<'a> Counterpart<'a> {
         Counterpart {
             jid,
             subscription: item.map(|i| i.subscription).unwrap_or_default(),
-            groups: item.map(|i| i.groups.as_slice()).unwrap_or_default(),
+            groups: item.map(|i| i.groups()).unwrap_or_default(),
         }
     }
 }
@@ -343,7 +343,7 @@ fn parse_item(el: &Element, roster: &Roster) -> Result<Item, StanzaError> {
             if !roster
                 .items
                 .values()
-                .any(|i| i.groups.iter().any(|g| g == group))
+                .any(|i| i.groups().iter().any(|g| g == group))
             {
                 return Err(StanzaError::new(ErrorType::Cancel, "item-not-found")
                     .with_text("No such roster group"));
@@ -539,11 +539,7 @@ mod tests {
         let tybalt = jid("tybalt@example.com");
         roster.items.insert(
             tybalt.to_bare(),
-            RosterItem {
-                subscription: Subscription::To,
-                groups: vec!["Enemies".into()],
-                ..Default::default()
-            },
+            RosterItem::new(Subscription::To).with_labels(None, vec!["Enemies".into()]),
         );
         let l = list(
             &format!(

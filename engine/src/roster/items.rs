@@ -161,10 +161,7 @@ mod tests {
     }
 
     fn item(subscription: Subscription) -> RosterItem {
-        RosterItem {
-            subscription,
-            ..Default::default()
-        }
+        RosterItem::new(subscription)
     }
 
     /// Inserts, replacements and removals in a scrambled order leave the

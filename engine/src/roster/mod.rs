@@ -78,6 +78,11 @@ impl Subscription {
 }
 
 /// One roster item.
+///
+/// An item is 16 bytes: the name and groups a user gave the contact are
+/// behind one pointer, null when there are none, because a presence
+/// broadcast reads every item of the sender's roster for its subscription
+/// and never reads them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RosterItem {
     pub subscription: Subscription,
@@ -86,8 +91,56 @@ pub struct RosterItem {
     /// The user pre-approved the contact's subscription (RFC 6121 §3.4).
     /// Never shown to clients, as in Prosody.
     pub approved: bool,
-    pub name: Option<String>,
-    pub groups: Vec<String>,
+    /// `None` when the item has neither name nor group, so that two items
+    /// with the same fields are equal.
+    labels: Option<Box<Labels>>,
+}
+
+/// The item's `name` attribute and `<group/>` children (RFC 6121 §2.1.2.4,
+/// §2.1.2.5).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Labels {
+    name: Option<String>,
+    groups: Vec<String>,
+}
+
+impl RosterItem {
+    /// An item with this subscription, no pending request, no name and no
+    /// group.
+    pub fn new(subscription: Subscription) -> RosterItem {
+        RosterItem {
+            subscription,
+            ..RosterItem::default()
+        }
+    }
+
+    /// The item with `ask` set as given.
+    pub fn with_ask(mut self, ask: bool) -> RosterItem {
+        self.ask = ask;
+        self
+    }
+
+    /// The item with this name and these groups.
+    pub fn with_labels(mut self, name: Option<String>, groups: Vec<String>) -> RosterItem {
+        self.set_labels(name, groups);
+        self
+    }
+
+    /// The name the user gave the contact.
+    pub fn name(&self) -> Option<&str> {
+        self.labels.as_ref()?.name.as_deref()
+    }
+
+    /// The groups the contact is in, in the order the user gave them.
+    pub fn groups(&self) -> &[String] {
+        self.labels.as_ref().map_or(&[], |l| l.groups.as_slice())
+    }
+
+    /// Replaces the item's name and groups.
+    pub fn set_labels(&mut self, name: Option<String>, groups: Vec<String>) {
+        self.labels =
+            (name.is_some() || !groups.is_empty()).then(|| Box::new(Labels { name, groups }));
+    }
 }
 
 /// The nine subscription states of RFC 3921 §9.1, from the user's side.
@@ -194,13 +247,13 @@ pub fn item_element(jid: &BareJid, item: Option<&RosterItem>) -> Element {
             ("subscription", item.subscription.as_str()),
         ],
     );
-    if let Some(name) = &item.name {
-        xml::set_attr(&mut el, "name", name.as_str());
+    if let Some(name) = item.name() {
+        xml::set_attr(&mut el, "name", name);
     }
     if item.ask {
         xml::set_attr(&mut el, "ask", "subscribe");
     }
-    for group in &item.groups {
+    for group in item.groups() {
         el.append_child(xml::text_element("group", NS_ROSTER, group));
     }
     el
@@ -232,16 +285,16 @@ fn roster_result_text(id: Option<&str>, version: u64, items: &RosterItems) -> Op
             ok &= xml::attribute(&mut out, "ask", "subscribe");
         }
         ok &= xml::attribute(&mut out, "jid", jid.as_str());
-        if let Some(name) = &item.name {
+        if let Some(name) = item.name() {
             ok &= xml::attribute(&mut out, "name", name);
         }
         ok &= xml::attribute(&mut out, "subscription", item.subscription.as_str());
-        if item.groups.is_empty() {
+        if item.groups().is_empty() {
             out.push_str("/>");
             continue;
         }
         out.push('>');
-        for group in &item.groups {
+        for group in item.groups() {
             out.push_str("<group>");
             ok &= xml::escape(group, false, &mut out);
             out.push_str("</group>");
@@ -337,8 +390,7 @@ impl Server {
                 self.with_privacy_effects(&node, |server| {
                     let roster = &mut server.store.create(&node, "").roster;
                     let item = roster.item_mut_or_new(&jid);
-                    item.name = name;
-                    item.groups = groups;
+                    item.set_labels(name, groups);
                     roster.save();
                 });
                 self.send_to_client(conn, crate::iq::result(&stanza, None, None));
@@ -466,18 +518,20 @@ mod tests {
         ];
         for (i, name) in odd.iter().enumerate() {
             let jid = BareJid::new(&format!("contact{i}@example.com")).unwrap();
-            let item = RosterItem {
-                subscription: [
+            let mut item = RosterItem::new(
+                [
                     Subscription::None,
                     Subscription::To,
                     Subscription::From,
                     Subscription::Both,
                 ][i % 4],
-                ask: i % 2 == 0,
-                approved: i % 3 == 0,
-                name: (i % 4 != 3).then(|| name.to_string()),
-                groups: odd[..i].iter().map(|g| g.to_string()).collect(),
-            };
+            )
+            .with_ask(i % 2 == 0)
+            .with_labels(
+                (i % 4 != 3).then(|| name.to_string()),
+                odd[..i].iter().map(|g| g.to_string()).collect(),
+            );
+            item.approved = i % 3 == 0;
             items.insert(jid, item);
         }
         let by_elements = |id: Option<&str>, items: &RosterItems| {
@@ -503,24 +557,41 @@ mod tests {
         }
         let jid = BareJid::new("x@example.com").unwrap();
         let mut unwritable = RosterItems::default();
-        let item = RosterItem {
-            name: Some("bell\u{7}".into()),
-            ..Default::default()
-        };
+        let item = RosterItem::default().with_labels(Some("bell\u{7}".into()), Vec::new());
         unwritable.insert(jid, item);
         assert_eq!(roster_result_text(Some("r"), 1, &unwritable), None);
+    }
+
+    /// Name and groups read back as set; an item set to have neither is
+    /// equal to one that never had any, and an item is 16 bytes.
+    #[test]
+    fn labels_read_back_and_empty_labels_are_none() {
+        let item = RosterItem::new(Subscription::Both)
+            .with_labels(Some("Nurse".into()), vec!["Family".into(), "Verona".into()]);
+        assert_eq!(item.name(), Some("Nurse"));
+        assert_eq!(item.groups(), ["Family", "Verona"]);
+        let named = RosterItem::new(Subscription::To).with_labels(Some("N".into()), Vec::new());
+        assert_eq!((named.name(), named.groups()), (Some("N"), &[][..]));
+        let grouped = RosterItem::new(Subscription::To).with_labels(None, vec!["G".into()]);
+        assert_eq!(
+            (grouped.name(), grouped.groups()),
+            (None, &["G".to_string()][..])
+        );
+        let mut cleared = item.clone();
+        cleared.set_labels(None, Vec::new());
+        assert_eq!(cleared, RosterItem::new(Subscription::Both));
+        assert_eq!((cleared.name(), cleared.groups()), (None, &[][..]));
+        assert_ne!(item, RosterItem::new(Subscription::Both));
+        assert_eq!(std::mem::size_of::<RosterItem>(), 16);
     }
 
     #[test]
     fn item_element_hides_approval_and_shows_ask() {
         let jid = BareJid::new("juliet@example.com").unwrap();
-        let item = RosterItem {
-            ask: true,
-            approved: true,
-            name: Some("J".into()),
-            groups: vec!["Friends".into()],
-            ..Default::default()
-        };
+        let mut item = RosterItem::default()
+            .with_ask(true)
+            .with_labels(Some("J".into()), vec!["Friends".into()]);
+        item.approved = true;
         assert_eq!(
             xml::to_string(&item_element(&jid, Some(&item))),
             "<item xmlns='jabber:iq:roster' ask='subscribe' jid='juliet@example.com' \
