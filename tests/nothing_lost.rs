@@ -9,6 +9,9 @@
 //! server and client crashes, client network loss and latency spikes. The
 //! books are kept here, from the trace's JSON alone, and the trace reader
 //! of `presim analyze` must accept the same trace.
+//!
+//! The same cases also check determinism where it is hardest to keep:
+//! each case, loaded and run twice, writes the same trace byte for byte.
 
 #[path = "support/proptest_seed.rs"]
 mod proptest_seed;
@@ -235,6 +238,28 @@ proptest! {
         prop_assert!(sent > 0);
         let read = analysis::analyze(trace.as_bytes(), Options::default());
         prop_assert!(read.is_ok(), "the trace reader rejects it: {}", read.err().unwrap());
+    }
+}
+
+proptest! {
+    // Fewer cases than above: each runs twice.
+    #![proptest_config(proptest_seed::fixed_seed(48, 20_261_123))]
+
+    /// Determinism under every kind of fault (crashes and restarts,
+    /// stream resumption, partitions, flapping, bandwidth queues): the same
+    /// scenario text, loaded and run twice in one process, writes the same
+    /// trace byte for byte.
+    #[test]
+    fn the_same_case_writes_the_same_trace_twice(case in case()) {
+        let text = case.scenario();
+        let run_once = || {
+            let model = scenario::load("nothing_lost.ron", &text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            run::run_captured(&model)
+        };
+        let ((first, first_bytes), (second, second_bytes)) = (run_once(), run_once());
+        prop_assert_eq!(&first.trace.digest, &second.trace.digest);
+        prop_assert!(first_bytes == second_bytes, "same digest, different bytes");
+        prop_assert_eq!(first.stats.events, second.stats.events);
     }
 }
 
