@@ -817,6 +817,23 @@ fn populations_larger_than_a_run_can_hold_are_refused_before_generation() {
     );
 }
 
+/// A prefix that makes a valid first name can still make a later one too
+/// long (a node part is at most 1023 bytes): the first user whose name is
+/// not a JID is named, and nothing is generated.
+#[test]
+fn a_prefix_too_long_for_later_user_numbers_is_refused() {
+    let prefix = "p".repeat(1020);
+    rejects(
+        "long-prefix",
+        &format!(
+            r#"Scenario(name: "x", duration: "1s", servers: [(domain: "a.example")],
+            populations: [(server: "a.example", users: 2000, prefix: "{prefix}", roster_size: Constant(2))])"#
+        ),
+        &["bad.ron: populations[0].prefix: the name of user 1000 (the prefix followed by '1000', \
+           at 'a.example') is not a valid JID: localpart longer than 1023 bytes"],
+    );
+}
+
 /// A roster size larger than the population is a target no user can
 /// reach: generation gives each user everyone else and stops.
 #[test]

@@ -35,6 +35,9 @@ pub const MAX_ROSTER_ITEMS: usize = 20_000_000;
 struct Member {
     server: usize,
     user: String,
+    /// `user@domain`, checked once here and cloned into every roster that
+    /// lists the user.
+    jid: BareJid,
     target: usize,
     contacts: Vec<usize>,
 }
@@ -95,6 +98,20 @@ pub(super) fn generate(
                 );
                 break;
             }
+            let domain = &model.servers[server].config.domain;
+            let jid = match BareJid::new(&format!("{user}@{domain}")) {
+                Ok(jid) => jid,
+                Err(e) => {
+                    cx.problem(
+                        &format!("{path}.prefix"),
+                        format!(
+                            "the name of user {i} (the prefix followed by '{i}', at '{domain}') \
+                             is not a valid JID: {e}"
+                        ),
+                    );
+                    break;
+                }
+            };
             let target = match pop.roster_size {
                 CountFile::Constant(n) => n,
                 CountFile::Uniform { min, max } if min <= max => stream.random_range(min..=max),
@@ -103,6 +120,7 @@ pub(super) fn generate(
             members.push(Member {
                 server,
                 user,
+                jid,
                 target,
                 contacts: Vec::new(),
             });
@@ -118,15 +136,7 @@ pub(super) fn generate(
         let roster = m
             .contacts
             .iter()
-            .map(|&c| {
-                let other = &members[c];
-                let jid = BareJid::new(&format!(
-                    "{}@{}",
-                    other.user, model.servers[other.server].config.domain
-                ))
-                .expect("valid user names");
-                (jid, RosterItem::new(Subscription::Both))
-            })
+            .map(|&c| (members[c].jid.clone(), RosterItem::new(Subscription::Both)))
             .collect();
         model.servers[m.server].accounts.push(AccountSpec {
             user: m.user.clone(),
