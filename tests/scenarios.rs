@@ -817,6 +817,23 @@ fn populations_larger_than_a_run_can_hold_are_refused_before_generation() {
     );
 }
 
+/// A server or MUC domain must be written as JIDs write it, or no JID of
+/// the scenario could name it: the field says which form to use.
+#[test]
+fn a_domain_not_in_the_form_jids_use_is_refused() {
+    rejects(
+        "domain-form",
+        r#"Scenario(name: "x", duration: "1s", servers: [(domain: "A.Example")],
+            mucs: ["rooms.a.example."])"#,
+        &[
+            "bad.ron: servers[0].domain: 'A.Example' is written 'a.example' in a JID \
+             (domains are compared in that form); write it so",
+            "bad.ron: mucs[0]: 'rooms.a.example.' is written 'rooms.a.example' in a JID \
+             (domains are compared in that form); write it so",
+        ],
+    );
+}
+
 /// A prefix that makes a valid first name can still make a later one too
 /// long (a node part is at most 1023 bytes): the first user whose name is
 /// not a JID is named, and nothing is generated.

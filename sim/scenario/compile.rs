@@ -198,8 +198,8 @@ pub(super) fn compile(file: &str, s: &Scenario) -> Result<Model, LoadError> {
     let servers = servers(&mut cx, s, &mut names);
     for (i, m) in s.mucs.iter().enumerate() {
         let path = format!("mucs[{i}]");
-        if !BareJid::new(m).is_ok_and(|j| j.node().is_none()) {
-            cx.problem(&path, format!("'{m}' is not a valid domain"));
+        if let Some(problem) = domain_problem(m) {
+            cx.problem(&path, problem);
         }
         if names.nodes.insert(m.clone(), NodeRef::Muc(i)).is_some() {
             cx.problem(&path, format!("node name '{m}' is used twice"));
@@ -258,8 +258,8 @@ fn servers(cx: &mut Ctx, s: &Scenario, names: &mut Names) -> Vec<ServerSpec> {
     let mut out = Vec::new();
     for (i, f) in s.servers.iter().enumerate() {
         let path = format!("servers[{i}].domain");
-        if !BareJid::new(&f.domain).is_ok_and(|j| j.node().is_none()) {
-            cx.problem(&path, format!("'{}' is not a valid domain", f.domain));
+        if let Some(problem) = domain_problem(&f.domain) {
+            cx.problem(&path, problem);
             continue;
         }
         if names
@@ -289,6 +289,21 @@ fn servers(cx: &mut Ctx, s: &Scenario, names: &mut Names) -> Vec<ServerSpec> {
         });
     }
     out
+}
+
+/// Why `domain` cannot name a server or MUC service, if it cannot: it must
+/// be a domain, written as JIDs write it (RFC 7622 §3.2 normalizes case and
+/// drops a final dot), or no JID of the scenario would ever match it.
+fn domain_problem(domain: &str) -> Option<String> {
+    match BareJid::new(domain) {
+        Ok(jid) if jid.node().is_some() => Some(format!("'{domain}' is not a valid domain")),
+        Ok(jid) if jid.as_str() != domain => Some(format!(
+            "'{domain}' is written '{}' in a JID (domains are compared in that form); write it so",
+            jid.as_str()
+        )),
+        Ok(_) => None,
+        Err(_) => Some(format!("'{domain}' is not a valid domain")),
+    }
 }
 
 pub(super) fn server_index(model: &Model, domain: &str) -> Option<usize> {
