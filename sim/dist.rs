@@ -46,6 +46,17 @@ pub enum Dist {
 }
 
 impl Dist {
+    /// Whether every draw is 0 µs. Such a distribution cannot space events
+    /// that repeat: they would repeat forever at one instant.
+    pub fn always_zero(&self) -> bool {
+        match *self {
+            Dist::Constant(v) => v == 0,
+            Dist::Uniform { max, .. } => max == 0,
+            Dist::Normal { mean, sd } => mean <= 0.0 && sd == 0.0,
+            Dist::LogNormal { .. } | Dist::Pareto { .. } | Dist::Exponential { .. } => false,
+        }
+    }
+
     /// Uniform over `[min, max]`; `min <= max` is checked by the caller.
     pub fn uniform(min: u64, max: u64) -> Dist {
         Dist::Uniform { min, max }
@@ -211,6 +222,25 @@ fn to_micros(x: f64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+
+    /// Only a distribution that cannot draw above 0 µs is always zero.
+    #[test]
+    fn always_zero_is_only_a_distribution_with_nothing_above_zero() {
+        for (dist, zero) in [
+            (Dist::Constant(0), true),
+            (Dist::Constant(1), false),
+            (Dist::uniform(0, 0), true),
+            (Dist::uniform(0, 1), false),
+            (Dist::normal(0, 0), true),
+            (Dist::normal(0, 1), false),
+            (Dist::normal(1, 0), false),
+            (Dist::exponential(1).unwrap(), false),
+            (Dist::log_normal(1, 0.0).unwrap(), false),
+            (Dist::pareto(1, 2.0).unwrap(), false),
+        ] {
+            assert_eq!(dist.always_zero(), zero, "{dist:?}");
+        }
+    }
     use super::*;
     use crate::rng::stream;
 

@@ -834,6 +834,31 @@ fn a_domain_not_in_the_form_jids_use_is_refused() {
     );
 }
 
+/// Events spaced by a distribution that only draws 0 would repeat forever
+/// at one instant and the run would never end: each such field is refused.
+#[test]
+fn gaps_of_repeating_events_that_are_always_zero_are_refused() {
+    rejects(
+        "zero-gaps",
+        r#"Scenario(name: "x", duration: "10s",
+            defaults: (behaviour: (presence_changes: Constant("0s"),
+                                   reconnect_after: Uniform(min: "0s", max: "0s"))),
+            servers: [(domain: "a.example"), (domain: "b.example")],
+            faults: [
+                (every: Constant("0s"), fault: LinkOutage(link: "a.example--b.example", duration: Constant("1s"))),
+                (at: "1s", fault: Flap(link: "a.example--b.example", mtbf: Normal(mean: "0s", sd: "0s"),
+                                       mttr: Constant("0s"), until: "5s")),
+            ])"#,
+        &[
+            "bad.ron: defaults.behaviour.presence_changes: must be able to draw a positive duration",
+            "bad.ron: defaults.behaviour.reconnect_after: must be able to draw a positive duration",
+            "bad.ron: faults[0].every: must be able to draw a positive duration",
+            "bad.ron: faults[1].fault.mtbf: must be able to draw a positive duration",
+            "bad.ron: faults[1].fault.mttr: must be able to draw a positive duration",
+        ],
+    );
+}
+
 /// A prefix that makes a valid first name can still make a later one too
 /// long (a node part is at most 1023 bytes): the first user whose name is
 /// not a JID is named, and nothing is generated.

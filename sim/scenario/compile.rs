@@ -79,6 +79,22 @@ impl Ctx<'_> {
         })
     }
 
+    /// A distribution of the gaps between events that repeat (presence
+    /// changes, reconnections, random faults, a flapping link's up and down
+    /// times): one that can only draw 0 would repeat them forever at one
+    /// instant, and the run would never end.
+    pub(super) fn gap(&mut self, path: &str, d: &DistFile) -> Dist {
+        let dist = self.dist(path, d);
+        if dist.always_zero() && self.problems.iter().all(|p| !p.contains(path)) {
+            self.problem(
+                path,
+                "must be able to draw a positive duration: the events it spaces would repeat \
+                 forever at one instant",
+            );
+        }
+        dist
+    }
+
     fn detection(&mut self, path: &str, d: &DetectionFile) -> Detection {
         let interval = d
             .keepalive_interval
@@ -155,14 +171,21 @@ impl Ctx<'_> {
     }
 
     pub(super) fn behaviour(&mut self, path: &str, b: &BehaviourFile) -> Behaviour {
-        let mut opt = |name: &str, d: &Option<DistFile>| {
-            d.as_ref().map(|d| self.dist(&format!("{path}.{name}"), d))
+        let mut opt = |name: &str, d: &Option<DistFile>, repeats: bool| {
+            d.as_ref().map(|d| {
+                let path = format!("{path}.{name}");
+                if repeats {
+                    self.gap(&path, d)
+                } else {
+                    self.dist(&path, d)
+                }
+            })
         };
         Behaviour {
             initial_presence: b.initial_presence,
-            presence_changes: opt("presence_changes", &b.presence_changes),
-            session_length: opt("session_length", &b.session_length),
-            reconnect_after: opt("reconnect_after", &b.reconnect_after),
+            presence_changes: opt("presence_changes", &b.presence_changes, true),
+            session_length: opt("session_length", &b.session_length, false),
+            reconnect_after: opt("reconnect_after", &b.reconnect_after, true),
             shows: b.shows.clone(),
             statuses: b.statuses.clone(),
             answer_iq: b.answer_iq,
@@ -622,7 +645,7 @@ fn faults(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names) {
                 When::At(cx.dur(&format!("{path}.at"), at))
             }
             (None, Some(every)) => {
-                let every = cx.dist(&format!("{path}.every"), every);
+                let every = cx.gap(&format!("{path}.every"), every);
                 let from = f
                     .from
                     .as_ref()
@@ -695,8 +718,8 @@ fn fault_action(
             mttr,
             until,
         } => FaultAction::Flap {
-            mtbf: cx.dist(&field("mtbf"), mtbf),
-            mttr: cx.dist(&field("mttr"), mttr),
+            mtbf: cx.gap(&field("mtbf"), mtbf),
+            mttr: cx.gap(&field("mttr"), mttr),
             until: cx.dur(&field("until"), until),
             link: link_ref(cx, &field("link"), model, link)?,
         },
