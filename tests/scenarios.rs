@@ -834,6 +834,49 @@ fn a_domain_not_in_the_form_jids_use_is_refused() {
     );
 }
 
+/// What is scheduled after the end of the run would silently never happen,
+/// and an expectation about a time after it would check nothing that was
+/// simulated: each such instant is refused, naming the run's duration. A
+/// `Receives` window may end after the run (its `until`), and an instant at
+/// the end itself is in the run.
+#[test]
+fn instants_after_the_end_of_the_run_are_refused() {
+    rejects(
+        "after-the-end",
+        r#"Scenario(name: "x", duration: "10s", servers: [(domain: "a.example")],
+            users: [(jid: "alice@a.example"), (jid: "bob@a.example")],
+            clients: [(name: "alice", jid: "alice@a.example/r", connect_at: "10s"),
+                      (name: "bob", jid: "bob@a.example/x", connect_at: "10001ms")],
+            script: [(at: "11s", client: "alice", action: Disconnect)],
+            faults: [(at: "20s", fault: ServerCrash(server: "a.example", restart_after: None)),
+                     (every: Exponential(mean: "1s"), from: "1m", fault: ServerCrash(server: "a.example", restart_after: None))],
+            expect: [View(client: "alice", contact: "bob@a.example/x", at: "1h", is: Unavailable),
+                     Receives(client: "alice", stanza: "<presence/>", from: "0s", until: "1m"),
+                     ReceivesNone(client: "alice", stanza: "<presence/>", from: "30s", until: "1m")])"#,
+        &[
+            "bad.ron: clients[1].connect_at: '10001ms' is after the end of the run (duration '10s')",
+            "bad.ron: script[0].at: '11s' is after the end of the run (duration '10s')",
+            "bad.ron: faults[0].at: '20s' is after the end of the run (duration '10s')",
+            "bad.ron: faults[1].from: '1m' is after the end of the run (duration '10s')",
+            "bad.ron: expect[0].at: '1h' is after the end of the run (duration '10s')",
+            "bad.ron: expect[2].from: '30s' is after the end of the run (duration '10s')",
+        ],
+    );
+    let dir = tempdir("after-the-end-count");
+    let file = write(
+        &dir,
+        "bad.ron",
+        r#"Scenario(name: "x", duration: "10s", servers: [(domain: "a.example")],
+            users: [(jid: "alice@a.example")],
+            clients: [(name: "alice", jid: "alice@a.example/r", connect_at: "10s")],
+            expect: [Receives(client: "alice", stanza: "<presence/>", from: "0s", until: "1m"),
+                     View(client: "alice", contact: "bob@a.example/x", at: "2s", is: Unavailable)])"#,
+    );
+    let (code, stdout, stderr) = presim(&dir, &["run", &file]);
+    assert_eq!(code, 1, "only the unmet Receives fails: {stdout}{stderr}");
+    assert!(!stderr.contains("after the end"), "{stderr}");
+}
+
 /// Events spaced by a distribution that only draws 0 would repeat forever
 /// at one instant and the run would never end: each such field is refused.
 #[test]

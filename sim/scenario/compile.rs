@@ -20,6 +20,9 @@ use crate::net::{Detection, LinkKind, LinkModel};
 pub(super) struct Ctx<'a> {
     file: &'a str,
     problems: Vec<String>,
+    /// The run's `duration` as written and in µs, once it has parsed: the
+    /// instants of the scenario must not come after it.
+    end: Option<(&'a str, u64)>,
 }
 
 impl Ctx<'_> {
@@ -37,6 +40,25 @@ impl Ctx<'_> {
             self.problem(path, e);
             0
         })
+    }
+
+    /// An instant of the run: a duration from its start, at or before its
+    /// end. Something scheduled after the end would silently never happen,
+    /// and an expectation about a time after it checks nothing simulated.
+    fn instant(&mut self, path: &str, d: &Dur) -> u64 {
+        let at = self.dur(path, d);
+        if let Some((written, end)) = self.end {
+            if at > end {
+                self.problem(
+                    path,
+                    format!(
+                        "'{}' is after the end of the run (duration '{written}')",
+                        d.0
+                    ),
+                );
+            }
+        }
+        at
     }
 
     pub(super) fn dist(&mut self, path: &str, d: &DistFile) -> Dist {
@@ -212,10 +234,14 @@ pub(super) fn compile(file: &str, s: &Scenario) -> Result<Model, LoadError> {
     let mut cx = Ctx {
         file,
         problems: Vec::new(),
+        end: None,
     };
     let duration = cx.dur("duration", &s.duration);
     if duration == 0 && duration::parse(&s.duration.0).is_ok() {
         cx.problem("duration", "must be positive");
+    }
+    if duration > 0 {
+        cx.end = Some((&s.duration.0, duration));
     }
     let mut names = Names::default();
     let servers = servers(&mut cx, s, &mut names);
@@ -440,7 +466,7 @@ fn clients(
             None => defaults.behaviour.clone(),
         };
         let connect_at = match &c.connect_at {
-            Some(d) => Some(cx.dur(&format!("{path}.connect_at"), d)),
+            Some(d) => Some(cx.instant(&format!("{path}.connect_at"), d)),
             None if connected_by_script.contains(c.name.as_str()) => None,
             None => Some(0),
         };
@@ -619,7 +645,7 @@ fn stanza(cx: &mut Ctx, path: &str, text: &str) -> Option<presim_engine::minidom
 fn script(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names) {
     for (i, st) in s.script.iter().enumerate() {
         let path = format!("script[{i}]");
-        let at = cx.dur(&format!("{path}.at"), &st.at);
+        let at = cx.instant(&format!("{path}.at"), &st.at);
         let client = client_ref(cx, &format!("{path}.client"), names, &st.client);
         let action = match &st.action {
             ActionFile::Connect => Some(ScriptAction::Connect),
@@ -642,14 +668,14 @@ fn faults(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names) {
                 if f.from.is_some() || f.until.is_some() {
                     cx.problem(&path, "`from` and `until` go with `every`, not with `at`");
                 }
-                When::At(cx.dur(&format!("{path}.at"), at))
+                When::At(cx.instant(&format!("{path}.at"), at))
             }
             (None, Some(every)) => {
                 let every = cx.gap(&format!("{path}.every"), every);
                 let from = f
                     .from
                     .as_ref()
-                    .map_or(0, |d| cx.dur(&format!("{path}.from"), d));
+                    .map_or(0, |d| cx.instant(&format!("{path}.from"), d));
                 let until = f
                     .until
                     .as_ref()
@@ -781,7 +807,7 @@ fn expectations(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names) {
             } => {
                 let client = client_ref(cx, &format!("{path}.client"), names, client);
                 let el = stanza(cx, &format!("{path}.stanza"), text);
-                let from = cx.dur(&format!("{path}.from"), from);
+                let from = cx.instant(&format!("{path}.from"), from);
                 let until = cx.dur(&format!("{path}.until"), until);
                 if from > until {
                     cx.problem(&path, "`from` is after `until`");
@@ -812,7 +838,7 @@ fn expectations(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names) {
                 is,
             } => {
                 let client = client_ref(cx, &format!("{path}.client"), names, client);
-                let at = cx.dur(&format!("{path}.at"), at);
+                let at = cx.instant(&format!("{path}.at"), at);
                 if !Jid::new(contact).is_ok_and(|j| j.resource().is_some()) {
                     cx.problem(
                         &format!("{path}.contact"),
