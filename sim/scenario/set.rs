@@ -20,6 +20,11 @@ pub fn apply(text: &str, assignment: &str) -> Result<String, String> {
     if value.is_empty() {
         return Err(format!("{path}: no value after '='"));
     }
+    if looks_like_a_bare_duration(value) {
+        return Err(format!(
+            "{path}: '{value}' is a duration, which RON writes in quotes: {path}='\"{value}\"'"
+        ));
+    }
     let mut scanner = Scanner { text, at: 0 };
     scanner.skip_attributes();
     let root = scanner.value()?;
@@ -188,6 +193,17 @@ fn unwrap_some(v: &Value) -> &Value {
 struct Scanner<'a> {
     text: &'a str,
     at: usize,
+}
+
+/// A number with a duration's unit and no quotes (`5s`, `1.5m`, `250ms`):
+/// not a RON value, and the likeliest slip in a `--set` of a duration.
+fn looks_like_a_bare_duration(value: &str) -> bool {
+    let number = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &value[number.len()..];
+    ["us", "ms", "s", "m", "h"].contains(&unit)
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && number.starts_with(|c: char| c.is_ascii_digit())
 }
 
 impl Scanner<'_> {
@@ -504,5 +520,20 @@ Scenario(
         assert!(apply("Scenario(name: \"x", "name=\"y\"")
             .unwrap_err()
             .contains("a string is not closed"));
+    }
+
+    /// A duration without its quotes is named as such with the quoted
+    /// form; numbers and quoted durations go through.
+    #[test]
+    fn a_duration_without_quotes_is_told_apart() {
+        for value in ["5s", "1.5m", "250ms", "30us", "2h"] {
+            assert_eq!(
+                set(&format!("duration={value}")).unwrap_err(),
+                format!("duration: '{value}' is a duration, which RON writes in quotes: duration='\"{value}\"'")
+            );
+        }
+        for value in ["\"5s\"", "5", "1.5", "None", "s", "Some(\"2s\")", "1e3"] {
+            assert!(set(&format!("duration={value}")).is_ok(), "{value}");
+        }
     }
 }
