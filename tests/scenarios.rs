@@ -834,6 +834,23 @@ fn a_domain_not_in_the_form_jids_use_is_refused() {
     );
 }
 
+/// Two links between the same nodes are refused as such, whatever their
+/// names; two links of one name are refused by the name.
+#[test]
+fn a_pair_linked_twice_and_a_link_name_used_twice_are_refused() {
+    rejects(
+        "linked-twice",
+        r#"Scenario(name: "x", duration: "1s",
+            servers: [(domain: "a.example"), (domain: "b.example"), (domain: "c.example")],
+            links: [(a: "a.example", b: "b.example"), (a: "b.example", b: "a.example", name: "other"),
+                    (a: "a.example", b: "c.example", name: "x"), (a: "b.example", b: "c.example", name: "x")])"#,
+        &[
+            "bad.ron: links[1]: 'b.example' and 'a.example' are linked twice (one link joins two nodes)",
+            "bad.ron: links[3]: link 'x' is defined twice",
+        ],
+    );
+}
+
 /// What is scheduled after the end of the run would silently never happen,
 /// and an expectation about a time after it would check nothing that was
 /// simulated: each such instant is refused, naming the run's duration. A

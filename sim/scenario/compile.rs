@@ -544,7 +544,17 @@ fn links(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names, defaults:
             .name
             .clone()
             .unwrap_or_else(|| format!("{}--{}", l.a, l.b));
-        if !explicit.insert(pair(a, b)) || model.links.iter().any(|x| x.name == name) {
+        if !explicit.insert(pair(a, b)) {
+            cx.problem(
+                &path,
+                format!(
+                    "'{}' and '{}' are linked twice (one link joins two nodes)",
+                    l.a, l.b
+                ),
+            );
+            continue;
+        }
+        if model.links.iter().any(|x| x.name == name) {
             cx.problem(&path, format!("link '{name}' is defined twice"));
             continue;
         }
