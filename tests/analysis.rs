@@ -234,6 +234,26 @@ fn an_injected_leak_is_reported() {
         .contains("LEAK romeo@montague.lit/lane saw juliet@capulet.lit/orchard"));
 }
 
+/// A trace without its `end` record (an interrupted run, a file cut at a
+/// line boundary) is analysed, and the table says that it was cut short;
+/// a whole trace's table does not.
+#[test]
+fn a_trace_cut_short_is_analysed_and_said_to_be_cut_short() {
+    let whole = trace_of("psa_outage.ron");
+    let note = "the trace has no end record";
+    assert!(analyse(&whole).trace.complete);
+    assert!(!analyse(&whole).table().contains(note));
+    let lines = whole.lines().count();
+    let cut: String = whole
+        .lines()
+        .take(lines / 2)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let report = analyse(&cut);
+    assert!(!report.trace.complete);
+    assert!(report.table().contains(note), "{}", report.table());
+}
+
 #[test]
 fn a_view_left_wrong_after_settling_does_not_converge() {
     let trace = insert_at(

@@ -339,6 +339,13 @@ impl Report {
             self.pairs,
             secs(self.trace.end)
         );
+        if !self.trace.complete {
+            let _ = writeln!(
+                out,
+                "the trace has no end record: it was cut short (an interrupted run or a \
+                 truncated file), and these figures cover only what it holds"
+            );
+        }
         let _ = writeln!(out, "{:<22} {}", "", Durations::header());
         let _ = writeln!(out, "{:<22} {}", "stale", d(&self.stale));
         for (cause, durations) in &self.stale_by_cause {
