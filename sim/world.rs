@@ -500,7 +500,7 @@ impl World {
                             node: domain,
                             user: &user,
                             contact: contact.as_str(),
-                            subscription: &state.to_string(),
+                            subscription: state.name(),
                         },
                     );
                 }

@@ -151,20 +151,49 @@ pub struct SubState {
     pub pending_in: bool,
 }
 
+impl SubState {
+    /// The state's name as RFC 3921 §9 writes it ("None + Pending Out",
+    /// "Both"), with the sixteen combinations the fields allow.
+    pub fn name(&self) -> &'static str {
+        const NAMES: [[&str; 4]; 4] = [
+            [
+                "None",
+                "None + Pending Out",
+                "None + Pending In",
+                "None + Pending Out/In",
+            ],
+            [
+                "To",
+                "To + Pending Out",
+                "To + Pending In",
+                "To + Pending Out/In",
+            ],
+            [
+                "From",
+                "From + Pending Out",
+                "From + Pending In",
+                "From + Pending Out/In",
+            ],
+            [
+                "Both",
+                "Both + Pending Out",
+                "Both + Pending In",
+                "Both + Pending Out/In",
+            ],
+        ];
+        let row = match self.subscription {
+            Subscription::None => 0,
+            Subscription::To => 1,
+            Subscription::From => 2,
+            Subscription::Both => 3,
+        };
+        NAMES[row][usize::from(self.pending_out) | usize::from(self.pending_in) << 1]
+    }
+}
+
 impl std::fmt::Display for SubState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let base = match self.subscription {
-            Subscription::None => "None",
-            Subscription::To => "To",
-            Subscription::From => "From",
-            Subscription::Both => "Both",
-        };
-        match (self.pending_out, self.pending_in) {
-            (false, false) => f.write_str(base),
-            (true, false) => write!(f, "{base} + Pending Out"),
-            (false, true) => write!(f, "{base} + Pending In"),
-            (true, true) => write!(f, "{base} + Pending Out/In"),
-        }
+        f.write_str(self.name())
     }
 }
 
@@ -560,6 +589,33 @@ mod tests {
         let item = RosterItem::default().with_labels(Some("bell\u{7}".into()), Vec::new());
         unwritable.insert(jid, item);
         assert_eq!(roster_result_text(Some("r"), 1, &unwritable), None);
+    }
+
+    /// Each of the sixteen states is named as RFC 3921 §9 names it: the
+    /// subscription, then the pending requests.
+    #[test]
+    fn sub_state_names() {
+        for (subscription, base) in [
+            (Subscription::None, "None"),
+            (Subscription::To, "To"),
+            (Subscription::From, "From"),
+            (Subscription::Both, "Both"),
+        ] {
+            for (pending_out, pending_in, suffix) in [
+                (false, false, ""),
+                (true, false, " + Pending Out"),
+                (false, true, " + Pending In"),
+                (true, true, " + Pending Out/In"),
+            ] {
+                let state = SubState {
+                    subscription,
+                    pending_out,
+                    pending_in,
+                };
+                assert_eq!(state.name(), format!("{base}{suffix}"));
+                assert_eq!(state.to_string(), state.name());
+            }
+        }
     }
 
     /// Name and groups read back as set; an item set to have neither is
