@@ -834,6 +834,24 @@ fn a_domain_not_in_the_form_jids_use_is_refused() {
     );
 }
 
+/// The run, a client and a link are named in the trace, the summary and
+/// the references of faults and expectations: an empty name is refused.
+#[test]
+fn empty_names_are_refused() {
+    rejects(
+        "empty-names",
+        r#"Scenario(name: " ", duration: "1s",
+            servers: [(domain: "a.example"), (domain: "b.example")],
+            links: [(a: "a.example", b: "b.example", name: "")],
+            clients: [(name: "", jid: "ghost@a.example/r")])"#,
+        &[
+            "bad.ron: name: must not be empty",
+            "bad.ron: clients[0].name: must not be empty",
+            "bad.ron: links[0].name: must not be empty",
+        ],
+    );
+}
+
 /// Two links between the same nodes are refused as such, whatever their
 /// names; two links of one name are refused by the name.
 #[test]

@@ -236,6 +236,12 @@ pub(super) fn compile(file: &str, s: &Scenario) -> Result<Model, LoadError> {
         problems: Vec::new(),
         end: None,
     };
+    if s.name.trim().is_empty() {
+        cx.problem(
+            "name",
+            "must not be empty: the trace, the summary and the analysis name the run by it",
+        );
+    }
     let duration = cx.dur("duration", &s.duration);
     if duration == 0 && duration::parse(&s.duration.0).is_ok() {
         cx.problem("duration", "must be positive");
@@ -430,6 +436,13 @@ fn clients(
 ) {
     for (i, c) in s.clients.iter().enumerate() {
         let path = format!("clients[{i}]");
+        if c.name.trim().is_empty() {
+            cx.problem(
+                &format!("{path}.name"),
+                "must not be empty: faults, expectations and the trace name the client by it",
+            );
+            continue;
+        }
         if names.nodes.contains_key(&c.name) {
             cx.problem(
                 &format!("{path}.name"),
@@ -544,6 +557,13 @@ fn links(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names, defaults:
             .name
             .clone()
             .unwrap_or_else(|| format!("{}--{}", l.a, l.b));
+        if name.trim().is_empty() {
+            cx.problem(
+                &format!("{path}.name"),
+                "must not be empty: faults and the trace name the link by it",
+            );
+            continue;
+        }
         if !explicit.insert(pair(a, b)) {
             cx.problem(
                 &path,
