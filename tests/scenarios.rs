@@ -834,6 +834,27 @@ fn a_domain_not_in_the_form_jids_use_is_refused() {
     );
 }
 
+/// Random faults whose window ends before it starts, and a flap that ends
+/// before it begins, would silently do nothing: both are refused.
+#[test]
+fn fault_windows_that_end_before_they_start_are_refused() {
+    rejects(
+        "empty-windows",
+        r#"Scenario(name: "x", duration: "10s",
+            servers: [(domain: "a.example"), (domain: "b.example")],
+            faults: [
+                (every: Exponential(mean: "1s"), from: "5s", until: "2s",
+                 fault: LinkOutage(link: "a.example--b.example", duration: Constant("1s"))),
+                (at: "3s", fault: Flap(link: "a.example--b.example", mtbf: Constant("1s"),
+                                       mttr: Constant("1s"), until: "3s")),
+            ])"#,
+        &[
+            "bad.ron: faults[0].until: '2s' is before `from` ('5s'): no fault would be drawn",
+            "bad.ron: faults[1].fault.until: is not after the fault starts: the link would not flap",
+        ],
+    );
+}
+
 /// The run, a client and a link are named in the trace, the summary and
 /// the references of faults and expectations: an empty name is refused.
 #[test]

@@ -710,6 +710,18 @@ fn faults(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names) {
                     .until
                     .as_ref()
                     .map_or(model.duration, |d| cx.dur(&format!("{path}.until"), d));
+                if until < from {
+                    let written =
+                        |d: &Option<Dur>| d.as_ref().map_or("", |d| d.0.as_str()).to_string();
+                    cx.problem(
+                        &format!("{path}.until"),
+                        format!(
+                            "'{}' is before `from` ('{}'): no fault would be drawn",
+                            written(&f.until),
+                            written(&f.from)
+                        ),
+                    );
+                }
                 When::Random { every, from, until }
             }
             _ => {
@@ -722,6 +734,18 @@ fn faults(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names) {
         };
         let p = format!("{path}.fault");
         let action = fault_action(cx, &p, &f.fault, model, names);
+        if let Some(FaultAction::Flap { until, .. }) = &action {
+            let start = match when {
+                When::At(at) => at,
+                When::Random { from, .. } => from,
+            };
+            if *until <= start {
+                cx.problem(
+                    &format!("{p}.until"),
+                    "is not after the fault starts: the link would not flap",
+                );
+            }
+        }
         if let Some(action) = action {
             model.faults.push(FaultSpec { when, action });
         }
