@@ -834,6 +834,40 @@ fn a_domain_not_in_the_form_jids_use_is_refused() {
     );
 }
 
+/// A view expectation about a contact that is not a full JID, or whose
+/// domain no server or MUC service of the scenario has (a typo), is
+/// refused: `Unavailable` would hold for it whatever happens.
+#[test]
+fn view_expectations_about_contacts_no_node_serves_are_refused() {
+    rejects(
+        "view-contacts",
+        r#"Scenario(name: "x", duration: "10s", servers: [(domain: "a.example")],
+            mucs: ["rooms.a.example"],
+            users: [(jid: "alice@a.example")],
+            clients: [(name: "alice", jid: "alice@a.example/r")],
+            expect: [View(client: "alice", contact: "bob@a.exmaple/phone", at: "5s", is: Unavailable),
+                     View(client: "alice", contact: "bob@a.example", at: "5s", is: Unavailable)])"#,
+        &[
+            "bad.ron: expect[0].contact: no server or MUC service has the domain 'a.exmaple'",
+            "bad.ron: expect[1].contact: 'bob@a.example' is not a full JID (user@domain/resource)",
+        ],
+    );
+    // The contacts of a server's or a MUC service's domain are accepted.
+    let dir = tempdir("view-contacts-served");
+    let file = write(
+        &dir,
+        "ok.ron",
+        r#"Scenario(name: "x", duration: "10s", servers: [(domain: "a.example")],
+            mucs: ["rooms.a.example"],
+            users: [(jid: "alice@a.example")],
+            clients: [(name: "alice", jid: "alice@a.example/r")],
+            expect: [View(client: "alice", contact: "room@rooms.a.example/nick", at: "5s", is: Unavailable),
+                     View(client: "alice", contact: "bob@a.example/phone", at: "5s", is: Unavailable)])"#,
+    );
+    let (code, stdout, stderr) = presim(&dir, &["run", &file]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
 /// Random faults whose window ends before it starts, and a flap that ends
 /// before it begins, would silently do nothing: both are refused.
 #[test]

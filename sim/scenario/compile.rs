@@ -893,10 +893,21 @@ fn expectations(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names) {
             } => {
                 let client = client_ref(cx, &format!("{path}.client"), names, client);
                 let at = cx.instant(&format!("{path}.at"), at);
-                if !Jid::new(contact).is_ok_and(|j| j.resource().is_some()) {
+                let Some(jid) = Jid::new(contact).ok().filter(|j| j.resource().is_some()) else {
                     cx.problem(
                         &format!("{path}.contact"),
                         format!("'{contact}' is not a full JID (user@domain/resource)"),
+                    );
+                    continue;
+                };
+                // A contact of no domain of the scenario is never seen, and
+                // `Unavailable` would hold for it whatever happens.
+                let domain = jid.domain().as_str();
+                if server_index(model, domain).is_none() && !model.mucs.iter().any(|m| m == domain)
+                {
+                    cx.problem(
+                        &format!("{path}.contact"),
+                        format!("no server or MUC service has the domain '{domain}'"),
                     );
                     continue;
                 }
