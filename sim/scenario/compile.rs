@@ -106,8 +106,10 @@ impl Ctx<'_> {
     /// times): one that can only draw 0 would repeat them forever at one
     /// instant, and the run would never end.
     pub(super) fn gap(&mut self, path: &str, d: &DistFile) -> Dist {
+        let reported = self.problems.len();
         let dist = self.dist(path, d);
-        if dist.always_zero() && self.problems.iter().all(|p| !p.contains(path)) {
+        // A distribution already refused stands in as `Constant(0)`.
+        if dist.always_zero() && self.problems.len() == reported {
             self.problem(
                 path,
                 "must be able to draw a positive duration: the events it spaces would repeat \
