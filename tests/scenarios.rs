@@ -605,11 +605,19 @@ fn failed_expectations_are_listed_and_exit_1() {
     );
 }
 
+/// `presim run` of a scenario given as text, written to `file` in a
+/// directory of its own: the directory, the exit code, standard output and
+/// standard error.
+fn run_text(name: &str, file: &str, text: &str) -> (PathBuf, i32, String, String) {
+    let dir = tempdir(name);
+    let file = write(&dir, file, text);
+    let (code, stdout, stderr) = presim(&dir, &["run", &file]);
+    (dir, code, stdout, stderr)
+}
+
 /// Runs a bad scenario; it must exit 2 without a panic and say each of `messages`.
 fn rejects(name: &str, text: &str, messages: &[&str]) {
-    let dir = tempdir(name);
-    let file = write(&dir, "bad.ron", text);
-    let (code, stdout, stderr) = presim(&dir, &["run", &file]);
+    let (dir, code, stdout, stderr) = run_text(name, "bad.ron", text);
     assert_eq!(code, 2, "{name}: {stdout}{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     // The parser's own types (`ServerFile`, …) are not the user's words.
@@ -853,9 +861,8 @@ fn view_expectations_about_contacts_no_node_serves_are_refused() {
         ],
     );
     // The contacts of a server's or a MUC service's domain are accepted.
-    let dir = tempdir("view-contacts-served");
-    let file = write(
-        &dir,
+    let (_, code, stdout, stderr) = run_text(
+        "view-contacts-served",
         "ok.ron",
         r#"Scenario(name: "x", duration: "10s", servers: [(domain: "a.example")],
             mucs: ["rooms.a.example"],
@@ -864,7 +871,6 @@ fn view_expectations_about_contacts_no_node_serves_are_refused() {
             expect: [View(client: "alice", contact: "room@rooms.a.example/nick", at: "5s", is: Unavailable),
                      View(client: "alice", contact: "bob@a.example/phone", at: "5s", is: Unavailable)])"#,
     );
-    let (code, stdout, stderr) = presim(&dir, &["run", &file]);
     assert_eq!(code, 0, "{stdout}{stderr}");
 }
 
@@ -952,17 +958,15 @@ fn instants_after_the_end_of_the_run_are_refused() {
             "bad.ron: expect[2].from: '30s' is after the end of the run (duration '10s')",
         ],
     );
-    let dir = tempdir("after-the-end-count");
-    let file = write(
-        &dir,
-        "bad.ron",
+    let (_, code, stdout, stderr) = run_text(
+        "after-the-end-count",
+        "expect.ron",
         r#"Scenario(name: "x", duration: "10s", servers: [(domain: "a.example")],
             users: [(jid: "alice@a.example")],
             clients: [(name: "alice", jid: "alice@a.example/r", connect_at: "10s")],
             expect: [Receives(client: "alice", stanza: "<presence/>", from: "0s", until: "1m"),
                      View(client: "alice", contact: "bob@a.example/x", at: "2s", is: Unavailable)])"#,
     );
-    let (code, stdout, stderr) = presim(&dir, &["run", &file]);
     assert_eq!(code, 1, "only the unmet Receives fails: {stdout}{stderr}");
     assert!(!stderr.contains("after the end"), "{stderr}");
 }

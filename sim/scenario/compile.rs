@@ -195,21 +195,15 @@ impl Ctx<'_> {
     }
 
     pub(super) fn behaviour(&mut self, path: &str, b: &BehaviourFile) -> Behaviour {
-        let mut opt = |name: &str, d: &Option<DistFile>, repeats: bool| {
-            d.as_ref().map(|d| {
-                let path = format!("{path}.{name}");
-                if repeats {
-                    self.gap(&path, d)
-                } else {
-                    self.dist(&path, d)
-                }
-            })
-        };
+        let field = |name: &str| format!("{path}.{name}");
         Behaviour {
             initial_presence: b.initial_presence,
-            presence_changes: opt("presence_changes", &b.presence_changes, true),
-            session_length: opt("session_length", &b.session_length, false),
-            reconnect_after: opt("reconnect_after", &b.reconnect_after, true),
+            presence_changes: (b.presence_changes.as_ref())
+                .map(|d| self.gap(&field("presence_changes"), d)),
+            session_length: (b.session_length.as_ref())
+                .map(|d| self.dist(&field("session_length"), d)),
+            reconnect_after: (b.reconnect_after.as_ref())
+                .map(|d| self.gap(&field("reconnect_after"), d)),
             shows: b.shows.clone(),
             statuses: b.statuses.clone(),
             answer_iq: b.answer_iq,

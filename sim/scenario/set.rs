@@ -195,15 +195,11 @@ struct Scanner<'a> {
     at: usize,
 }
 
-/// A number with a duration's unit and no quotes (`5s`, `1.5m`, `250ms`):
-/// not a RON value, and the likeliest slip in a `--set` of a duration.
+/// A duration with its unit and no quotes (`5s`, `1.5m`, `250ms`): not a
+/// RON value, and the likeliest slip in a `--set` of a duration. A bare
+/// number is both a duration (seconds) and a RON number, so it is not one.
 fn looks_like_a_bare_duration(value: &str) -> bool {
-    let number = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &value[number.len()..];
-    ["us", "ms", "s", "m", "h"].contains(&unit)
-        && !number.is_empty()
-        && number.chars().all(|c| c.is_ascii_digit() || c == '.')
-        && number.starts_with(|c: char| c.is_ascii_digit())
+    crate::duration::parse(value).is_ok() && value.parse::<f64>().is_err()
 }
 
 impl Scanner<'_> {
