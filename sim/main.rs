@@ -102,9 +102,9 @@ enum Command {
         /// Output directory.
         #[arg(long, default_value = "presim-sweep")]
         out: PathBuf,
-        /// Runs at a time (default: the number of processors).
-        #[arg(long, value_name = "N")]
-        jobs: Option<usize>,
+        /// Runs at a time, at least 1 (default: the number of processors).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
         /// Keep each seed's trace.jsonl (removed after its analysis otherwise).
         #[arg(long)]
         keep_traces: bool,
@@ -133,9 +133,9 @@ enum Command {
         /// ones) instead of failing on them.
         #[arg(long)]
         update: bool,
-        /// Runs at a time (default: the number of processors).
-        #[arg(long, value_name = "N")]
-        jobs: Option<usize>,
+        /// Runs at a time, at least 1 (default: the number of processors).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
         /// Write each entry's trace to DIR/<index>-<scenario>-seed-<seed>.jsonl
         /// (to compare a changed run with `presim diff`).
         #[arg(long, value_name = "DIR")]
@@ -622,15 +622,18 @@ fn run_scripts(
 
 /// The number of runs at a time: the one asked for (at least one), or one
 /// per processor.
-fn jobs_or_processors(jobs: Option<usize>) -> usize {
-    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1)
+fn jobs_or_processors(jobs: Option<u16>) -> usize {
+    jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    )
+    .max(1)
 }
 
 /// `presim sweep`: a row per seed in the order given, then the pooled
 /// figures; sweep.json beside the seeds' directories.
 struct SweepOptions {
-    jobs: Option<usize>,
+    jobs: Option<u16>,
     keep_traces: bool,
     chart: bool,
     analysis: analysis::Options,
@@ -873,7 +876,7 @@ fn diff_traces(a: &std::path::Path, b: &std::path::Path, context: usize) -> Exit
 fn replay_corpus(
     path: &std::path::Path,
     update: bool,
-    jobs: Option<usize>,
+    jobs: Option<u16>,
     traces: Option<&std::path::Path>,
 ) -> ExitCode {
     let corpus = match replay::load(path) {

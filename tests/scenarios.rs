@@ -271,6 +271,21 @@ fn sweep_runs_every_seed_and_pools_the_figures() {
         stderr.contains("error: --seeds: the range '5-3' is empty (it goes down)"),
         "{stderr}"
     );
+
+    // No runs at a time is not a number of runs at a time, for a sweep or
+    // a replay (it is not read as "one" or as "every processor").
+    let corpus = root().join("scenarios/regression/corpus.ron");
+    for args in [
+        &["sweep", scenario, "--seeds", "1", "--jobs", "0"][..],
+        &["replay", corpus.to_str().unwrap(), "--jobs", "0"],
+    ] {
+        let (code, _, stderr) = presim(&dir, args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(
+            stderr.contains("invalid value '0' for '--jobs <N>': 0 is not in 1..=65535"),
+            "{stderr}"
+        );
+    }
 }
 
 /// A reader that stops early (`presim … | head -1`) ends presim quietly,
