@@ -38,6 +38,39 @@ impl Shown {
     };
 }
 
+/// The `ev` of every kind of [`Record`], in the order of its variants:
+/// what a reader of this schema accepts.
+pub const RECORD_KINDS: [&str; 28] = [
+    "header",
+    "node",
+    "link",
+    "send",
+    "deliver",
+    "drop",
+    "link-state",
+    "connect",
+    "connect-failed",
+    "connection-broken",
+    "detect",
+    "disconnect",
+    "fault",
+    "roster",
+    "session",
+    "directed",
+    "invisibility",
+    "block",
+    "privacy",
+    "truth",
+    "view",
+    "subscription",
+    "offline-stored",
+    "peer",
+    "psa-enabled",
+    "annotation",
+    "violation",
+    "end",
+];
+
 /// One trace record. Field order is part of the format.
 #[derive(Debug, Serialize)]
 #[serde(tag = "ev", rename_all = "kebab-case")]

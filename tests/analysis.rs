@@ -394,6 +394,17 @@ fn traces_whose_messages_do_not_balance_say_where() {
     );
     let e = err(&good.replace("\"in_flight\":[16491,16494]", "\"in_flight\":[16494]"));
     assert!(e.message.starts_with("message 16491 (sent at line"), "{e}");
+    // A kind of record this schema does not have (a typo, another
+    // program's records) is not passed over as one the analysis ignores.
+    let mut unknown = lines.clone();
+    let misspelt = lines[deliver - 1].replace("\"deliver\"", "\"delivered\"");
+    unknown[deliver - 1] = &misspelt;
+    let e = err(&unknown.join("\n"));
+    assert_eq!(e.line, deliver);
+    assert_eq!(
+        e.message,
+        "'delivered' is not a kind of record of trace schema 3"
+    );
 }
 
 #[test]

@@ -290,6 +290,8 @@ fn every_trace_record_kind_is_documented() {
         missing.is_empty(),
         "not in docs/trace.md's table: {missing:?}"
     );
+    // What a reader accepts is every kind the writer has, in its order.
+    assert_eq!(presim::trace::RECORD_KINDS.as_slice(), kinds.as_slice());
 }
 
 /// `LinkState` → `link-state`, as serde's `rename_all = "kebab-case"`.

@@ -310,7 +310,13 @@ impl Messages {
                     ));
                 }
             }
-            _ => {}
+            kind if crate::trace::RECORD_KINDS.contains(&kind) => {}
+            kind => {
+                return Err(format!(
+                    "'{kind}' is not a kind of record of trace schema {}",
+                    crate::trace::SCHEMA_VERSION
+                ))
+            }
         }
         Ok(())
     }
