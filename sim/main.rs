@@ -620,14 +620,13 @@ fn run_scripts(
     }
 }
 
-/// The number of runs at a time: the one asked for (at least one), or one
-/// per processor.
+/// The number of runs at a time: the one asked for (`--jobs` takes 1 or
+/// more), or one per processor.
 fn jobs_or_processors(jobs: Option<u16>) -> usize {
     jobs.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         usize::from,
     )
-    .max(1)
 }
 
 /// `presim sweep`: a row per seed in the order given, then the pooled
