@@ -321,6 +321,17 @@ pub fn secs(us: u64) -> String {
     format!("{}.{:03} s", us / 1_000_000, (us % 1_000_000) / 1_000)
 }
 
+/// Microseconds as seconds, with millisecond precision when that is
+/// exact and microsecond precision otherwise: for a threshold or an
+/// instant the reader compares with, which must not read as another.
+pub fn exact_secs(us: u64) -> String {
+    if us % 1_000 == 0 {
+        secs(us)
+    } else {
+        format!("{}.{:06} s", us / 1_000_000, us % 1_000_000)
+    }
+}
+
 impl Report {
     /// Whether the run is free of leaks and converged (when checked).
     pub fn healthy(&self) -> bool {
@@ -351,7 +362,7 @@ impl Report {
         for (cause, durations) in &self.stale_by_cause {
             let _ = writeln!(out, "{:<22} {}", format!("  {cause}"), d(durations));
         }
-        let lag = format!("lag (<= {})", secs(self.lag_threshold));
+        let lag = format!("lag (<= {})", exact_secs(self.lag_threshold));
         let _ = writeln!(out, "{:<22} {}", lag, d(&self.propagation_lag));
         let _ = writeln!(
             out,
@@ -387,7 +398,7 @@ impl Report {
             let _ = writeln!(
                 out,
                 "convergence checked at the end of the trace (past {}: last fault healed + settle time): {} pair(s) not converged",
-                secs(self.convergence.settle_at),
+                exact_secs(self.convergence.settle_at),
                 self.convergence.not_converged.len()
             );
             for n in &self.convergence.not_converged {
@@ -408,7 +419,7 @@ impl Report {
             let _ = writeln!(
                 out,
                 "convergence not checked: the trace ends before {} (last fault healed + settle time)",
-                secs(self.convergence.settle_at)
+                exact_secs(self.convergence.settle_at)
             );
         }
         out
@@ -426,5 +437,17 @@ mod tests {
         let d = Durations::of(&(1..=100).collect::<Vec<u64>>());
         assert_eq!((d.p50, d.p99), (50, 99));
         assert_eq!(Durations::of(&[]), Durations::default());
+    }
+
+    /// A threshold or instant of the table reads as itself: whole
+    /// milliseconds as the other figures are written, anything finer to
+    /// the microsecond (a 1 µs lag threshold is not "0.000 s").
+    #[test]
+    fn exact_seconds_keep_every_microsecond() {
+        assert_eq!(exact_secs(1_000_000), "1.000 s");
+        assert_eq!(exact_secs(318_203_000), "318.203 s");
+        assert_eq!(exact_secs(1), "0.000001 s");
+        assert_eq!(exact_secs(318_203_416), "318.203416 s");
+        assert_eq!(secs(318_203_416), "318.203 s");
     }
 }
