@@ -570,7 +570,24 @@ fn run_scripts(
     options: Options,
     trace_dir: Option<&std::path::Path>,
 ) -> ExitCode {
+    let scripts: Vec<_> = scripts.collect();
     if let Some(dir) = trace_dir {
+        let mut stems = std::collections::BTreeSet::new();
+        let mut clash = false;
+        for (file, _) in &scripts {
+            let stem = file_stem(file);
+            if !stems.insert(stem.clone()) {
+                eprintln!(
+                    "error: {file}: another script is also named '{stem}'; their traces \
+                     would both be {}",
+                    dir.join(format!("{stem}.jsonl")).display()
+                );
+                clash = true;
+            }
+        }
+        if clash {
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
         if let Err(e) = std::fs::create_dir_all(dir) {
             eprintln!("error: cannot create {}: {e}", dir.display());
             return ExitCode::from(EXIT_BAD_INPUT);
@@ -618,6 +635,15 @@ fn run_scripts(
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The name of a file without its directory and extension, which names
+/// what a run of it writes (a script's trace, a swept scenario's
+/// directory).
+fn file_stem(file: &str) -> String {
+    std::path::Path::new(file)
+        .file_stem()
+        .map_or_else(|| file.to_string(), |s| s.to_string_lossy().into_owned())
 }
 
 /// The number of runs at a time: the one asked for (`--jobs` takes 1 or
@@ -733,9 +759,7 @@ fn load_sweep_scenarios(
                 continue;
             }
         };
-        let stem = std::path::Path::new(file)
-            .file_stem()
-            .map_or_else(|| file.clone(), |s| s.to_string_lossy().into_owned());
+        let stem = file_stem(file);
         if !stems.insert(stem.clone()) {
             eprintln!("error: {file}: another scenario file is also named '{stem}'; their outputs would mix");
             ok = false;
@@ -973,10 +997,7 @@ fn run_traced_script(
     dir: &std::path::Path,
 ) -> Result<Outcome, String> {
     let script = scansion::parse(file, text).map_err(|e| e.to_string())?;
-    let stem = std::path::Path::new(file)
-        .file_stem()
-        .map_or_else(|| "script".into(), |s| s.to_string_lossy());
-    let path = dir.join(format!("{stem}.jsonl"));
+    let path = dir.join(format!("{}.jsonl", file_stem(file)));
     let cannot_write = |e: std::io::Error| format!("{file}: cannot write {}: {e}", path.display());
     let sink = std::fs::File::create(&path).map_err(cannot_write)?;
     let sink = Box::new(std::io::BufWriter::new(sink));

@@ -147,6 +147,32 @@ fn cli_writes_traces() {
         stdout.contains(&format!("wrote {} (digest {digest})", path.display())),
         "{stdout}"
     );
+
+    // Two scripts of one name would write one trace file: refused before
+    // anything runs, rather than the second overwriting the first.
+    let other = dir.join("elsewhere");
+    std::fs::create_dir_all(&other).unwrap();
+    let copy = other.join("federation.scs");
+    std::fs::copy(script, &copy).unwrap();
+    let traces = dir.join("clash");
+    let (code, stdout, stderr) = presim(&[
+        "scansion",
+        "--trace",
+        traces.to_str().unwrap(),
+        script,
+        copy.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "error: {}: another script is also named 'federation'; their traces would both be {}\n",
+            copy.display(),
+            traces.join("federation.jsonl").display()
+        )
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(!traces.exists());
 }
 
 #[test]
