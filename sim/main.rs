@@ -390,7 +390,7 @@ fn run_scenario(file: &str, text: &str, options: RunOptions) -> ExitCode {
     let result = match outcome {
         Ok(result) => result,
         Err(e) => {
-            eprintln!("error: cannot write to {}: {e}", out.display());
+            eprintln!("error: {e}");
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };

@@ -149,30 +149,49 @@ pub fn run_to_dir(
     set: &[String],
     dir: &Path,
     progress: &mut dyn FnMut(Progress),
-) -> std::io::Result<RunResult> {
+) -> Result<RunResult, WriteError> {
+    let at = |path: &Path| {
+        let path = path.to_path_buf();
+        move |error| WriteError { path, error }
+    };
     if dir.exists() && !dir.is_dir() {
-        return Err(std::io::Error::new(
+        return Err(at(dir)(std::io::Error::new(
             std::io::ErrorKind::AlreadyExists,
             "it exists and is not a directory",
-        ));
+        )));
     }
-    std::fs::create_dir_all(dir)?;
+    std::fs::create_dir_all(dir).map_err(at(dir))?;
     let outputs = Outputs {
         dir: dir.to_path_buf(),
     };
-    let file = std::fs::File::create(outputs.trace_path())?;
-    let result = run_watched(
+    let trace_path = outputs.trace_path();
+    let file = std::fs::File::create(&trace_path).map_err(at(&trace_path))?;
+    let mut result = run_watched(
         model,
         Some(Box::new(std::io::BufWriter::new(file))),
         progress,
     );
-    if let Some(e) = &result.trace.error {
-        return Err(std::io::Error::new(e.kind(), e.to_string()));
+    if let Some(e) = result.trace.error.take() {
+        return Err(at(&trace_path)(e));
     }
     let summary = Summary::new(model, scenario_file, set, &result);
     let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
-    std::fs::write(outputs.summary_path(), json + "\n")?;
+    let summary_path = outputs.summary_path();
+    std::fs::write(&summary_path, json + "\n").map_err(at(&summary_path))?;
     Ok(result)
+}
+
+/// A file or directory a run could not write, and why.
+#[derive(Debug)]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub error: std::io::Error,
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot write to {}: {}", self.path.display(), self.error)
+    }
 }
 
 /// summary.json.

@@ -224,7 +224,7 @@ fn run_seed(plan: &Plan, seed: u64) -> Result<SeedResult, String> {
         scenario::load_with_seed(plan.file, plan.text, Some(seed)).map_err(|e| e.to_string())?;
     let dir = seed_dir(plan.out, seed);
     let result = run::run_to_dir(&model, plan.file, plan.set, &dir, &mut |_| {})
-        .map_err(|e| format!("cannot write to {}: {e}", dir.display()))?;
+        .map_err(|e| e.to_string())?;
     let trace = dir.join("trace.jsonl");
     let file = std::fs::File::open(&trace)
         .map_err(|e| format!("{}: cannot read: {e}", trace.display()))?;

@@ -1056,4 +1056,14 @@ fn an_output_path_that_is_a_file_is_bad_input() {
         stderr,
         "error: cannot write to out: it exists and is not a directory\n"
     );
+
+    // A file of the run that cannot be written is named, not its directory.
+    for (name, file) in [("trace", "trace.jsonl"), ("summary", "summary.json")] {
+        let out = dir.join(name);
+        std::fs::create_dir_all(out.join(file)).unwrap();
+        let (code, _, stderr) = presim(&dir, &["run", scenario.to_str().unwrap(), "--out", name]);
+        assert_eq!(code, 2);
+        let expected = format!("error: cannot write to {name}/{file}: Is a directory");
+        assert!(stderr.starts_with(&expected), "{stderr}");
+    }
 }
