@@ -471,7 +471,7 @@ fn analyse_into(
     dir: &std::path::Path,
     options: analysis::Options,
 ) -> Result<Report, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    run::create_output_dir(dir).map_err(|e| e.to_string())?;
     let report = analyse_file(trace, options)?;
     let path = dir.join("analysis.json");
     let json = serde_json::to_string_pretty(&report).expect("a report serializes");
@@ -487,7 +487,7 @@ fn write_charts(
     compare: Option<&Report>,
     dir: &std::path::Path,
 ) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    run::create_output_dir(dir).map_err(|e| e.to_string())?;
     let written = analysis::chart::write_charts(report, compare, dir).map_err(|e| e.to_string())?;
     for path in written {
         say!("wrote {}", path.display());
@@ -588,8 +588,8 @@ fn run_scripts(
         if clash {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
-        if let Err(e) = std::fs::create_dir_all(dir) {
-            eprintln!("error: cannot create {}: {e}", dir.display());
+        if let Err(e) = run::create_output_dir(dir) {
+            eprintln!("error: {e}");
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     }
@@ -785,8 +785,8 @@ fn sweep_one(
     seeds: &[u64],
     options: &SweepOptions,
 ) -> Result<Vec<sweep::SeedResult>, ExitCode> {
-    if let Err(e) = std::fs::create_dir_all(&s.dir) {
-        eprintln!("error: cannot write to {}: {e}", s.dir.display());
+    if let Err(e) = run::create_output_dir(&s.dir) {
+        eprintln!("error: {e}");
         return Err(ExitCode::from(EXIT_BAD_INPUT));
     }
     let plan = sweep::Plan {
@@ -922,8 +922,8 @@ fn replay_corpus(
     let verdicts = match traces {
         None => replay::replay(&corpus, jobs, &done),
         Some(dir) => {
-            let replayed = std::fs::create_dir_all(dir)
-                .map_err(|e| vec![format!("{}: cannot create: {e}", dir.display())])
+            let replayed = run::create_output_dir(dir)
+                .map_err(|e| vec![e.to_string()])
                 .and_then(|()| replay::replay_keeping_traces(&corpus, jobs, dir, &done));
             match replayed {
                 Ok(verdicts) => verdicts,

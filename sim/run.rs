@@ -154,13 +154,7 @@ pub fn run_to_dir(
         let path = path.to_path_buf();
         move |error| WriteError { path, error }
     };
-    if dir.exists() && !dir.is_dir() {
-        return Err(at(dir)(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            "it exists and is not a directory",
-        )));
-    }
-    std::fs::create_dir_all(dir).map_err(at(dir))?;
+    create_output_dir(dir)?;
     let outputs = Outputs {
         dir: dir.to_path_buf(),
     };
@@ -179,6 +173,26 @@ pub fn run_to_dir(
     let summary_path = outputs.summary_path();
     std::fs::write(&summary_path, json + "\n").map_err(at(&summary_path))?;
     Ok(result)
+}
+
+/// Creates the directory `dir` that outputs go into, and its parents,
+/// unless it exists; a file in its place is an error of its own.
+pub fn create_output_dir(dir: &Path) -> Result<(), WriteError> {
+    let error = if dir.exists() && !dir.is_dir() {
+        std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            "it exists and is not a directory",
+        )
+    } else {
+        match std::fs::create_dir_all(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        }
+    };
+    Err(WriteError {
+        path: dir.to_path_buf(),
+        error,
+    })
 }
 
 /// A file or directory a run could not write, and why.

@@ -116,7 +116,7 @@ fn replay_reports_changed_and_new_digests_and_update_records_them() {
     let (code, _, stderr) = presim(&dir, &["replay", &corpus, "--traces", "/proc/nope"]);
     assert_eq!(code, 2);
     assert!(
-        stderr.starts_with("error: /proc/nope: cannot create:"),
+        stderr.starts_with("error: cannot write to /proc/nope:"),
         "{stderr}"
     );
 
@@ -1056,6 +1056,28 @@ fn an_output_path_that_is_a_file_is_bad_input() {
         stderr,
         "error: cannot write to out: it exists and is not a directory\n"
     );
+
+    // Every command that writes into a directory says so of a file in its
+    // place, in the same words.
+    let (code, _, _) = presim(&dir, &["run", scenario.to_str().unwrap(), "--out", "run"]);
+    assert_eq!(code, 0);
+    let trace = dir.join("run/trace.jsonl");
+    let trace = trace.to_str().unwrap();
+    let corpus = root().join("scenarios/regression/corpus.ron");
+    let script = root().join("scenarios/quickstart.scs");
+    for args in [
+        &["analyze", trace, "--out", "out"][..],
+        &["analyze", trace, "--chart", "out"],
+        &["scansion", script.to_str().unwrap(), "--trace", "out"],
+        &["replay", corpus.to_str().unwrap(), "--traces", "out"],
+    ] {
+        let (code, _, stderr) = presim(&dir, args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(
+            stderr.ends_with("error: cannot write to out: it exists and is not a directory\n"),
+            "{args:?}: {stderr}"
+        );
+    }
 
     // A file of the run that cannot be written is named, not its directory.
     for (name, file) in [("trace", "trace.jsonl"), ("summary", "summary.json")] {
