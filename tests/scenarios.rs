@@ -279,12 +279,9 @@ fn sweep_runs_every_seed_and_pools_the_figures() {
         &["sweep", scenario, "--seeds", "1", "--jobs", "0"][..],
         &["replay", corpus.to_str().unwrap(), "--jobs", "0"],
     ] {
-        let (code, _, stderr) = presim(&dir, args);
-        assert_eq!(code, 2, "{args:?}");
-        assert!(
-            stderr.contains("invalid value '0' for '--jobs <N>': 0 is not in 1..=65535"),
-            "{stderr}"
-        );
+        let message = "error: invalid value '0' for '--jobs <N>': 0 is not in 1..=65535\n\n\
+                       For more information, try '--help'.\n";
+        cli::assert_refused(&dir, args, message);
     }
 }
 
@@ -1071,12 +1068,8 @@ fn an_output_path_that_is_a_file_is_bad_input() {
         &["scansion", script.to_str().unwrap(), "--trace", "out"],
         &["replay", corpus.to_str().unwrap(), "--traces", "out"],
     ] {
-        let (code, _, stderr) = presim(&dir, args);
-        assert_eq!(code, 2, "{args:?}");
-        assert!(
-            stderr.ends_with("error: cannot write to out: it exists and is not a directory\n"),
-            "{args:?}: {stderr}"
-        );
+        let message = "error: cannot write to out: it exists and is not a directory\n";
+        cli::assert_refused(&dir, args, message);
     }
 
     // A file of the run that cannot be written is named, not its directory.

@@ -22,6 +22,14 @@ pub fn presim_in(cwd: &Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Asserts that `presim ARGS`, run in `cwd`, refuses its input (exit 2)
+/// with standard error ending in `message`.
+pub fn assert_refused(cwd: &Path, args: &[&str], message: &str) {
+    let (code, stdout, stderr) = presim_in(cwd, args);
+    assert_eq!(code, 2, "{args:?}: {stdout}{stderr}");
+    assert!(stderr.ends_with(message), "{args:?}: {stderr}");
+}
+
 /// `presim ARGS` run in the package's directory.
 pub fn presim(args: &[&str]) -> (i32, String, String) {
     presim_in(Path::new(env!("CARGO_MANIFEST_DIR")), args)
