@@ -26,3 +26,15 @@ pub mod scenario;
 pub mod sweep;
 pub mod trace;
 pub mod world;
+
+/// Reads a file people write (a scenario, a regression corpus, a scansion
+/// script) as text. A UTF-8 byte order mark, which some editors put at the
+/// start, is not part of the text: the parsers would report it as a
+/// syntax error at 1:1 that the editor does not show.
+pub fn read_source(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
+}

@@ -235,12 +235,9 @@ fn main() -> ExitCode {
             strict_order,
             trace,
         }) => {
-            let scripts = files.iter().map(|f| {
-                (
-                    f.clone(),
-                    std::fs::read_to_string(f).map_err(|e| e.to_string()),
-                )
-            });
+            let scripts = files
+                .iter()
+                .map(|f| (f.clone(), presim::read_source(f).map_err(|e| e.to_string())));
             run_scripts(scripts, Options { strict_order }, trace.as_deref())
         }
         Some(Command::Sweep {
@@ -323,7 +320,7 @@ fn progress_bar(len: Option<u64>, template: &str, prefix: String) -> indicatif::
 /// Reads a scenario file and applies the `--set` assignments to its text,
 /// or says what went wrong and gives `None`.
 fn read_scenario(file: &str, set: &[String]) -> Option<String> {
-    let mut text = std::fs::read_to_string(file)
+    let mut text = presim::read_source(file)
         .map_err(|e| eprintln!("error: {file}: cannot read: {e}"))
         .ok()?;
     for assignment in set {

@@ -74,8 +74,7 @@ impl Verdict {
 /// seed) and digest. Every problem is one line; all are returned.
 pub fn load(path: &Path) -> Result<Corpus, Vec<String>> {
     let file = path.display().to_string();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| vec![format!("{file}: cannot read: {e}")])?;
+    let text = crate::read_source(path).map_err(|e| vec![format!("{file}: cannot read: {e}")])?;
     let entries: Vec<Entry> =
         scenario::parse_ron(&file, &text, "the corpus").map_err(|p| vec![p])?;
     let base = path.parent().unwrap_or(Path::new("."));
@@ -93,7 +92,7 @@ pub fn load(path: &Path) -> Result<Corpus, Vec<String>> {
         }
         let scenario = base.join(&e.scenario);
         let name = scenario.display().to_string();
-        match std::fs::read_to_string(&scenario) {
+        match crate::read_source(&scenario) {
             Err(err) => problems.push(format!(
                 "{file}: [{i}].scenario: {name}: cannot read: {err}"
             )),

@@ -1082,3 +1082,25 @@ fn an_output_path_that_is_a_file_is_bad_input() {
         assert!(stderr.starts_with(&expected), "{stderr}");
     }
 }
+
+/// A byte order mark that an editor put before the text is not part of a
+/// scenario, a corpus or a script: each reads and runs as without it.
+#[test]
+fn a_byte_order_mark_is_not_part_of_a_file() {
+    const BOM: &str = "\u{feff}";
+    let quickstart = std::fs::read_to_string(root().join("scenarios/quickstart.ron")).unwrap();
+    let (dir, code, stdout, stderr) = run_text("bom", "q.ron", &format!("{BOM}{quickstart}"));
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains(&format!("digest {}\n", digest("quickstart.ron", None))));
+    let corpus = format!(
+        "{BOM}[(scenario: \"q.ron\", seed: 1, digest: \"{}\")]",
+        digest("quickstart.ron", Some(1))
+    );
+    let corpus = write(&dir, "corpus.ron", &corpus);
+    let (code, stdout, stderr) = presim(&dir, &["replay", &corpus]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let script = std::fs::read_to_string(root().join("scenarios/quickstart.scs")).unwrap();
+    let script = write(&dir, "q.scs", &format!("{BOM}{script}"));
+    let (code, stdout, stderr) = presim(&dir, &["scansion", &script]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
