@@ -50,10 +50,11 @@ enum Command {
     /// annotation metrics, leaks, convergence. Prints a table and writes
     /// analysis.json; with --chart, draws the timeline and the durations.
     Analyze {
-        /// The trace (trace.jsonl of a run).
+        /// The trace (trace.jsonl of a run; `-` reads standard input).
         #[arg(value_name = "TRACE.jsonl")]
         trace: PathBuf,
-        /// Where to write analysis.json (default: beside the trace).
+        /// Where to write analysis.json (default: beside the trace; the
+        /// current directory for standard input).
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
         /// Stale intervals no longer than this are propagation lag.
@@ -444,21 +445,38 @@ fn run_scenario(file: &str, text: &str, options: RunOptions) -> ExitCode {
     }
 }
 
-/// Analyses the trace at `trace`.
+/// The path that names standard input where a trace is read.
+const STDIN: &str = "-";
+
+fn is_stdin(path: &std::path::Path) -> bool {
+    path.as_os_str() == STDIN
+}
+
+/// Analyses the trace at `trace` (`-`: standard input).
 fn analyse_file(trace: &std::path::Path, options: analysis::Options) -> Result<Report, String> {
-    let file =
-        std::fs::File::open(trace).map_err(|e| format!("{}: cannot read: {e}", trace.display()))?;
-    let bar = progress_bar(
-        file.metadata().map(|m| m.len()).ok(),
-        "analysing {prefix} [{bar:25}] {percent:>3}% of {total_bytes}, {elapsed}",
-        trace.display().to_string(),
-    );
+    let (name, input, len): (String, Box<dyn std::io::Read>, Option<u64>) = if is_stdin(trace) {
+        (
+            "standard input".into(),
+            Box::new(std::io::stdin().lock()),
+            None,
+        )
+    } else {
+        let file = std::fs::File::open(trace)
+            .map_err(|e| format!("{}: cannot read: {e}", trace.display()))?;
+        let len = file.metadata().map(|m| m.len()).ok();
+        (trace.display().to_string(), Box::new(file), len)
+    };
+    let template = match len {
+        Some(_) => "analysing {prefix} [{bar:25}] {percent:>3}% of {total_bytes}, {elapsed}",
+        None => "analysing {prefix}: {bytes}, {elapsed}",
+    };
+    let bar = progress_bar(len, template, name.clone());
     let report = analysis::analyze(
-        std::io::BufReader::with_capacity(analysis::READ_BUFFER, bar.wrap_read(file)),
+        std::io::BufReader::with_capacity(analysis::READ_BUFFER, bar.wrap_read(input)),
         options,
     );
     bar.finish_and_clear();
-    report.map_err(|e| format!("{}: {e}", trace.display()))
+    report.map_err(|e| format!("{name}: {e}"))
 }
 
 /// Analyses the trace at `trace` and writes DIR/analysis.json, creating
@@ -527,9 +545,14 @@ fn analyze_trace(args: AnalyzeArgs) -> ExitCode {
     let Some(options) = analysis_options(lag_threshold, settle) else {
         return ExitCode::from(EXIT_BAD_INPUT);
     };
+    if is_stdin(trace) && compare.is_some_and(is_stdin) {
+        eprintln!("error: --compare -: standard input is already the trace");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
     let dir = out.map(std::path::Path::to_path_buf).unwrap_or_else(|| {
         trace
             .parent()
+            .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(std::path::Path::new("."))
             .to_path_buf()
     });

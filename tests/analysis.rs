@@ -590,3 +590,54 @@ fn presim_analyze_prints_the_table_and_exits_2_on_a_bad_trace() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `presim analyze -` reads the trace from standard input (a pipe from a
+/// decompressor, say) and analyses it as the file: the same table and
+/// analysis.json. Standard input cannot also be the compared trace.
+#[test]
+fn presim_analyze_reads_a_trace_from_standard_input() {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!("presim-stdin-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("trace.jsonl");
+    std::fs::write(&trace, trace_of("psa_outage.ron")).unwrap();
+    let from_file = analyze(&trace, &["--out", dir.join("file").to_str().unwrap()]);
+    assert_eq!(from_file.status.code(), Some(0));
+    let piped = |args: &[&str]| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_presim"))
+            .args(["analyze", "-"])
+            .args(args)
+            .current_dir(&dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        // A refused command may exit before reading: a broken pipe is fine.
+        let _ = stdin.write_all(&std::fs::read(&trace).unwrap());
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
+    let from_stdin = piped(&[]);
+    assert_eq!(from_stdin.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&from_stdin.stdout);
+    assert_eq!(
+        stdout.replace("wrote ./analysis.json", "wrote"),
+        String::from_utf8_lossy(&from_file.stdout).replace(
+            &format!("wrote {}", dir.join("file/analysis.json").display()),
+            "wrote"
+        )
+    );
+    assert_eq!(
+        std::fs::read(dir.join("analysis.json")).unwrap(),
+        std::fs::read(dir.join("file/analysis.json")).unwrap()
+    );
+    let twice = piped(&["--chart", "charts", "--compare", "-"]);
+    assert_eq!(twice.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&twice.stderr),
+        "error: --compare -: standard input is already the trace\n"
+    );
+}
