@@ -308,13 +308,16 @@ fn die_quietly_on_closed_pipe() {
 /// A progress bar on standard error, drawn only when it is a terminal:
 /// `len` steps in all, `template` as indicatif reads it, `prefix` named.
 fn progress_bar(len: Option<u64>, template: &str, prefix: String) -> indicatif::ProgressBar {
+    // Drawn nowhere until it is set up: its first line shows its prefix
+    // and message, not a half-made bar.
     let bar =
-        indicatif::ProgressBar::with_draw_target(len, indicatif::ProgressDrawTarget::stderr());
+        indicatif::ProgressBar::with_draw_target(len, indicatif::ProgressDrawTarget::hidden());
     let style = indicatif::ProgressStyle::with_template(template)
         .expect("a valid template")
         .progress_chars("=> ");
     bar.set_style(style);
     bar.set_prefix(prefix);
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
     bar
 }
 
@@ -370,13 +373,13 @@ fn run_scenario(file: &str, text: &str, options: RunOptions) -> ExitCode {
         model.name.clone(),
     );
     let shown = |p: run::Progress| {
-        bar.set_position(p.now);
         bar.set_message(format!(
             "{:.1} of {:.1} s, {} events",
             p.now as f64 / 1e6,
             p.end as f64 / 1e6,
             p.events
         ));
+        bar.set_position(p.now);
     };
     shown(run::Progress {
         now: 0,
