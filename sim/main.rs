@@ -595,20 +595,15 @@ fn run_scripts(
 ) -> ExitCode {
     let scripts: Vec<_> = scripts.collect();
     if let Some(dir) = trace_dir {
-        let mut stems = std::collections::BTreeSet::new();
-        let mut clash = false;
-        for (file, _) in &scripts {
-            let stem = file_stem(file);
-            if !stems.insert(stem.clone()) {
-                eprintln!(
-                    "error: {file}: another script is also named '{stem}'; their traces \
-                     would both be {}",
-                    dir.join(format!("{stem}.jsonl")).display()
-                );
-                clash = true;
-            }
+        let clashes = repeated_stems(scripts.iter().map(|(file, _)| file.as_str()));
+        for (file, stem) in &clashes {
+            eprintln!(
+                "error: {file}: another script is also named '{stem}'; their traces \
+                 would both be {}",
+                dir.join(format!("{stem}.jsonl")).display()
+            );
         }
-        if clash {
+        if !clashes.is_empty() {
             return ExitCode::from(EXIT_BAD_INPUT);
         }
         if let Err(e) = run::create_output_dir(dir) {
@@ -667,6 +662,20 @@ fn file_stem(file: &str) -> String {
     std::path::Path::new(file)
         .file_stem()
         .map_or_else(|| file.to_string(), |s| s.to_string_lossy().into_owned())
+}
+
+/// The files whose stem ([`file_stem`]) an earlier one of `files` already
+/// has, each with that stem: what runs of the two write would be in one
+/// place.
+fn repeated_stems<'a>(files: impl IntoIterator<Item = &'a str>) -> Vec<(&'a str, String)> {
+    let mut seen = std::collections::BTreeSet::new();
+    files
+        .into_iter()
+        .filter_map(|file| {
+            let stem = file_stem(file);
+            (!seen.insert(stem.clone())).then_some((file, stem))
+        })
+        .collect()
 }
 
 /// The number of runs at a time: the one asked for (`--jobs` takes 1 or
@@ -766,8 +775,13 @@ fn load_sweep_scenarios(
     out: &std::path::Path,
 ) -> Option<Vec<SweepScenario>> {
     let mut scenarios = Vec::new();
-    let mut ok = true;
-    let mut stems = std::collections::BTreeSet::new();
+    let clashes = repeated_stems(files.iter().map(String::as_str));
+    for (file, stem) in &clashes {
+        eprintln!(
+            "error: {file}: another scenario file is also named '{stem}'; their outputs would mix"
+        );
+    }
+    let mut ok = clashes.is_empty();
     for file in files {
         let Some(text) = read_scenario(file, set) else {
             ok = false;
@@ -782,15 +796,10 @@ fn load_sweep_scenarios(
                 continue;
             }
         };
-        let stem = file_stem(file);
-        if !stems.insert(stem.clone()) {
-            eprintln!("error: {file}: another scenario file is also named '{stem}'; their outputs would mix");
-            ok = false;
-        }
         let dir = if files.len() == 1 {
             out.to_path_buf()
         } else {
-            out.join(&stem)
+            out.join(file_stem(file))
         };
         scenarios.push(SweepScenario {
             file: file.clone(),
