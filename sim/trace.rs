@@ -38,37 +38,37 @@ impl Shown {
     };
 }
 
-/// The `ev` of every kind of [`Record`], in the order of its variants:
-/// what a reader of this schema accepts.
+/// The `ev` of every kind of [`Record`], sorted (a reader looks a kind
+/// up by binary search): what a reader of this schema accepts.
 pub const RECORD_KINDS: [&str; 28] = [
-    "header",
-    "node",
-    "link",
-    "send",
-    "deliver",
-    "drop",
-    "link-state",
+    "annotation",
+    "block",
     "connect",
     "connect-failed",
     "connection-broken",
+    "deliver",
     "detect",
-    "disconnect",
-    "fault",
-    "roster",
-    "session",
     "directed",
+    "disconnect",
+    "drop",
+    "end",
+    "fault",
+    "header",
     "invisibility",
-    "block",
-    "privacy",
-    "truth",
-    "view",
-    "subscription",
+    "link",
+    "link-state",
+    "node",
     "offline-stored",
     "peer",
+    "privacy",
     "psa-enabled",
-    "annotation",
+    "roster",
+    "send",
+    "session",
+    "subscription",
+    "truth",
+    "view",
     "violation",
-    "end",
 ];
 
 /// One trace record. Field order is part of the format.
