@@ -603,7 +603,11 @@ impl Agent {
             }
             Some(_) => return,
         };
-        if Some(from) == self.full_jid.as_deref() {
+        if self
+            .full_jid
+            .as_deref()
+            .is_some_and(|own| presim_engine::bytes::eq(own.as_bytes(), from.as_bytes()))
+        {
             return;
         }
         if !sender.is_full() {
@@ -720,10 +724,10 @@ impl Agent {
 
 /// The show and status of an available presence.
 pub fn shown_of(presence: &Element) -> Shown {
-    let text = |name| {
+    let text = |name: &str| {
         presence
             .children()
-            .find(|c| c.name() == name)
+            .find(|c| presim_engine::bytes::eq(c.name().as_bytes(), name.as_bytes()))
             .map(|c| c.texts().collect::<CompactString>())
     };
     Shown {

@@ -9,6 +9,7 @@
 use std::io::Write;
 
 use compact_str::CompactString;
+use presim_engine::bytes::append;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -274,14 +275,22 @@ impl TimePrefix {
 
     fn new(t: u64) -> TimePrefix {
         let mut text = [0; Self::CAPACITY];
-        let mut digits = itoa::Buffer::new();
-        let parts: [&[u8]; 3] = [b"{\"t\":", digits.format(t).as_bytes(), b","];
-        let mut len = 0;
-        for part in parts {
-            text[len..len + part.len()].copy_from_slice(part);
-            len += part.len();
+        text[..5].copy_from_slice(b"{\"t\":");
+        // The digits written in place, last first: a number of 8 or 9
+        // digits (most of a run's times) takes as many steps of a
+        // multiplication, with no call and no copy of variable length.
+        let digits = t.checked_ilog10().map_or(1, |log| log as usize + 1);
+        let mut rest = t;
+        for at in (5..5 + digits).rev() {
+            text[at] = b'0' + (rest % 10) as u8;
+            rest /= 10;
         }
-        TimePrefix { t, text, len }
+        text[5 + digits] = b',';
+        TimePrefix {
+            t,
+            text,
+            len: 6 + digits,
+        }
     }
 }
 
@@ -570,7 +579,7 @@ const XML_FIELD: &[u8] = b",\"xml\":";
 fn write_send_head(buf: &mut Vec<u8>, msg: u64, route: &[u8]) {
     kind_and_fields(buf, b"\"ev\":\"send\"", &[]);
     u64_field(buf, b",\"msg\":", msg);
-    buf.extend_from_slice(route);
+    append(buf, route);
 }
 
 /// The `link`, `from` and `to` fields of the `send` records of one
@@ -606,16 +615,16 @@ fn shown_fields(buf: &mut Vec<u8>, shown: &Shown) {
 
 /// `key` (with its comma, quotes and colon) and `value` as a JSON number.
 fn u64_field(buf: &mut Vec<u8>, key: &[u8], value: u64) {
-    buf.extend_from_slice(key);
-    buf.extend_from_slice(itoa::Buffer::new().format(value).as_bytes());
+    append(buf, key);
+    append(buf, itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// `key` (with its comma, quotes and colon) and `value` as a JSON string.
 fn str_field(buf: &mut Vec<u8>, key: &[u8], value: &str) {
-    buf.extend_from_slice(key);
+    append(buf, key);
     if !needs_escape(value.as_bytes()) {
         buf.push(b'"');
-        buf.extend_from_slice(value.as_bytes());
+        append(buf, value.as_bytes());
         buf.push(b'"');
     } else {
         serde_json::to_writer(&mut *buf, value).expect("strings serialize");
@@ -648,6 +657,21 @@ mod tests {
             fail_after: usize::MAX,
         };
         (bytes, Box::new(capture))
+    }
+
+    /// The prefix of every time reads as the number formatted: zero, each
+    /// power of ten and the number before it, and the largest time.
+    #[test]
+    fn time_prefixes_read_as_the_number() {
+        let mut times = vec![0, 1, u64::MAX, u64::MAX - 1, 53_211_177];
+        for power in 1..=19 {
+            times.extend([10u64.pow(power) - 1, 10u64.pow(power)]);
+        }
+        for t in times {
+            let prefix = TimePrefix::new(t);
+            let text = std::str::from_utf8(&prefix.text[..prefix.len]).unwrap();
+            assert_eq!(text, format!("{{\"t\":{t},"));
+        }
     }
 
     #[test]

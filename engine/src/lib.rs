@@ -32,12 +32,14 @@
 //! Where the RFCs leave a choice the engine behaves as Prosody does.
 
 pub mod blocking;
+pub mod bytes;
 pub mod caps;
 pub mod config;
 pub mod disco;
 pub mod invisibility;
 pub mod iq;
 pub mod message;
+pub mod name;
 pub mod offline;
 pub mod prefetch;
 pub mod presence;

@@ -13,6 +13,7 @@
 //! Order of fan-out is the order of the roster (by JID) and of resources (by
 //! name), so the same inputs always give the same outputs.
 
+use crate::name::NameStr;
 use jid::{BareJid, Jid};
 use minidom::Element;
 use std::sync::Arc;
@@ -258,7 +259,7 @@ impl Server {
             };
             for conn in self
                 .online
-                .get(node.as_str())
+                .get(NameStr::new(node.as_str()))
                 .into_iter()
                 .flat_map(|r| r.values())
             {
@@ -440,7 +441,7 @@ impl Server {
         let node = to.node().map(|n| n.as_str()).unwrap_or_default();
         let mut targets = std::mem::take(&mut self.scratch);
         targets.clear();
-        if let Some(resources) = self.online.get(node) {
+        if let Some(resources) = self.online.get(NameStr::new(node)) {
             targets.extend(resources.values().filter(|c| {
                 self.conns
                     .get(c)
@@ -609,7 +610,7 @@ impl Server {
         // Whether the prober is subscribed; `None` if there is no such user.
         let subscribed = match self.store.account(node) {
             Some(account) => Some(account.roster.contact_subscribed_text(contact)),
-            None if self.online.contains_key(node) => {
+            None if self.online.contains_key(NameStr::new(node)) => {
                 // Online without a stored account: made on demand, as any
                 // subscription stanza makes it, with an empty roster.
                 self.store.create(node, "");

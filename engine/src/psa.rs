@@ -48,9 +48,9 @@
 //! the user's sessions forget what they hold of that contact, so an
 //! annotation never re-sends presence the user is no longer entitled to.
 
+use crate::name::{Name, NameStr};
 use std::sync::Arc;
 
-use compact_str::CompactString;
 use jid::{BareJid, Jid};
 use minidom::Element;
 
@@ -366,12 +366,10 @@ impl Server {
 fn hold(session: &mut Session, from: &Jid, stanza: &Stanza) {
     if from.is_full() {
         let payload = Arc::clone(stanza.payload());
-        match session.held.get_mut(from.as_str()) {
+        match session.held.get_mut(NameStr::new(from.as_str())) {
             Some(held) => *held = payload,
             None => {
-                session
-                    .held
-                    .insert(CompactString::from(from.as_str()), payload);
+                session.held.insert(Name::from(from.as_str()), payload);
             }
         }
         if !session.annotated.is_empty() {

@@ -5,6 +5,7 @@
 //! clock, performs I/O or draws random numbers; every effect is an
 //! [`Output`] for the driver to act on, in a defined order.
 
+use crate::name::NameStr;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -337,7 +338,7 @@ pub struct Server {
     pub(crate) conns: FxHashMap<ConnId, Conn>,
     /// Bound sessions by account localpart, then resource. The outer map is
     /// a hash map (a lookup per delivery) and is never iterated.
-    pub(crate) online: FxHashMap<CompactString, crate::session::Resources>,
+    pub(crate) online: FxHashMap<crate::name::Name, crate::session::Resources>,
     pub(crate) now: Time,
     pub(crate) out: Vec<Output>,
     /// A session being ended and its active privacy list, which judges
@@ -459,7 +460,11 @@ impl Server {
             if stanza.type_() == Some("probe") {
                 *roster = self.store.account(node).map(|a| &a.roster);
             }
-            if let Some(&id) = self.online.get(node).and_then(|r| r.values().next()) {
+            if let Some(&id) = self
+                .online
+                .get(NameStr::new(node))
+                .and_then(|r| r.values().next())
+            {
                 *at = self.session(id).map(|s| (s, from.as_str()));
                 conn(id);
             }
@@ -468,7 +473,7 @@ impl Server {
             roster.items.prefetch();
         }
         for (session, from) in sessions.iter().flatten() {
-            std::hint::black_box(session.held.contains_key(*from));
+            std::hint::black_box(session.held.contains_key(NameStr::new(from)));
         }
     }
 
@@ -543,7 +548,7 @@ impl Server {
     /// Connections of the account's bound sessions, by resource.
     pub(crate) fn account_conns(&self, node: &str) -> Vec<ConnId> {
         self.online
-            .get(node)
+            .get(NameStr::new(node))
             .map(|r| r.values().copied().collect())
             .unwrap_or_default()
     }
@@ -553,19 +558,22 @@ impl Server {
         let node = jid.node()?;
         let resource = jid.resource()?;
         self.online
-            .get(node.as_str())?
+            .get(NameStr::new(node.as_str()))?
             .get(resource.as_str())
             .copied()
     }
 
     pub(crate) fn is_local(&self, jid: &Jid) -> bool {
         // `domain` is the server's domain alone, so its text is the domain.
-        jid.domain().as_str() == self.domain.as_str()
+        crate::bytes::eq(
+            jid.domain().as_str().as_bytes(),
+            self.domain.as_str().as_bytes(),
+        )
     }
 
     /// Whether the account exists or would be created on demand.
     pub(crate) fn account_exists(&self, node: &str) -> bool {
-        self.store.exists(node) || self.online.contains_key(node)
+        self.store.exists(node) || self.online.contains_key(NameStr::new(node))
     }
 
     /// `<delay xmlns='urn:xmpp:delay' from=… stamp=…/>` (XEP-0203),

@@ -2,6 +2,7 @@
 //! (RFC 4616), resource binding, stanza intake with RFC 6120 validation, and
 //! the end of a session (clean close, broken connection, resource conflict).
 
+use crate::name::{Name, NameStr};
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
 
@@ -87,7 +88,7 @@ pub(crate) struct Session {
     /// hash map with inline keys: written on every remote presence
     /// delivered, so a lookup must not follow a pointer to compare a key;
     /// iterated only sorted.)
-    pub held: FxHashMap<CompactString, Arc<Payload>>,
+    pub held: FxHashMap<crate::name::Name, Arc<Payload>>,
     /// Remote full JIDs whose held presence the session has with a
     /// `server-unavailable` annotation that is not cleared yet.
     pub annotated: BTreeSet<Jid>,
@@ -309,7 +310,7 @@ impl Server {
         let resource = full.resource().as_str().to_string();
         if let Some(old) = self
             .online
-            .get(node.as_str())
+            .get(NameStr::new(node.as_str()))
             .and_then(|r| r.get(resource.as_str()))
             .copied()
         {
@@ -351,7 +352,7 @@ impl Server {
             state.session = Some(session);
         }
         self.online
-            .entry(CompactString::from(node))
+            .entry(Name::from(node.as_str()))
             .or_default()
             .insert(CompactString::from(resource), conn);
         let mut result = xml::element("iq", NS_CLIENT, &[("type", "result"), ("id", &id)]);
@@ -418,10 +419,10 @@ impl Server {
         let Some(mut session) = state.session else {
             return;
         };
-        if let Some(resources) = self.online.get_mut(session.node.as_str()) {
+        if let Some(resources) = self.online.get_mut(NameStr::new(session.node.as_str())) {
             resources.remove(session.resource.as_str());
             if resources.is_empty() {
-                self.online.remove(session.node.as_str());
+                self.online.remove(NameStr::new(session.node.as_str()));
             }
         }
         if let Some(sm) = session.sm.take() {

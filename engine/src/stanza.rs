@@ -15,6 +15,7 @@ use std::sync::{Arc, OnceLock};
 use jid::Jid;
 use minidom::Element;
 
+use crate::bytes::append;
 use crate::scan;
 use crate::xml::{self, NS_CLIENT, NS_STANZAS, NS_STREAM_ERRORS};
 
@@ -193,9 +194,9 @@ fn plain(text: &str) -> bool {
 fn push_address(out: &mut Vec<u8>, name: &[u8], address: Option<&str>) {
     if let Some(address) = address {
         out.push(b' ');
-        out.extend_from_slice(name);
+        append(out, name);
         out.extend_from_slice(b"='");
-        out.extend_from_slice(address.as_bytes());
+        append(out, address.as_bytes());
         out.push(b'\'');
     }
 }
@@ -386,15 +387,15 @@ impl Stanza {
         let start = out.len();
         let claimed = match payload.splice {
             _ if from.is_none() && to.is_none() => {
-                out.extend_from_slice(text);
+                append(out, text);
                 payload.plain
             }
             Some((from_at, to_at)) if !from_escapes.attribute && !to_escapes.attribute => {
-                out.extend_from_slice(&text[..from_at]);
+                append(out, &text[..from_at]);
                 push_address(out, b"from", from);
-                out.extend_from_slice(&text[from_at..to_at]);
+                append(out, &text[from_at..to_at]);
                 push_address(out, b"to", to);
-                out.extend_from_slice(&text[to_at..]);
+                append(out, &text[to_at..]);
                 payload.plain && !from_escapes.json && !to_escapes.json
             }
             _ => {

@@ -5,7 +5,7 @@
 //! The in-memory [`Store`] is the default; a server crash drops the
 //! [`Server`](crate::Server) value's sessions and keeps its store.
 
-use compact_str::CompactString;
+use crate::name::{Name, NameStr};
 use rustc_hash::FxHashMap;
 
 use crate::roster::Roster;
@@ -34,7 +34,7 @@ impl Account {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Store {
     /// A hash map: looked up on every delivery; iterated only sorted.
-    accounts: FxHashMap<CompactString, Account>,
+    accounts: FxHashMap<crate::name::Name, Account>,
     /// Some account has had privacy lists: until then, every delivery can
     /// skip the privacy checks without looking the recipient up.
     lists_seen: bool,
@@ -42,16 +42,16 @@ pub struct Store {
 
 impl Store {
     pub fn account(&self, node: &str) -> Option<&Account> {
-        self.accounts.get(node)
+        self.accounts.get(NameStr::new(node))
     }
 
     pub fn account_mut(&mut self, node: &str) -> Option<&mut Account> {
-        self.accounts.get_mut(node)
+        self.accounts.get_mut(NameStr::new(node))
     }
 
     /// The privacy lists of account `node`, to change them.
     pub fn privacy_mut(&mut self, node: &str) -> Option<&mut crate::privacy::PrivacyLists> {
-        let account = self.accounts.get_mut(node)?;
+        let account = self.accounts.get_mut(NameStr::new(node))?;
         self.lists_seen = true;
         Some(&mut account.privacy)
     }
@@ -62,13 +62,13 @@ impl Store {
     }
 
     pub fn exists(&self, node: &str) -> bool {
-        self.accounts.contains_key(node)
+        self.accounts.contains_key(NameStr::new(node))
     }
 
     /// Creates the account if missing and returns it.
     pub fn create(&mut self, node: &str, password: &str) -> &mut Account {
         self.accounts
-            .entry(CompactString::from(node))
+            .entry(Name::from(node))
             .or_insert_with(|| Account {
                 password: password.to_string(),
                 ..Default::default()

@@ -30,6 +30,7 @@
 //! The rules follow Prosody's mod_smacks (counters, errors and their
 //! texts, the queue limit, the old-session memory for expired ids).
 
+use crate::name::NameStr;
 use std::collections::{BTreeSet, VecDeque};
 
 use compact_str::CompactString;
@@ -351,7 +352,7 @@ impl Server {
         if let Some(id) = session.sm.as_ref().and_then(|sm| sm.resume_id.clone()) {
             self.resumable.insert(id, to);
         }
-        if let Some(r) = self.online.get_mut(session.node.as_str()) {
+        if let Some(r) = self.online.get_mut(NameStr::new(session.node.as_str())) {
             r.insert(CompactString::from(session.resource.as_str()), to);
         }
         if let Some(state) = self.conns.get_mut(&to) {
@@ -382,7 +383,7 @@ impl Server {
         if let Some(id) = &sm.resume_id {
             self.resumable.remove(id);
         }
-        let last_session = !self.online.contains_key(node);
+        let last_session = !self.online.contains_key(NameStr::new(node));
         for (_, stanza) in sm.unacked {
             let is_message = stanza.kind() == Kind::Message
                 && matches!(stanza.type_().unwrap_or("normal"), "chat" | "normal");

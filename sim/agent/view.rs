@@ -231,7 +231,9 @@ impl View {
         let mut i = hash(key) & mask;
         loop {
             match &self.slots[i] {
-                Some((k, _)) if k == key => return Ok(i),
+                Some((k, _)) if presim_engine::bytes::eq(k.as_bytes(), key.as_bytes()) => {
+                    return Ok(i)
+                }
                 Some(_) => i = (i + 1) & mask,
                 None => return Err(i),
             }

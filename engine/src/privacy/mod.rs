@@ -32,6 +32,7 @@
 
 pub mod list;
 
+use crate::name::NameStr;
 use std::collections::{BTreeMap, BTreeSet};
 
 use jid::{BareJid, Jid};
@@ -194,11 +195,13 @@ impl Server {
     /// Whether a session of `node` has an active list: then stanzas fanned
     /// out to its sessions are judged one session at a time.
     fn any_active_list(&self, node: &str) -> bool {
-        self.online.get(node).is_some_and(|resources| {
-            resources
-                .values()
-                .any(|c| self.session(*c).is_some_and(|s| s.privacy.active.is_some()))
-        })
+        self.online
+            .get(NameStr::new(node))
+            .is_some_and(|resources| {
+                resources
+                    .values()
+                    .any(|c| self.session(*c).is_some_and(|s| s.privacy.active.is_some()))
+            })
     }
 
     /// Whether the account `node` has privacy lists (the fast path of
