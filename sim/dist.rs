@@ -213,10 +213,17 @@ fn normal_tail(rng: &mut Stream, negative: bool) -> f64 {
 
 /// Rounds to whole microseconds, clamped to `[0, 10^15]` (about 31 years).
 fn to_micros(x: f64) -> u64 {
+    const MAX: u64 = 1_000_000_000_000_000;
     if x.is_nan() || x <= 0.0 {
         0
+    } else if x >= MAX as f64 {
+        MAX
     } else {
-        x.round().min(1e15) as u64
+        // What `x.round()` gives (halves away from zero), without the call
+        // to the C library's `round` that it compiles to: below 2^52 the
+        // whole part converts exactly, and `x` less it is exact.
+        let whole = x as u64;
+        whole + u64::from(x - whole as f64 >= 0.5)
     }
 }
 
@@ -242,6 +249,62 @@ mod tests {
         }
     }
     use super::*;
+
+    /// Rounding to microseconds answers as `round` then the clamp did,
+    /// at every half, just below and above each, and at the ends.
+    #[test]
+    fn micros_round_halves_away_from_zero() {
+        let reference = |x: f64| {
+            if x.is_nan() || x <= 0.0 {
+                0
+            } else {
+                x.round().min(1e15) as u64
+            }
+        };
+        let mut values = vec![
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            -1.5,
+            -0.0,
+            0.0,
+            f64::MIN_POSITIVE,
+            0.49999999999999994,
+            0.5,
+            1e15 - 0.5,
+            1e15 - 0.25,
+            1e15,
+            1e15 + 1.0,
+            4503599627370495.5,
+            4503599627370496.0,
+            1e300,
+        ];
+        for n in [
+            0u64,
+            1,
+            2,
+            7,
+            19_999,
+            20_000,
+            123_456_789,
+            999_999_999_999_998,
+        ] {
+            let half = n as f64 + 0.5;
+            values.extend([
+                half,
+                f64::from_bits(half.to_bits() - 1),
+                f64::from_bits(half.to_bits() + 1),
+            ]);
+        }
+        let mut x = 0.001;
+        while x < 2e15 {
+            values.push(x);
+            x *= 1.37;
+        }
+        for x in values {
+            assert_eq!(to_micros(x), reference(x), "{x:e}");
+        }
+    }
     use crate::rng::stream;
 
     const GOLDEN_NORMAL: [u64; 4] = [33246, 25889, 36771, 43945];
