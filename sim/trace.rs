@@ -617,12 +617,16 @@ fn shown_fields(buf: &mut Vec<u8>, shown: &Shown) {
 }
 
 /// `key` (with its comma, quotes and colon) and `value` as a JSON number.
+/// Inlined, so that each constant key is copied as such.
+#[inline(always)]
 fn u64_field(buf: &mut Vec<u8>, key: &[u8], value: u64) {
     append(buf, key);
     append(buf, itoa::Buffer::new().format(value).as_bytes());
 }
 
 /// `key` (with its comma, quotes and colon) and `value` as a JSON string.
+/// Inlined, so that each constant key is copied as such.
+#[inline(always)]
 fn str_field(buf: &mut Vec<u8>, key: &[u8], value: &str) {
     append(buf, key);
     if !needs_escape(value.as_bytes()) {
