@@ -9,9 +9,10 @@
 //! and `memcmp` for each piece whose length the compiler does not know;
 //! for pieces this short the call, and its choice among ways to copy by
 //! size, cost more than the work. The functions here handle up to 64
-//! (appending) or 32 (comparing) bytes as two possibly overlapping loads of a fixed size (the first and
-//! the last bytes), the way those functions treat a short buffer, but
-//! inline; longer ones go to the library.
+//! bytes (appending) or 32 (comparing) as two possibly overlapping moves
+//! or loads of a fixed size (the first and the last bytes), the way those
+//! functions treat a short buffer, but inline; longer ones go to the
+//! library.
 
 /// Appends `bytes` to `buf`: the same result as `buf.extend_from_slice`.
 #[inline(always)]
@@ -155,7 +156,7 @@ mod tests {
             }
             if n > 0 {
                 assert!(!eq(&a[..n], &a[..n - 1]), "{n} against {} bytes", n - 1);
-                assert!(!eq(&a[1..n], &a[..n - 1]) || a[1..n] == a[..n - 1]);
+                assert_eq!(eq(&a[1..n], &a[..n - 1]), a[1..n] == a[..n - 1]);
             }
         }
         assert!(eq(b"b2151", b"b2151"));

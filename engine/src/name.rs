@@ -13,7 +13,7 @@ use std::hash::{Hash, Hasher};
 use compact_str::CompactString;
 
 /// A name as a map key.
-#[derive(Clone, Debug, Default, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialOrd, Ord)]
 pub struct Name(CompactString);
 
 /// A borrowed name: what a map keyed by [`Name`] is looked up by.
@@ -39,12 +39,6 @@ impl NameStr {
 impl From<&str> for Name {
     fn from(text: &str) -> Name {
         Name(CompactString::from(text))
-    }
-}
-
-impl From<CompactString> for Name {
-    fn from(text: CompactString) -> Name {
-        Name(text)
     }
 }
 

@@ -88,7 +88,7 @@ pub(crate) struct Session {
     /// hash map with inline keys: written on every remote presence
     /// delivered, so a lookup must not follow a pointer to compare a key;
     /// iterated only sorted.)
-    pub held: FxHashMap<crate::name::Name, Arc<Payload>>,
+    pub held: FxHashMap<Name, Arc<Payload>>,
     /// Remote full JIDs whose held presence the session has with a
     /// `server-unavailable` annotation that is not cleared yet.
     pub annotated: BTreeSet<Jid>,

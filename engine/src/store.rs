@@ -34,7 +34,7 @@ impl Account {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Store {
     /// A hash map: looked up on every delivery; iterated only sorted.
-    accounts: FxHashMap<crate::name::Name, Account>,
+    accounts: FxHashMap<Name, Account>,
     /// Some account has had privacy lists: until then, every delivery can
     /// skip the privacy checks without looking the recipient up.
     lists_seen: bool,
