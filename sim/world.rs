@@ -880,16 +880,22 @@ impl World {
     /// timeout, unless it notices sooner another way.
     fn write_failed(&mut self, link: LinkId, side: usize, epoch: u32) {
         let timeout = self.net.link(link).detection(side).write_timeout;
-        let at = self.now + timeout;
+        self.schedule_detect(link, side, epoch, self.now + timeout, How::WriteTimeout);
+    }
+
+    /// Schedules `side` of `link` to notice the break at `at`, unless it
+    /// already will sooner.
+    fn schedule_detect(&mut self, link: LinkId, side: usize, epoch: u32, at: u64, how: How) {
         if at < self.detect_at[link.index()][side] {
             self.detect_at[link.index()][side] = at;
+            let side = side as u8;
             self.queue.push(
                 at,
                 Ev::Detect {
                     link,
-                    side: side as u8,
+                    side,
                     epoch,
-                    how: How::WriteTimeout,
+                    how,
                 },
             );
         }
@@ -911,18 +917,7 @@ impl World {
             }
             let detection = self.net.link(link).detection(side);
             if let Some(at) = detection.keepalive_notices(self.now) {
-                if at < self.detect_at[link.index()][side] {
-                    self.detect_at[link.index()][side] = at;
-                    self.queue.push(
-                        at,
-                        Ev::Detect {
-                            link,
-                            side: side as u8,
-                            epoch,
-                            how: How::Keepalive,
-                        },
-                    );
-                }
+                self.schedule_detect(link, side, epoch, at, How::Keepalive);
             }
         }
     }
