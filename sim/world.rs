@@ -176,8 +176,9 @@ impl ServerNode {
 
 /// A server's client connections, by connection id.
 ///
-/// The world numbers connections from 1 up and makes the number the high
-/// half of the id, the client's link the low half ([`Conns::id`]). The
+/// The world numbers connections from 1 up and puts the number in the
+/// high 40 bits of the id, the client's link in the low 24 ([`Conns::id`],
+/// [`crate::net::MAX_LINKS`]). The
 /// numbers index a dense vector: one read per delivery, where a hash map
 /// would be two; and ids order as the connections were made, which is
 /// the order the engine iterates them in. The link is read from the id
@@ -194,21 +195,29 @@ struct ConnEntry {
 }
 
 impl Conns {
-    /// The id of connection number `number`, on `link`.
+    /// Bits of an id that hold the link.
+    const LINK_BITS: u32 = crate::net::MAX_LINKS.trailing_zeros();
+
+    /// The id of connection number `number`, on `link`. A run would need a
+    /// trillion connect events to run out of numbers, and the scenario's
+    /// validation keeps links within [`crate::net::MAX_LINKS`].
     fn id(number: u64, link: LinkId) -> ConnId {
-        let number = u32::try_from(number).expect("fewer than 2^32 connections in a run");
-        let link = u32::try_from(link.index()).expect("link indices fit in 32 bits");
-        ConnId(u64::from(number) << 32 | u64::from(link))
+        assert!(
+            number < 1 << (64 - Self::LINK_BITS),
+            "connection numbers fit in 40 bits"
+        );
+        assert!(link.index() < crate::net::MAX_LINKS, "links fit in 24 bits");
+        ConnId(number << Self::LINK_BITS | link.index() as u64)
     }
 
     /// The link of the connection `conn`, from its id.
     fn link_of(conn: ConnId) -> LinkId {
-        LinkId::new((conn.0 & u64::from(u32::MAX)) as usize)
+        LinkId::new((conn.0 & ((1 << Self::LINK_BITS) - 1)) as usize)
     }
 
     /// The entry's index: the connection's number.
     fn index(conn: ConnId) -> usize {
-        (conn.0 >> 32) as usize
+        (conn.0 >> Self::LINK_BITS) as usize
     }
 
     /// Asks memory for the entry of `conn`.
@@ -1353,10 +1362,13 @@ mod tests {
     /// iterates connections in id order, which is the order they were made.
     #[test]
     fn connection_ids_order_by_number_and_name_their_link() {
-        let (high, low) = (LinkId::new(u32::MAX as usize), LinkId::new(0));
+        let high = LinkId::new(crate::net::MAX_LINKS - 1);
+        let low = LinkId::new(0);
         assert!(Conns::id(1, high) < Conns::id(2, low));
         assert_eq!(Conns::link_of(Conns::id(1, high)), high);
-        assert_eq!(Conns::link_of(Conns::id(u32::MAX.into(), low)), low);
+        let last = (1 << 40) - 1;
+        assert_eq!(Conns::link_of(Conns::id(last, low)), low);
+        assert_eq!(Conns::index(Conns::id(last, high)), last as usize);
         assert_eq!(Conns::index(Conns::id(5, high)), 5);
     }
 }
