@@ -22,12 +22,6 @@ use crate::rng::Stream;
 pub type NodeId = NodeIndex<u32>;
 pub type LinkId = EdgeIndex<u32>;
 
-/// The most links a run's network holds: the world's ids of client
-/// connections carry the index of the client's link in their low 24 bits
-/// (see `Conns` in world.rs). A population holds at most a million users,
-/// so only a scenario file listing millions of clients comes near.
-pub const MAX_LINKS: usize = 1 << 24;
-
 /// What a node is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeKind {

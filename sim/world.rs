@@ -158,8 +158,8 @@ struct ServerNode {
 }
 
 impl ServerNode {
-    fn attach(&mut self, conn: ConnId, client: usize, epoch: u32) {
-        self.conns.insert(conn, client, epoch);
+    fn attach(&mut self, conn: ConnId, client: usize, epoch: u32, link: LinkId) {
+        self.conns.insert(conn, client, epoch, link);
         self.by_client.insert((client, epoch), conn);
     }
 
@@ -174,17 +174,11 @@ impl ServerNode {
     }
 }
 
-/// A server's client connections, by connection id.
-///
-/// The world numbers connections from 1 up and puts the number in the
-/// high 40 bits of the id, the client's link in the low 24 ([`Conns::id`],
-/// [`crate::net::MAX_LINKS`]). The
-/// numbers index a dense vector: one read per delivery, where a hash map
-/// would be two; and ids order as the connections were made, which is
-/// the order the engine iterates them in. The link is read from the id
-/// alone, so a stanza for the client is sent without reading the client,
-/// and a broadcast asks memory for the links of its sends without waiting
-/// for their entries.
+/// A server's client connections, by connection id. The world numbers
+/// connections from 1 up, so a vector indexed by id is dense: one read
+/// per delivery, where a hash map would be two. Each entry also names the
+/// client's link, so that a stanza for the client is sent without reading
+/// the client.
 #[derive(Default)]
 struct Conns(Vec<Option<ConnEntry>>);
 
@@ -192,39 +186,10 @@ struct Conns(Vec<Option<ConnEntry>>);
 struct ConnEntry {
     client: u32,
     epoch: u32,
+    link: LinkId,
 }
 
 impl Conns {
-    /// Bits of an id that hold the link.
-    const LINK_BITS: u32 = crate::net::MAX_LINKS.trailing_zeros();
-
-    /// The id of connection number `number`, on `link`. A run would need a
-    /// trillion connect events to run out of numbers, and the scenario's
-    /// validation keeps links within [`crate::net::MAX_LINKS`].
-    fn id(number: u64, link: LinkId) -> ConnId {
-        assert!(
-            number < 1 << (64 - Self::LINK_BITS),
-            "connection numbers fit in 40 bits"
-        );
-        assert!(link.index() < crate::net::MAX_LINKS, "links fit in 24 bits");
-        ConnId(number << Self::LINK_BITS | link.index() as u64)
-    }
-
-    /// The link of the connection `conn`, from its id.
-    fn link_of(conn: ConnId) -> LinkId {
-        LinkId::new((conn.0 & ((1 << Self::LINK_BITS) - 1)) as usize)
-    }
-
-    /// The entry's index: the connection's number.
-    fn index(conn: ConnId) -> usize {
-        (conn.0 >> Self::LINK_BITS) as usize
-    }
-
-    /// Asks memory for the entry of `conn`.
-    fn prefetch(&self, conn: ConnId) {
-        crate::prefetch::prefetch(self.0.as_ptr().wrapping_add(Self::index(conn)));
-    }
-
     /// The client and connection epoch of `conn`.
     fn get(&self, conn: ConnId) -> Option<(usize, u32)> {
         self.entry(conn).map(|e| (e.client as usize, e.epoch))
@@ -232,25 +197,29 @@ impl Conns {
 
     /// The link and connection epoch of `conn`.
     fn link(&self, conn: ConnId) -> Option<(LinkId, u32)> {
-        self.entry(conn).map(|e| (Self::link_of(conn), e.epoch))
+        self.entry(conn).map(|e| (e.link, e.epoch))
     }
 
     fn entry(&self, conn: ConnId) -> Option<ConnEntry> {
-        *self.0.get(Self::index(conn))?
+        *self.0.get(usize::try_from(conn.0).ok()?)?
     }
 
-    fn insert(&mut self, conn: ConnId, client: usize, epoch: u32) {
-        let i = Self::index(conn);
+    fn insert(&mut self, conn: ConnId, client: usize, epoch: u32, link: LinkId) {
+        let i = usize::try_from(conn.0).expect("connection ids fit in memory");
         if self.0.len() <= i {
             self.0.resize(i + 1, None);
         }
         let client = u32::try_from(client).expect("client indices fit in 32 bits");
-        self.0[i] = Some(ConnEntry { client, epoch });
+        self.0[i] = Some(ConnEntry {
+            client,
+            epoch,
+            link,
+        });
     }
 
     fn remove(&mut self, conn: ConnId) -> Option<(usize, u32)> {
         let entry = self.get(conn)?;
-        self.0[Self::index(conn)] = None;
+        self.0[conn.0 as usize] = None;
         Some(entry)
     }
 
@@ -1134,9 +1103,9 @@ impl World {
         self.detect_at[link.index()] = [u64::MAX; 2];
         let epoch = self.net.link(link).epoch;
         self.next_conn += 1;
-        let conn = Conns::id(self.next_conn, link);
+        let conn = ConnId(self.next_conn);
         self.clients[c].conn = Some((conn, epoch));
-        self.servers[server].attach(conn, c, epoch);
+        self.servers[server].attach(conn, c, epoch, link);
         self.trace.record(
             self.now,
             &Record::Connect {
@@ -1255,7 +1224,7 @@ impl World {
                     self.prefetch_client_send(s, conn);
                 }
                 if let Some(&conn) = nearer.next() {
-                    self.prefetch_client_draws(conn);
+                    self.prefetch_client_draws(s, conn);
                 }
             }
             self.output(s, output);
@@ -1264,16 +1233,14 @@ impl World {
         self.client_sends = sends;
     }
 
-    /// Asks memory for what sending to `conn` reads: its entry, its
-    /// link's first lines and the trace route of the link's
-    /// server-to-client direction. Done `SENDS_AHEAD` client sends ahead,
-    /// so that a broadcast's sends overlap.
+    /// Asks memory for what sending to `conn` reads: its link's first
+    /// lines and the trace route of the link's server-to-client direction.
+    /// Done `SENDS_AHEAD` client sends ahead, so that a broadcast's sends
+    /// overlap.
     fn prefetch_client_send(&self, s: usize, conn: ConnId) {
-        self.servers[s].conns.prefetch(conn);
-        let link = Conns::link_of(conn);
-        if let Some(route) = self.routes.get(link.index()) {
+        if let Some((link, _)) = self.servers[s].conns.link(conn) {
             self.net.link(link).prefetch();
-            route[1].prefetch();
+            self.routes[link.index()][1].prefetch();
         }
     }
 
@@ -1281,9 +1248,8 @@ impl World {
     /// `conn` if its next send draws latencies: done `DRAWS_AHEAD` client
     /// sends ahead, when the link's first line asked for earlier is there
     /// to say.
-    fn prefetch_client_draws(&self, conn: ConnId) {
-        let link = Conns::link_of(conn);
-        if link.index() < self.routes.len() {
+    fn prefetch_client_draws(&self, s: usize, conn: ConnId) {
+        if let Some((link, _)) = self.servers[s].conns.link(conn) {
             self.net.link(link).prefetch_draws();
         }
     }
@@ -1337,38 +1303,23 @@ mod tests {
     #[test]
     fn connections_by_id() {
         let mut conns = Conns::default();
+        assert_eq!(conns.get(ConnId(3)), None);
         let (l3, l1) = (LinkId::new(30), LinkId::new(10));
-        let (third, first) = (Conns::id(3, l3), Conns::id(1, l1));
-        assert_eq!(conns.get(third), None);
-        conns.insert(third, 7, 1);
-        conns.insert(first, 2, 4);
-        assert_eq!(conns.get(third), Some((7, 1)));
-        assert_eq!(conns.link(third), Some((l3, 1)));
-        assert_eq!(conns.link(first), Some((l1, 4)));
-        assert_eq!(conns.get(first), Some((2, 4)));
-        assert_eq!(conns.get(Conns::id(2, l1)), None);
+        conns.insert(ConnId(3), 7, 1, l3);
+        conns.insert(ConnId(1), 2, 4, l1);
+        assert_eq!(conns.get(ConnId(3)), Some((7, 1)));
+        assert_eq!(conns.link(ConnId(3)), Some((l3, 1)));
+        assert_eq!(conns.link(ConnId(1)), Some((l1, 4)));
+        assert_eq!(conns.get(ConnId(1)), Some((2, 4)));
+        assert_eq!(conns.get(ConnId(2)), None);
         assert_eq!(conns.get(ConnId(u64::MAX)), None);
-        conns.insert(third, 7, 2);
-        assert_eq!(conns.get(third), Some((7, 2)));
-        assert_eq!(conns.remove(third), Some((7, 2)));
-        assert_eq!(conns.remove(third), None);
-        assert_eq!(conns.link(third), None);
-        assert_eq!(conns.remove(Conns::id(9, l3)), None);
+        conns.insert(ConnId(3), 7, 2, l3);
+        assert_eq!(conns.get(ConnId(3)), Some((7, 2)));
+        assert_eq!(conns.remove(ConnId(3)), Some((7, 2)));
+        assert_eq!(conns.remove(ConnId(3)), None);
+        assert_eq!(conns.link(ConnId(3)), None);
+        assert_eq!(conns.remove(ConnId(9)), None);
         conns.clear();
-        assert_eq!(conns.get(first), None);
-    }
-
-    /// Ids order as their numbers do, whatever the links: the engine
-    /// iterates connections in id order, which is the order they were made.
-    #[test]
-    fn connection_ids_order_by_number_and_name_their_link() {
-        let high = LinkId::new(crate::net::MAX_LINKS - 1);
-        let low = LinkId::new(0);
-        assert!(Conns::id(1, high) < Conns::id(2, low));
-        assert_eq!(Conns::link_of(Conns::id(1, high)), high);
-        let last = (1 << 40) - 1;
-        assert_eq!(Conns::link_of(Conns::id(last, low)), low);
-        assert_eq!(Conns::index(Conns::id(last, high)), last as usize);
-        assert_eq!(Conns::index(Conns::id(5, high)), 5);
+        assert_eq!(conns.get(ConnId(1)), None);
     }
 }

@@ -290,9 +290,6 @@ pub(super) fn compile(file: &str, s: &Scenario) -> Result<Model, LoadError> {
     );
     population::generate(&mut cx, s, &mut model, &mut names, &defaults);
     links(&mut cx, s, &mut model, &names, &defaults);
-    if let Some(problem) = too_many_links(model.links.len()) {
-        cx.problem("clients", problem);
-    }
     script(&mut cx, s, &mut model, &names);
     faults(&mut cx, s, &mut model, &names);
     expectations(&mut cx, s, &mut model, &names);
@@ -520,15 +517,6 @@ pub(super) fn add_client(model: &mut Model, names: &mut Names, spec: ClientSpec,
 }
 
 pub(super) use Names as NodeNames;
-
-/// The problem with a network of `links` links, if it holds more than a
-/// run can ([`crate::net::MAX_LINKS`]). Each client has a link.
-fn too_many_links(links: usize) -> Option<String> {
-    let max = crate::net::MAX_LINKS;
-    (links > max).then(|| {
-        format!("{links} links (one per client, and the s2s and component links) is more than the {max} a run can hold")
-    })
-}
 
 fn links(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names, defaults: &DefaultModels) {
     let mut explicit = BTreeSet::new();
@@ -961,23 +949,5 @@ fn expectations(cx: &mut Ctx, s: &Scenario, model: &mut Model, names: &Names) {
         };
         model.clients[client].record = true;
         model.expectations.push(Expectation { label: path, check });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_network_of_more_links_than_a_run_holds_is_a_problem() {
-        let max = crate::net::MAX_LINKS;
-        assert_eq!(too_many_links(max), None);
-        assert_eq!(
-            too_many_links(max + 1).as_deref(),
-            Some(
-                "16777217 links (one per client, and the s2s and component links) \
-                 is more than the 16777216 a run can hold"
-            )
-        );
     }
 }
