@@ -288,17 +288,19 @@ impl Server {
         node: &str,
         pred: impl Fn(crate::roster::Subscription) -> bool,
     ) -> Vec<Jid> {
-        self.store
-            .account(node)
-            .map(|a| {
-                a.roster
-                    .items
-                    .iter()
-                    .filter(|(_, item)| pred(item.subscription))
-                    .map(|(jid, _)| Jid::from(jid.clone()))
-                    .collect()
-            })
-            .unwrap_or_default()
+        let Some(account) = self.store.account(node) else {
+            return Vec::new();
+        };
+        let items = &account.roster.items;
+        // Sized for the whole roster: one allocation, never grown.
+        let mut contacts = Vec::with_capacity(items.len());
+        contacts.extend(
+            items
+                .iter()
+                .filter(|(_, item)| pred(item.subscription))
+                .map(|(jid, _)| Jid::from(jid.clone())),
+        );
+        contacts
     }
 
     /// Sends an unavailable presence to each directed-presence recipient.

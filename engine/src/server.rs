@@ -328,6 +328,9 @@ impl PeerStatus {
 
 pub use crate::psa::Annotation;
 
+/// Connections of one account, as [`Server::account_conns`] lists them.
+pub(crate) type ConnList = smallvec::SmallVec<[ConnId; 2]>;
+
 /// One XMPP server: the domain's sessions, rosters and routing.
 pub struct Server {
     pub(crate) config: ServerConfig,
@@ -545,8 +548,9 @@ impl Server {
         self.conns.get_mut(&conn).and_then(|c| c.session.as_mut())
     }
 
-    /// Connections of the account's bound sessions, by resource.
-    pub(crate) fn account_conns(&self, node: &str) -> Vec<ConnId> {
+    /// Connections of the account's bound sessions, by resource (inline
+    /// for the usual one or two: a broadcast asks this of its sender).
+    pub(crate) fn account_conns(&self, node: &str) -> ConnList {
         self.online
             .get(NameStr::new(node))
             .map(|r| r.values().copied().collect())

@@ -300,7 +300,7 @@ impl Server {
         }
         if traffic == Traffic::PresenceIn {
             let refusing = match to_session {
-                Some(conn) => vec![conn],
+                Some(conn) => smallvec::smallvec![conn],
                 None => self.account_conns(node),
             };
             self.note_refused(&refusing, &from);
