@@ -33,7 +33,8 @@ impl RosterItems {
     /// Where the bare JID written `jid` is, or where it would go.
     fn search_text(&self, jid: &str) -> Result<usize, usize> {
         self.prefetch();
-        self.keys.binary_search_by(|key| key.as_str().cmp(jid))
+        self.keys
+            .binary_search_by(|key| crate::bytes::cmp(key.as_bytes(), jid.as_bytes()))
     }
 
     /// Asks memory for the array a search reads. Changes nothing.
