@@ -238,7 +238,9 @@ impl Jid {
                             (Cow::Borrowed(_), Cow::Borrowed(_), Cow::Borrowed(_)) => {
                                 compact_str::CompactString::from(unnormalized)
                             }
-                            (node, domain, resource) => compact_str::format_compact!("{node}@{domain}/{resource}"),
+                            (node, domain, resource) => {
+                                compact_str::format_compact!("{node}@{domain}/{resource}")
+                            }
                         }
                     } else
                     /* This is another '@' character. */
@@ -254,7 +256,9 @@ impl Jid {
                     orig_at = Some(node.len());
                     orig_slash = None;
                     match (node, domain) {
-                        (Cow::Borrowed(_), Cow::Borrowed(_)) => compact_str::CompactString::from(unnormalized),
+                        (Cow::Borrowed(_), Cow::Borrowed(_)) => {
+                            compact_str::CompactString::from(unnormalized)
+                        }
                         (node, domain) => compact_str::format_compact!("{node}@{domain}"),
                     }
                 }
@@ -270,7 +274,9 @@ impl Jid {
                 orig_at = None;
                 orig_slash = Some(domain.len());
                 match (domain, resource) {
-                    (Cow::Borrowed(_), Cow::Borrowed(_)) => compact_str::CompactString::from(unnormalized),
+                    (Cow::Borrowed(_), Cow::Borrowed(_)) => {
+                        compact_str::CompactString::from(unnormalized)
+                    }
                     (domain, resource) => compact_str::format_compact!("{domain}/{resource}"),
                 }
             }
