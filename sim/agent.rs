@@ -175,6 +175,9 @@ pub struct Agent {
     published: Shown,
     /// When the session is due to log out, if its length is limited.
     logout_at: Option<u64>,
+    /// How many contact resources a session's view is made with room
+    /// for (the roster's length, say): a view that never grows.
+    pub view_capacity: usize,
     next_id: u64,
 }
 
@@ -214,6 +217,7 @@ impl Agent {
             published: Shown::UNAVAILABLE,
             invisible: false,
             logout_at: None,
+            view_capacity: 0,
             next_id: 0,
         }
     }
@@ -246,7 +250,7 @@ impl Agent {
     fn new_session(&mut self, now: u64) {
         self.full_jid = None;
         self.sm = None;
-        let old = std::mem::take(&mut self.view);
+        let old = std::mem::replace(&mut self.view, View::with_capacity(self.view_capacity));
         if let Some(log) = &mut self.view_log {
             let mut cleared: Vec<String> = old.available().map(String::from).collect();
             cleared.sort_unstable();

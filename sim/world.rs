@@ -228,6 +228,23 @@ impl Conns {
     }
 }
 
+/// The length of each account's roster, by server and localpart: what a
+/// session's view of its contacts is made with room for (see
+/// [`Agent::view_capacity`]).
+fn roster_lengths(model: &Model) -> Vec<rustc_hash::FxHashMap<&str, usize>> {
+    model
+        .servers
+        .iter()
+        .map(|server| {
+            server
+                .accounts
+                .iter()
+                .map(|a| (a.user.as_str(), a.roster.len()))
+                .collect()
+        })
+        .collect()
+}
+
 /// A client agent and where it sits in the network.
 pub struct ClientNode {
     /// Boxed: an agent is large, and the fields below are read on every
@@ -367,6 +384,7 @@ impl World {
                 client_link[c] = link.index();
             }
         }
+        let roster_lengths = roster_lengths(model);
         let mut clients = Vec::new();
         for (i, spec) in model.clients.iter().enumerate() {
             let link = LinkId::new(client_link[i]);
@@ -381,6 +399,10 @@ impl World {
                 stream,
             );
             agent.features = spec.features.clone();
+            agent.view_capacity = roster_lengths[spec.server]
+                .get(spec.user.as_str())
+                .copied()
+                .unwrap_or(0);
             if spec.record {
                 agent.log = Some(Vec::new());
                 agent.view_log = Some(Vec::new());

@@ -152,6 +152,19 @@ pub struct View {
 }
 
 impl View {
+    /// An empty view with room for `contacts` resources before it grows.
+    pub fn with_capacity(contacts: usize) -> View {
+        if contacts == 0 {
+            return View::default();
+        }
+        // The smallest power of two at most three quarters full with them.
+        let slots = (contacts * 4).div_ceil(3).next_power_of_two();
+        View {
+            slots: std::iter::repeat_with(|| None).take(slots).collect(),
+            len: 0,
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
@@ -267,6 +280,30 @@ mod tests {
             status: Some(status.into()),
             ..Shown::UNAVAILABLE
         }
+    }
+
+    /// A view made with room for n resources takes n without growing,
+    /// then grows as any view does, and holds what it is given.
+    #[test]
+    fn with_capacity_takes_that_many_without_growing() {
+        assert!(View::with_capacity(0).slots.is_empty());
+        for n in [1, 2, 3, 6, 7, 20, 24, 25, 100] {
+            let mut view = View::with_capacity(n);
+            let slots = view.slots.len();
+            assert!(
+                slots.is_power_of_two() && n * 4 <= slots * 3,
+                "{n}: {slots}"
+            );
+            assert!(n * 4 > slots / 2 * 3, "{n}: {slots} is larger than needed");
+            for i in 0..n {
+                assert!(view.set(&format!("c{i}@x/r"), &shown(true, "")));
+            }
+            assert_eq!(view.slots.len(), slots, "{n} resources made it grow");
+            view.set("one@more/r", &shown(true, ""));
+            assert_eq!(view.len(), n + 1);
+            assert_eq!(view.get("c0@x/r"), Some(shown(true, "")));
+        }
+        assert_eq!(View::with_capacity(20).slots.len(), 32);
     }
 
     /// Against a `BTreeMap` through growth: every key keeps its latest
