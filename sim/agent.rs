@@ -176,7 +176,8 @@ pub struct Agent {
     /// When the session is due to log out, if its length is limited.
     logout_at: Option<u64>,
     /// How many contact resources a session's view is made with room
-    /// for (the roster's length, say): a view that never grows.
+    /// for (the roster's length, say; at most [`View::MOST_MADE_ROOM_FOR`]),
+    /// so that it does not grow as their presences arrive.
     pub view_capacity: usize,
     next_id: u64,
 }

@@ -152,8 +152,15 @@ pub struct View {
 }
 
 impl View {
-    /// An empty view with room for `contacts` resources before it grows.
+    /// The most resources [`View::with_capacity`] makes room for (64
+    /// slots, 3.5 KB): a roster of thousands, few of them online, would
+    /// otherwise hold a large empty table for each of its sessions.
+    pub const MOST_MADE_ROOM_FOR: usize = 48;
+
+    /// An empty view with room for `contacts` resources before it grows,
+    /// or for [`View::MOST_MADE_ROOM_FOR`] if that is fewer.
     pub fn with_capacity(contacts: usize) -> View {
+        let contacts = contacts.min(Self::MOST_MADE_ROOM_FOR);
         if contacts == 0 {
             return View::default();
         }
@@ -287,7 +294,7 @@ mod tests {
     #[test]
     fn with_capacity_takes_that_many_without_growing() {
         assert!(View::with_capacity(0).slots.is_empty());
-        for n in [1, 2, 3, 6, 7, 20, 24, 25, 100] {
+        for n in [1, 2, 3, 6, 7, 20, 24, 25, 48] {
             let mut view = View::with_capacity(n);
             let slots = view.slots.len();
             assert!(
@@ -304,6 +311,7 @@ mod tests {
             assert_eq!(view.get("c0@x/r"), Some(shown(true, "")));
         }
         assert_eq!(View::with_capacity(20).slots.len(), 32);
+        assert_eq!(View::with_capacity(10_000).slots.len(), 64);
     }
 
     /// Against a `BTreeMap` through growth: every key keeps its latest
