@@ -12,28 +12,24 @@
 //! touched for milliseconds. Hints never change the order or the outcome
 //! of anything.
 //!
-//! Behind the front, the keys sit in two heaps by how far ahead they were
-//! scheduled: [`HORIZON`] or less (the network's messages) or more (the
-//! clients' next actions, timeouts). A large run has a few hundred
-//! messages on the wire and a timer for each of its many clients; most
-//! pushes and pops then work in a small heap that stays in cache, and the
-//! large one is touched only when one of its events comes due. Which heap
-//! a key is in never changes the order: the next key is the earlier of
-//! the two heaps' first.
+//! Behind the front, the keys sit in a radix heap ([`radix`]): the loop
+//! never schedules an event before the latest one it popped, so nearly
+//! every key comes behind the last one taken from there, and the earliest
+//! is found in the lowest of the heap's buckets, without the unpredictable
+//! comparisons of a binary heap's sift. The clients' next actions and
+//! timeouts, seconds ahead, wait in high buckets that the network's
+//! messages, milliseconds ahead, never touch.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+mod radix;
+
+use std::collections::VecDeque;
+
+use radix::{Ordered, RadixHeap};
 
 const NO_HINT: u32 = u32::MAX;
 
 /// How many of the next events the queue keeps in order outside the heap.
 pub const LOOKAHEAD: usize = 4;
-
-/// Keys scheduled at most this far (µs) after the latest event popped go
-/// to the near heap, the others to the far heap: about a second, longer
-/// than any message's latency in a usual network and shorter than the
-/// gaps between a client's actions.
-pub const HORIZON: u64 = 1 << 20;
 
 /// An event's place in the queue: its time and sequence number, ordered
 /// as one 128-bit integer (time in the high half), so that ordering two
@@ -60,17 +56,19 @@ impl Key {
         }
     }
 
-    #[inline(always)]
-    fn order(&self) -> u128 {
-        (u128::from(self.at) << 64) | u128::from(self.seq)
-    }
-
     fn at(&self) -> u64 {
         self.at
     }
 }
 
 const _: () = assert!(std::mem::size_of::<Key>() == 24);
+
+impl Ordered for Key {
+    #[inline(always)]
+    fn order(&self) -> u128 {
+        (u128::from(self.at) << 64) | u128::from(self.seq)
+    }
+}
 
 impl PartialEq for Key {
     fn eq(&self, other: &Key) -> bool {
@@ -95,13 +93,10 @@ impl Ord for Key {
 /// A min-queue of events of type `E`.
 pub struct EventQueue<E> {
     /// The earliest keys, in order: `min(LOOKAHEAD, len)` of them, each
-    /// earlier than every key in `near` and `far`.
+    /// earlier than every key behind them.
     next: VecDeque<Key>,
-    /// Keys scheduled at most [`HORIZON`] after `now`, and the others.
-    near: BinaryHeap<Reverse<Key>>,
-    far: BinaryHeap<Reverse<Key>>,
-    /// The time of the latest event popped.
-    now: u64,
+    /// The other keys.
+    behind: RadixHeap<Key>,
     slab: Vec<Option<E>>,
     free: Vec<u32>,
     seq: u64,
@@ -111,9 +106,7 @@ impl<E> Default for EventQueue<E> {
     fn default() -> Self {
         EventQueue {
             next: VecDeque::with_capacity(LOOKAHEAD + 1),
-            near: BinaryHeap::new(),
-            far: BinaryHeap::new(),
-            now: 0,
+            behind: RadixHeap::default(),
             slab: Vec::new(),
             free: Vec::new(),
             seq: 0,
@@ -146,37 +139,16 @@ impl<E> EventQueue<E> {
         self.seq += 1;
         match self.next.back() {
             // The front is full and the new key comes after all of it.
-            Some(last) if self.next.len() == LOOKAHEAD && key > *last => self.behind(key),
+            Some(last) if self.next.len() == LOOKAHEAD && key > *last => self.behind.push(key),
             _ => {
                 let i = self.next.partition_point(|k| *k < key);
                 self.next.insert(i, key);
                 if self.next.len() > LOOKAHEAD {
                     let latest = self.next.pop_back().expect("over full");
-                    self.behind(latest);
+                    self.behind.push(latest);
                 }
             }
         }
-    }
-
-    /// Puts a key behind the front, in the heap its distance picks.
-    #[inline]
-    fn behind(&mut self, key: Key) {
-        if key.at() <= self.now.saturating_add(HORIZON) {
-            self.near.push(Reverse(key));
-        } else {
-            self.far.push(Reverse(key));
-        }
-    }
-
-    /// Takes the earliest key behind the front.
-    #[inline]
-    fn take_behind(&mut self) -> Option<Key> {
-        if let Some(Reverse(far)) = self.far.peek() {
-            if self.near.peek().is_none_or(|Reverse(near)| far < near) {
-                return self.far.pop().map(|Reverse(key)| key);
-            }
-        }
-        self.near.pop().map(|Reverse(key)| key)
     }
 
     /// The earliest event and its time.
@@ -184,8 +156,7 @@ impl<E> EventQueue<E> {
     pub fn pop(&mut self) -> Option<(u64, E)> {
         let key = self.next.pop_front()?;
         let (at, slot) = (key.at(), key.slot);
-        self.now = at;
-        if let Some(key) = self.take_behind() {
+        if let Some(key) = self.behind.pop() {
             self.next.push_back(key);
         }
         self.free.push(slot);
@@ -227,7 +198,7 @@ impl<E> EventQueue<E> {
     }
 
     pub fn len(&self) -> usize {
-        self.next.len() + self.near.len() + self.far.len()
+        self.next.len() + self.behind.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -345,17 +316,19 @@ mod tests {
         let mut q = EventQueue::default();
         let mut reference = std::collections::BTreeSet::new();
         let mut now = 0;
+        // A second ahead: a client's next action rather than a message.
+        const FAR: u64 = 1 << 20;
         let mut far = 0;
         for n in 0..20_000u64 {
             if rng.random_bool(0.55) || reference.is_empty() {
-                // Mostly near, some beyond the horizon, some right at it,
+                // Mostly near, some far, some a second ahead exactly,
                 // with many equal times in each.
                 let ahead = match rng.random_range(0..10) {
                     0..=5 => rng.random_range(0..50),
-                    6 => HORIZON + rng.random_range(0..2),
-                    _ => HORIZON / 2 * rng.random_range(1..6),
+                    6 => FAR + rng.random_range(0..2),
+                    _ => FAR / 2 * rng.random_range(1..6),
                 };
-                far += u64::from(ahead > HORIZON);
+                far += u64::from(ahead > FAR);
                 let at = now + ahead;
                 q.push(at, n);
                 reference.insert((at, n));
@@ -371,6 +344,6 @@ mod tests {
             assert_eq!(q.pop(), Some(expected));
         }
         assert_eq!(q.pop(), None);
-        assert!(far > 1_000, "{far} pushes beyond the horizon");
+        assert!(far > 1_000, "{far} pushes far ahead");
     }
 }
