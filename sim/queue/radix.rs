@@ -25,7 +25,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// A key the heap orders: its order as one integer, and no two equal.
+/// A key the heap orders: its order as one integer. (Two equal keys are
+/// taken one after the other, in no particular order.)
 pub(super) trait Ordered: Ord {
     fn order(&self) -> u128;
 }
@@ -70,21 +71,21 @@ impl<K: Ordered> RadixHeap<K> {
     /// Adds `key`.
     #[inline]
     pub fn push(&mut self, key: K) {
-        let order = key.order();
-        if order > self.last {
-            self.put(order, key);
-        } else {
-            self.early.push(Reverse(key));
-        }
+        self.place(key);
         self.len += 1;
     }
 
-    /// Puts a key later than `last` in its bucket.
+    /// Puts a key in its bucket, or with the early ones.
     #[inline(always)]
-    fn put(&mut self, order: u128, key: K) {
-        let b = bucket(order ^ self.last);
-        self.buckets[b].push(key);
-        self.occupied |= 1 << b;
+    fn place(&mut self, key: K) {
+        let order = key.order();
+        if order > self.last {
+            let b = bucket(order ^ self.last);
+            self.buckets[b].push(key);
+            self.occupied |= 1 << b;
+        } else {
+            self.early.push(Reverse(key));
+        }
     }
 
     /// Takes the least key.
@@ -106,7 +107,7 @@ impl<K: Ordered> RadixHeap<K> {
         let key = keys.swap_remove(least);
         self.last = key.order();
         for other in keys.drain(..) {
-            self.put(other.order(), other);
+            self.place(other);
         }
         // The bucket keeps its allocation for the keys that come to it next.
         self.buckets[b] = keys;
@@ -143,6 +144,19 @@ mod tests {
         assert_eq!(heap.pop(), Some(7));
         assert_eq!(heap.pop(), None);
         assert_eq!(heap.len(), 0);
+    }
+
+    /// Equal keys, pushed apart and together, all come out.
+    #[test]
+    fn equal_keys() {
+        let mut heap = RadixHeap::default();
+        for key in [5u128, 9, 5, 9, 5] {
+            heap.push(key);
+        }
+        assert_eq!(heap.pop(), Some(5));
+        heap.push(5);
+        let order: Vec<u128> = std::iter::from_fn(|| heap.pop()).collect();
+        assert_eq!(order, [5, 5, 5, 9, 9]);
     }
 
     /// Keys at the extremes of the range, the largest in the top bucket.
