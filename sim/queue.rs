@@ -12,7 +12,7 @@
 //! touched for milliseconds. Hints never change the order or the outcome
 //! of anything.
 //!
-//! Behind the front, the keys sit in a radix heap ([`radix`]): the loop
+//! Behind the front, the keys sit in a radix heap (`queue/radix.rs`): the loop
 //! never schedules an event before the latest one it popped, so nearly
 //! every key comes behind the last one taken from there, and the earliest
 //! is found in the lowest of the heap's buckets, without the unpredictable
