@@ -1,10 +1,10 @@
 //! The event queue: events ordered by (time, insertion sequence).
 //!
 //! Two events at the same microsecond run in the order they were scheduled,
-//! so the order never depends on anything but the run itself. The heaps hold
+//! so the order never depends on anything but the run itself. The queue holds
 //! small fixed-size keys; payloads sit in a slab and are moved only twice.
 //!
-//! The next [`LOOKAHEAD`] events are kept apart from the heaps, in order, so
+//! The next [`LOOKAHEAD`] events are kept apart from the heap, in order, so
 //! the loop can see what is coming: a key may carry a hint (a link id, say)
 //! of what its event will touch, and the loop asks memory for it a few
 //! events ahead, in stages, each following a pointer the previous stage

@@ -25,8 +25,10 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-/// A key the heap orders: its order as one integer. (Two equal keys are
-/// taken one after the other, in no particular order.)
+/// A key the heap orders: its order as one integer, which its `Ord` must
+/// agree with (the early keys are ordered by `Ord`, the buckets by the
+/// integer). Two equal keys are taken one after the other, in no
+/// particular order.
 pub(super) trait Ordered: Ord {
     fn order(&self) -> u128;
 }
