@@ -9,6 +9,9 @@ use crate::style::{self, LegendEntry, Swatch};
 use crate::Chart;
 
 const SIZE: (u32, u32) = (1400, 600);
+/// The height below the panels for a legend of one row; each further row
+/// makes the chart taller.
+const LEGEND_AREA: u32 = 46;
 /// About this many histogram bins.
 const BINS: f64 = 20.0;
 
@@ -79,8 +82,20 @@ impl Distribution {
         self.samples.iter().all(|s| s.values.is_empty())
     }
 
-    fn colour(i: usize) -> RGBColor {
-        style::SERIES[i % style::SERIES.len()]
+    /// The colour of each sample: the palette's next for a sample of its
+    /// own, its sample's for a part of one (the sample before it), so the
+    /// two read as a pair.
+    fn colours(&self) -> Vec<RGBColor> {
+        let mut primaries = 0;
+        self.samples
+            .iter()
+            .map(|s| {
+                if !s.secondary || primaries == 0 {
+                    primaries += 1;
+                }
+                style::SERIES[(primaries - 1) % style::SERIES.len()]
+            })
+            .collect()
     }
 
     fn draw_histogram<DB: DrawingBackend>(
@@ -112,8 +127,9 @@ impl Distribution {
             .map_err(err)?;
         let k = self.samples.len().max(1) as f64;
         let slot = width * 0.84 / k;
+        let colours = self.colours();
         for (i, (sample, counts)) in self.samples.iter().zip(&counts).enumerate() {
-            let colour = Self::colour(i);
+            let colour = colours[i];
             let fill = if sample.secondary {
                 colour.stroke_width(2)
             } else {
@@ -157,11 +173,11 @@ impl Distribution {
             .bold_line_style(RGBColor(225, 225, 225))
             .draw()
             .map_err(err)?;
-        for (i, sample) in self.samples.iter().enumerate() {
+        for (sample, colour) in self.samples.iter().zip(self.colours()) {
             if sample.values.is_empty() {
                 continue;
             }
-            let line = Self::colour(i).stroke_width(2);
+            let line = colour.stroke_width(2);
             let points = cdf(&sample.values, max);
             if sample.secondary {
                 chart
@@ -179,9 +195,8 @@ impl Distribution {
     fn legend_entries(&self) -> Vec<LegendEntry> {
         self.samples
             .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let colour = Self::colour(i);
+            .zip(self.colours())
+            .map(|(s, colour)| {
                 let label = if s.values.is_empty() {
                     format!("{} (none)", s.label)
                 } else {
@@ -192,7 +207,11 @@ impl Distribution {
                 } else {
                     Swatch::Fill(colour.mix(0.85))
                 };
-                LegendEntry { label, swatch }
+                LegendEntry {
+                    label,
+                    swatch,
+                    with_previous: s.secondary,
+                }
             })
             .collect()
     }
@@ -200,14 +219,15 @@ impl Distribution {
 
 impl Chart for Distribution {
     fn size(&self) -> (u32, u32) {
-        SIZE
+        let legend = style::legend_extra_height(&self.legend_entries(), SIZE.0);
+        (SIZE.0, SIZE.1 + legend)
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let head = style::title(root, &self.title, &self.subtitle)?;
         let (_, rest) = root.split_vertically(head);
-        let (panels, legend) = rest.split_vertically(SIZE.1 - head - 46);
+        let (panels, legend) = rest.split_vertically(SIZE.1 - head - LEGEND_AREA);
         let (left, right) = panels.split_horizontally(SIZE.0 / 2);
         self.draw_histogram(&left)?;
         self.draw_cdf(&right)?;
@@ -240,6 +260,33 @@ mod tests {
         assert_eq!(counts[0][1], 1);
         assert_eq!(counts[0][19], 1);
         assert_eq!(counts[0][20], 1);
+    }
+
+    /// A part of a sample takes that sample's colour; the samples of
+    /// their own take the palette's colours in turn.
+    #[test]
+    fn a_part_takes_its_samples_colour() {
+        let part = Sample {
+            secondary: true,
+            ..sample(&[1.0])
+        };
+        let chart = Distribution {
+            samples: vec![
+                part.clone(),
+                sample(&[1.0]),
+                part.clone(),
+                part,
+                sample(&[]),
+            ],
+            ..Distribution::default()
+        };
+        let s = style::SERIES;
+        assert_eq!(chart.colours(), vec![s[0], s[1], s[1], s[1], s[2]]);
+        let many = Distribution {
+            samples: vec![sample(&[1.0]); s.len() + 1],
+            ..Distribution::default()
+        };
+        assert_eq!(many.colours()[s.len()], s[0]);
     }
 
     #[test]

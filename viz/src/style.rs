@@ -29,14 +29,17 @@ pub const BAND: RGBColor = RGBColor(120, 120, 120);
 pub const TEXT: RGBColor = RGBColor(30, 30, 30);
 pub const MUTED: RGBColor = RGBColor(100, 100, 100);
 
-/// Colours of successive samples in a distribution chart.
-pub const SERIES: [RGBColor; 6] = [
+/// Colours of successive samples in a distribution chart: all eight of
+/// the palette, the yellow, faintest on white, last.
+pub const SERIES: [RGBColor; 8] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
     RGBColor(204, 121, 167),
     RGBColor(230, 159, 0),
     RGBColor(86, 180, 233),
+    RGBColor(0, 0, 0),
+    RGBColor(240, 228, 66),
 ];
 
 pub fn font(size: u32) -> TextStyle<'static> {
@@ -114,6 +117,9 @@ pub fn title<DB: DrawingBackend>(
 pub struct LegendEntry {
     pub label: String,
     pub swatch: Swatch,
+    /// Belongs with the entry before it (a part of that sample): kept on
+    /// its row when the legend wraps, unless the two alone are too wide.
+    pub with_previous: bool,
 }
 
 pub enum Swatch {
@@ -123,17 +129,84 @@ pub enum Swatch {
     TriangleUp(RGBColor),
 }
 
-/// Draws legend entries in one centred row at height `y` of `area`.
+/// The size of a legend's text.
+const LEGEND_FONT: u32 = 14;
+/// The distance between the middles of two rows of legend entries.
+pub const LEGEND_ROW: u32 = 24;
+/// Room kept free at each end of a legend row.
+const LEGEND_MARGIN: u32 = 40;
+
+/// The width of a legend entry: its swatch, its label and the gap after it.
+fn entry_width(entry: &LegendEntry) -> i32 {
+    26 + crate::text::width(&entry.label, LEGEND_FONT as f32) as i32 + 28
+}
+
+/// The entries of each row of a legend `width` pixels wide: in order, as
+/// many to a row as fit, at least one, and an entry together with those
+/// that belong with it unless they alone are wider than a row.
+pub fn legend_rows(entries: &[LegendEntry], width: u32) -> Vec<std::ops::Range<usize>> {
+    let room = width.saturating_sub(2 * LEGEND_MARGIN) as i32;
+    let mut rows = Vec::new();
+    let (mut start, mut used) = (0, 0);
+    let mut place = |at: usize, w: i32, rows: &mut Vec<_>| {
+        if at > start && used + w > room {
+            rows.push(start..at);
+            (start, used) = (at, 0);
+        }
+        used += w;
+    };
+    let mut group = 0;
+    while group < entries.len() {
+        let end = (group + 1..entries.len())
+            .find(|&i| !entries[i].with_previous)
+            .unwrap_or(entries.len());
+        let widths: Vec<i32> = entries[group..end].iter().map(entry_width).collect();
+        let total = widths.iter().sum();
+        if total <= room {
+            place(group, total, &mut rows);
+        } else {
+            for (i, w) in (group..end).zip(widths) {
+                place(i, w, &mut rows);
+            }
+        }
+        group = end;
+    }
+    if start < entries.len() {
+        rows.push(start..entries.len());
+    }
+    rows
+}
+
+/// How much taller than one row a legend of `entries`, `width` pixels
+/// wide, is.
+pub fn legend_extra_height(entries: &[LegendEntry], width: u32) -> u32 {
+    let rows = legend_rows(entries, width).len() as u32;
+    rows.saturating_sub(1) * LEGEND_ROW
+}
+
+/// Draws legend entries in centred rows ([`legend_rows`]), the first at
+/// height `y` of `area`.
 pub fn legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     y: i32,
     entries: &[LegendEntry],
 ) -> Result<(), String> {
-    let style = font(14);
-    let widths: Vec<i32> = entries
-        .iter()
-        .map(|e| 26 + text_width(area, &e.label, &style) as i32 + 28)
-        .collect();
+    let width = area.dim_in_pixel().0;
+    for (r, row) in legend_rows(entries, width).into_iter().enumerate() {
+        let row_y = y + r as i32 * LEGEND_ROW as i32;
+        legend_row(area, row_y, &entries[row])?;
+    }
+    Ok(())
+}
+
+/// Draws legend entries in one centred row at height `y` of `area`.
+fn legend_row<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    y: i32,
+    entries: &[LegendEntry],
+) -> Result<(), String> {
+    let style = font(LEGEND_FONT);
+    let widths: Vec<i32> = entries.iter().map(entry_width).collect();
     let total: i32 = widths.iter().sum();
     let mut x = (area.dim_in_pixel().0 as i32 - total).max(0) / 2;
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
@@ -236,6 +309,93 @@ mod tests {
     #[test]
     fn the_embedded_font_loads() {
         assert!(plotters::style::register_font("presim-test", FontStyle::Normal, FONT).is_ok());
+    }
+
+    fn entry(label: &str, with_previous: bool) -> LegendEntry {
+        LegendEntry {
+            label: label.into(),
+            swatch: Swatch::Line(TEXT, false),
+            with_previous,
+        }
+    }
+
+    /// The width the rows of a legend `width` wide may fill.
+    fn room(width: u32) -> i32 {
+        (width - 2 * LEGEND_MARGIN) as i32
+    }
+
+    fn row_width(entries: &[LegendEntry], row: &std::ops::Range<usize>) -> i32 {
+        entries[row.clone()].iter().map(entry_width).sum()
+    }
+
+    #[test]
+    fn a_short_legend_is_one_row() {
+        let entries = [entry("stale", false), entry("annotated", false)];
+        assert_eq!(legend_rows(&entries, 1400), vec![0..2]);
+        assert_eq!(legend_extra_height(&entries, 1400), 0);
+        assert_eq!(legend_rows(&[], 1400), Vec::<std::ops::Range<usize>>::new());
+        assert_eq!(legend_extra_height(&[], 1400), 0);
+    }
+
+    /// Sixteen entries, eight pairs: every row fits, the rows take the
+    /// entries in order, each as full as it can be (the next pair would
+    /// not fit), and no pair is split.
+    #[test]
+    fn a_long_legend_wraps_between_pairs() {
+        let entries: Vec<LegendEntry> = (0..8)
+            .flat_map(|i| {
+                [
+                    entry(&format!("scenario {i}: stale"), false),
+                    entry(&format!("scenario {i}: stale and not annotated"), true),
+                ]
+            })
+            .collect();
+        let rows = legend_rows(&entries, 1400);
+        assert!(rows.len() >= 3, "{rows:?}");
+        assert_eq!(rows.first().unwrap().start, 0);
+        assert_eq!(rows.last().unwrap().end, entries.len());
+        for pair in rows.windows(2) {
+            assert_eq!(pair[0].end, pair[1].start);
+            assert_eq!(pair[0].end % 2, 0, "a pair split: {rows:?}");
+            let next_pair = pair[0].end..pair[0].end + 2;
+            assert!(row_width(&entries, &pair[0]) + row_width(&entries, &next_pair) > room(1400));
+        }
+        for row in &rows {
+            assert!(row_width(&entries, row) <= room(1400), "{row:?}");
+        }
+        let extra = (rows.len() as u32 - 1) * LEGEND_ROW;
+        assert_eq!(legend_extra_height(&entries, 1400), extra);
+    }
+
+    /// A pair goes to the next row whole where its first entry alone would
+    /// still have fitted on the row before.
+    #[test]
+    fn a_pair_moves_to_the_next_row_whole() {
+        let (first, part) = (entry("run b: stale", false), entry("run b: part", true));
+        // A first entry that leaves room for the pair's first entry only.
+        let lead = (1..)
+            .map(|n| entry(&"x".repeat(n), false))
+            .find(|lead| entry_width(lead) + entry_width(&first) + entry_width(&part) > room(600))
+            .unwrap();
+        assert!(entry_width(&lead) + entry_width(&first) <= room(600));
+        let entries = [lead, first, part];
+        assert_eq!(legend_rows(&entries, 600), vec![0..1, 1..3]);
+    }
+
+    /// An entry wider than the legend has a row of its own; a pair wider
+    /// than a row wraps between its two entries, the first staying on the
+    /// row before if it fits there.
+    #[test]
+    fn what_is_too_wide_for_a_row_still_gets_one() {
+        let long = "x".repeat(200);
+        let entries = [
+            entry("a", false),
+            entry(&long, false),
+            entry("b", false),
+            entry("c", false),
+            entry(&long, true),
+        ];
+        assert_eq!(legend_rows(&entries, 600), vec![0..1, 1..2, 2..4, 4..5]);
     }
 
     #[test]

@@ -40,6 +40,13 @@ fn text_box(positions: &[(char, f32)], size: f32) -> (i32, i32) {
     (width as i32, (size / 1.24) as i32)
 }
 
+/// The width in pixels of `text` set at `size` pixels, as plotters lays
+/// it out (the width of [`text_box`]), for layouts made before a chart
+/// has an area to measure with.
+pub(crate) fn width(text: &str, size: f32) -> u32 {
+    text_box(&pen_positions(text, size), size).0.max(0) as u32
+}
+
 /// Each character of `text` with the pen position where its glyph starts.
 fn pen_positions(text: &str, size: f32) -> Vec<(char, f32)> {
     let scaled = font().as_scaled(size);

@@ -171,7 +171,8 @@ impl Timeline {
 
 impl Chart for Timeline {
     fn size(&self) -> (u32, u32) {
-        let height = 64 + self.band_height() + self.main_height() + LEGEND_AREA + 10;
+        let legend = style::legend_extra_height(&self.legend_entries(), WIDTH);
+        let height = 64 + self.band_height() + self.main_height() + LEGEND_AREA + legend + 10;
         (WIDTH, height)
     }
 
@@ -490,25 +491,30 @@ impl Timeline {
             LegendEntry {
                 label: self.labels.interval.clone(),
                 swatch: Swatch::Fill(style::STALE.to_rgba()),
+                with_previous: false,
             },
             LegendEntry {
                 label: self.labels.annotated.clone(),
                 swatch: Swatch::Fill(style::ANNOTATED.to_rgba()),
+                with_previous: false,
             },
         ];
         if !self.aggregated() {
             entries.push(LegendEntry {
                 label: self.labels.annotation.clone(),
                 swatch: Swatch::TriangleDown(style::ANNOTATION_MARK),
+                with_previous: false,
             });
             entries.push(LegendEntry {
                 label: self.labels.clear.clone(),
                 swatch: Swatch::TriangleUp(style::CLEAR_MARK),
+                with_previous: false,
             });
         }
         entries.push(LegendEntry {
             label: self.labels.band.clone(),
             swatch: Swatch::Fill(style::BAND.mix(0.45)),
+            with_previous: false,
         });
         entries
     }

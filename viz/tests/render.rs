@@ -1,7 +1,7 @@
 //! Every chart renders to SVG and PNG: one lane, the most lanes drawn one
 //! by one, more lanes than that (aggregated, and the chart says so), no
 //! interval at all (the chart says so), and distributions with and without
-//! values.
+//! values and with more samples than one legend row holds.
 
 use std::path::PathBuf;
 
@@ -152,6 +152,36 @@ fn distributions_are_drawn_side_by_side_with_counts_in_the_legend() {
     assert!(svg.contains("with (4)") && svg.contains("without (none)"));
     assert!(!svg.contains("no values"));
     assert_eq!(size, (1400, 600));
+}
+
+/// Eight runs, each with a part: too many legend entries for one row, so
+/// the legend wraps and the chart is taller by the rows it adds, with every
+/// label drawn.
+#[test]
+fn a_distribution_of_many_samples_wraps_its_legend() {
+    let samples: Vec<Sample> = (0..8)
+        .flat_map(|i| {
+            [
+                Sample {
+                    label: format!("scenario_{i}: stale"),
+                    values: vec![1.0 + i as f64, 2.0],
+                    secondary: false,
+                },
+                Sample {
+                    label: format!("scenario_{i}: stale and not annotated"),
+                    values: vec![0.5],
+                    secondary: true,
+                },
+            ]
+        })
+        .collect();
+    let (svg, (width, height)) = render("dist-many", &distribution(samples));
+    assert_eq!(width, 1400);
+    assert!(height > 600, "{height}");
+    for i in 0..8 {
+        assert!(svg.contains(&format!("scenario_{i}: stale (2)")), "{i}");
+        assert!(svg.contains(&format!("scenario_{i}: stale and not annotated (1)")));
+    }
 }
 
 #[test]
