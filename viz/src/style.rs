@@ -86,17 +86,22 @@ pub fn fit<DB: DrawingBackend>(
     "…".to_string()
 }
 
-/// Draws a title and an optional subtitle at the top of `area`, and
-/// returns the height they took.
+/// Room kept free at each end of a title or subtitle.
+const TITLE_MARGIN: u32 = 20;
+
+/// Draws a title and an optional subtitle at the top of `area`, each
+/// shortened in the middle if wider than the chart ([`fit`]), and returns
+/// the height they took.
 pub fn title<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
     subtitle: &str,
 ) -> Result<u32, String> {
     let width = area.dim_in_pixel().0 as i32;
+    let room = (width as u32).saturating_sub(2 * TITLE_MARGIN);
     let centre = Pos::new(HPos::Center, VPos::Top);
     area.draw(&Text::new(
-        title.to_string(),
+        fit(area, title, &font(22), room),
         (width / 2, 10),
         font(22).pos(centre),
     ))
@@ -105,7 +110,7 @@ pub fn title<DB: DrawingBackend>(
         return Ok(42);
     }
     area.draw(&Text::new(
-        subtitle.to_string(),
+        fit(area, subtitle, &muted(15), room),
         (width / 2, 38),
         muted(15).pos(centre),
     ))

@@ -1,7 +1,8 @@
 //! Every chart renders to SVG and PNG: one lane, the most lanes drawn one
 //! by one, more lanes than that (aggregated, and the chart says so), no
 //! interval at all (the chart says so), and distributions with and without
-//! values and with more samples than one legend row holds.
+//! values, with more samples than one legend row holds and with a
+//! subtitle wider than the chart.
 
 use std::path::PathBuf;
 
@@ -182,6 +183,30 @@ fn a_distribution_of_many_samples_wraps_its_legend() {
         assert!(svg.contains(&format!("scenario_{i}: stale (2)")), "{i}");
         assert!(svg.contains(&format!("scenario_{i}: stale and not annotated (1)")));
     }
+}
+
+/// A subtitle wider than the chart (the names of many swept scenarios) is
+/// shortened in the middle; a short one is drawn whole.
+#[test]
+fn a_subtitle_too_wide_for_the_chart_is_shortened_in_the_middle() {
+    let names: Vec<String> = (0..40).map(|i| format!("scenario_{i:02}")).collect();
+    let subtitle = format!("{}, 3 seeds together", names.join(" beside "));
+    let chart = Distribution {
+        subtitle: subtitle.clone(),
+        ..distribution(vec![])
+    };
+    let (svg, _) = render("dist-subtitle", &chart);
+    assert!(!svg.contains(&subtitle));
+    assert!(svg.contains("scenario_00 beside scenario_01"));
+    assert!(svg.contains("scenario_39, 3 seeds together"));
+    assert!(svg.contains('…'));
+    let short = Distribution {
+        subtitle: "scenario_00 beside scenario_01, 3 seeds together".into(),
+        ..distribution(vec![])
+    };
+    let (svg, _) = render("dist-short-subtitle", &short);
+    assert!(svg.contains("scenario_00 beside scenario_01, 3 seeds together"));
+    assert!(!svg.contains('…'));
 }
 
 #[test]
